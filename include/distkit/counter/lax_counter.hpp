@@ -1,0 +1,58 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <asio/awaitable.hpp>
+
+#include "distkit/counter/options.hpp"
+#include "distkit/detail/lax_engine.hpp"
+
+namespace distkit {
+
+namespace detail {
+class CounterStore;
+}
+
+// A StrictCounter's totals, updated in batches: inc/dec/get/set answer from a
+// local cache (a cached total older than allowed_lag with no local delta on
+// top is read again), and a background loop flushes local deltas, each batch
+// applied exactly once. del and clear go to Redis at once and drop the local
+// deltas of their keys. Use for high-rate analytics.
+class LaxCounter : public std::enable_shared_from_this<LaxCounter> {
+  struct Private {};
+
+ public:
+  static std::shared_ptr<LaxCounter> create(CounterOptions options);
+
+  LaxCounter(Private, CounterOptions options);
+  ~LaxCounter();  // without shutdown(): a crash; unflushed deltas are logged, not sent
+
+  asio::awaitable<std::int64_t> inc(std::string_view key, std::int64_t n = 1);
+  asio::awaitable<std::int64_t> dec(std::string_view key, std::int64_t n = 1);
+  asio::awaitable<std::int64_t> get(std::string_view key);
+  asio::awaitable<std::int64_t> set(std::string_view key, std::int64_t n);
+  asio::awaitable<std::int64_t> del(std::string_view key);  // old total in Redis
+  asio::awaitable<void> clear();
+
+  asio::awaitable<void> flush();     // sends every local delta now
+  asio::awaitable<void> shutdown();  // flush, stop; later ops throw shut_down
+
+  // For the flush engine.
+  detail::LaxEngine<std::int64_t>& engine() noexcept { return engine_; }
+  asio::awaitable<std::vector<std::int64_t>> send_batch(std::uint64_t sequence,
+                                                        const std::vector<detail::KeyDelta>& batch);
+
+ private:
+  asio::awaitable<std::int64_t> update(std::string_view key, std::int64_t n);
+  asio::awaitable<void> refresh(std::string_view key);
+
+  std::shared_ptr<detail::CounterStore> store_;
+  std::string writer_id_;
+  detail::LaxEngine<std::int64_t> engine_;
+};
+
+}  // namespace distkit

@@ -1,0 +1,38 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include <asio/awaitable.hpp>
+
+#include "distkit/counter/options.hpp"
+
+namespace distkit {
+
+namespace detail {
+class CounterStore;
+}
+
+// A counter shared by every process on the same Redis: each op is one atomic
+// Lua script, and returns the exact total after it. Use for money and stock.
+// Keys follow the RedisKey rules (else Error(errc::invalid_key), before any I/O).
+class StrictCounter {
+ public:
+  static std::shared_ptr<StrictCounter> create(CounterOptions options);
+
+  explicit StrictCounter(std::shared_ptr<detail::CounterStore> store);
+  ~StrictCounter();
+
+  asio::awaitable<std::int64_t> inc(std::string_view key, std::int64_t n = 1);
+  asio::awaitable<std::int64_t> dec(std::string_view key, std::int64_t n = 1);
+  asio::awaitable<std::int64_t> get(std::string_view key);  // 0 for a missing key
+  asio::awaitable<std::int64_t> set(std::string_view key, std::int64_t n);
+  asio::awaitable<std::int64_t> del(std::string_view key);  // returns the old total
+  asio::awaitable<void> clear();                            // every key of the prefix
+
+ private:
+  std::shared_ptr<detail::CounterStore> store_;
+};
+
+}  // namespace distkit

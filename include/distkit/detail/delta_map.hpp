@@ -1,0 +1,203 @@
+#pragma once
+// The local state of a lax counter: per key, the last value acknowledged by
+// Redis, the delta in an unacknowledged flush batch, and the delta not yet
+// taken by any flush. Sharded so the hot path (add to a warm key) takes one
+// shard's shared lock and does one atomic add: no allocation, no I/O.
+//
+// Writers of `remote`/`in_flight` (flushes, seeding) take the shard's lock
+// exclusively, so a reader holding it shared sees them consistently.
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <algorithm>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace distkit::detail {
+
+using Clock = std::chrono::steady_clock;
+
+struct KeyDelta {
+  std::string key;
+  std::int64_t delta;
+};
+
+// Remote: what Redis reported for a key (int64 total, or Counts).
+template <class Remote>
+class DeltaMap {
+ public:
+  struct Entry {
+    std::atomic<std::int64_t> pending{0};
+    std::atomic<bool> queued{false};  // listed in its shard's `dirty`
+    std::int64_t in_flight = 0;
+    Remote remote{};
+    Clock::time_point synced_at{};   // when `remote` was last read or acknowledged
+    Clock::time_point flushed_at{};  // when a delta of this key was last taken
+  };
+
+  // What a caller sees of a key: the remote value and the local delta on top.
+  struct View {
+    Remote remote;
+    std::int64_t local;  // in_flight + pending
+    Clock::time_point synced_at;
+  };
+
+  // Hot path. Adds `n` to a known key and returns its view (after the add);
+  // nullopt if the key must be seeded first. `check(view)` may throw to refuse
+  // the add (overflow); the add is then undone.
+  template <class Check>
+  std::optional<View> add(std::string_view key, std::int64_t n, Check&& check) {
+    Shard& s = shard_for(key);
+    std::shared_lock lock(s.mutex);
+    auto it = s.map.find(key);
+    if (it == s.map.end()) return std::nullopt;
+    Entry& e = it->second;
+    const std::int64_t pending = e.pending.fetch_add(n, std::memory_order_relaxed) + n;
+    View view{e.remote, e.in_flight + pending, e.synced_at};
+    try {
+      check(view);
+    } catch (...) {
+      e.pending.fetch_sub(n, std::memory_order_relaxed);
+      throw;
+    }
+    if (n != 0 && !e.queued.load(std::memory_order_relaxed) && !e.queued.exchange(true)) {
+      std::lock_guard dirty_lock(s.dirty_mutex);  // once per key per flush, not per add
+      s.dirty.push_back(&*it);
+    }
+    return view;
+  }
+
+  // Records a value read from Redis. The key's local delta is kept.
+  void seed(std::string_view key, const Remote& remote) {
+    Shard& s = shard_for(key);
+    std::unique_lock lock(s.mutex);
+    auto it = s.map.find(key);
+    if (it == s.map.end()) it = s.map.try_emplace(std::string(key)).first;
+    it->second.remote = remote;
+    it->second.synced_at = Clock::now();
+  }
+
+  // Takes up to `max` keys with a non-zero pending delta whose last flush is
+  // not after `cutoff` (or just `only`, if given), moving their pending delta
+  // into flight. Visits only keys touched since their last flush.
+  std::vector<KeyDelta> take(std::size_t max, Clock::time_point cutoff, std::optional<std::string_view> only = {}) {
+    std::vector<KeyDelta> batch;
+    const auto now = Clock::now();
+    auto take_entry = [&](Node& node) {
+      Entry& e = node.second;
+      e.queued.store(false);  // before the exchange: a later add queues the key again
+      const std::int64_t delta = e.pending.exchange(0, std::memory_order_relaxed);
+      if (delta == 0) return;
+      e.in_flight += delta;
+      e.flushed_at = now;
+      batch.push_back({node.first, delta});
+    };
+    for (std::size_t i = 0; i < shards_.size() && batch.size() < max; ++i) {
+      Shard& s = only ? shard_for(*only) : shards_[(next_shard_ + i) % shards_.size()];
+      std::unique_lock lock(s.mutex);
+      std::lock_guard dirty_lock(s.dirty_mutex);
+      std::erase_if(s.dirty, [&](Node* node) {
+        if (batch.size() >= max || (only && node->first != *only)) return false;
+        if (node->second.flushed_at > cutoff) return false;  // flushed too recently: stays queued
+        take_entry(*node);
+        return true;
+      });
+      if (only) break;
+    }
+    next_shard_ = (next_shard_ + 1) % shards_.size();  // round-robin: no shard starves
+    return batch;
+  }
+
+  // Whether a key still waits to be flushed.
+  bool has_pending() {
+    for (auto& s : shards_) {
+      std::lock_guard dirty_lock(s.dirty_mutex);
+      if (!s.dirty.empty()) return true;
+    }
+    return false;
+  }
+
+  // A batch was acknowledged: its deltas leave flight, Redis' values arrive.
+  void settle(const std::vector<KeyDelta>& batch, const std::vector<Remote>& remotes) {
+    const auto now = Clock::now();
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      Shard& s = shard_for(batch[i].key);
+      std::unique_lock lock(s.mutex);
+      auto it = s.map.find(batch[i].key);
+      if (it == s.map.end()) continue;  // deleted meanwhile
+      it->second.in_flight -= batch[i].delta;
+      it->second.remote = remotes[i];
+      it->second.synced_at = now;
+    }
+  }
+
+  // Forgets a key, or every key; returns the local delta dropped.
+  std::int64_t erase(std::string_view key) {
+    Shard& s = shard_for(key);
+    std::unique_lock lock(s.mutex);
+    auto it = s.map.find(key);
+    if (it == s.map.end()) return 0;
+    const std::int64_t dropped = it->second.in_flight + it->second.pending.load();
+    {
+      std::lock_guard dirty_lock(s.dirty_mutex);
+      std::erase(s.dirty, &*it);
+    }
+    s.map.erase(it);
+    return dropped;
+  }
+  void clear() {
+    for (auto& s : shards_) {
+      std::unique_lock lock(s.mutex);
+      std::lock_guard dirty_lock(s.dirty_mutex);
+      s.dirty.clear();
+      s.map.clear();
+    }
+  }
+
+  // How many keys carry a delta not yet acknowledged, and its sum.
+  std::pair<std::size_t, std::int64_t> unflushed() {
+    std::size_t keys = 0;
+    std::int64_t total = 0;
+    for (auto& s : shards_) {
+      std::shared_lock lock(s.mutex);
+      for (auto& [key, e] : s.map) {
+        const std::int64_t local = e.pending.load() + e.in_flight;
+        if (local != 0) ++keys, total += local;
+      }
+    }
+    return {keys, total};
+  }
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view k) const noexcept { return std::hash<std::string_view>{}(k); }
+  };
+  // Map nodes never move, so the dirty list can point at them.
+  using Map = std::unordered_map<std::string, Entry, Hash, std::equal_to<>>;
+  using Node = typename Map::value_type;
+  struct alignas(64) Shard {
+    std::shared_mutex mutex;
+    Map map;
+    std::mutex dirty_mutex;
+    std::vector<Node*> dirty;
+  };
+
+  Shard& shard_for(std::string_view key) noexcept {
+    // Mix the hash so shard choice and bucket choice use different bits.
+    return shards_[(Hash{}(key) * 0x9E3779B97F4A7C15ull >> 58) % shards_.size()];
+  }
+
+  std::array<Shard, 64> shards_;
+  std::size_t next_shard_ = 0;  // touched by the flusher only
+};
+
+}  // namespace distkit::detail

@@ -1,0 +1,202 @@
+#pragma once
+// What both lax counters share: the delta map, and the flush loop that drains
+// it in sequence-numbered batches, exactly once.
+//
+// Flushing runs on the engine's strand, one batch at a time. A batch whose
+// outcome is unknown (lost reply, timeout) stays `unacked_` and is re-sent
+// unchanged, same sequence, before anything new; Redis skips a sequence it
+// has applied. Deltas added meanwhile wait in the map for the next batch.
+//
+// Owner (the counter) provides `LaxEngine& engine()` and
+//   asio::awaitable<std::vector<Remote>> send_batch(std::uint64_t seq, const std::vector<KeyDelta>&);
+// The flush loop holds only a weak_ptr to it and ends when it is destroyed.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include "distkit/detail/delta_map.hpp"
+#include "distkit/error.hpp"
+#include "distkit/logging.hpp"
+
+namespace distkit::detail {
+
+template <class Remote>
+class LaxEngine {
+ public:
+  static constexpr std::size_t max_batch_keys = 100;
+
+  enum class Scope {
+    due,  // keys whose last flush is at least allowed_lag old
+    all,  // everything now
+    key,  // one key now
+  };
+
+  LaxEngine(const asio::any_io_executor& ex, std::chrono::milliseconds flush_interval,
+            std::chrono::milliseconds allowed_lag)
+      : strand_(asio::make_strand(ex)),
+        timer_(strand_),
+        idle_(strand_),
+        flush_interval_(flush_interval),
+        allowed_lag_(allowed_lag) {
+    idle_.expires_at(Clock::time_point::max());  // only ever cancelled, never re-armed
+  }
+
+  DeltaMap<Remote>& map() noexcept { return map_; }
+  const asio::strand<asio::any_io_executor>& strand() const noexcept { return strand_; }
+  std::chrono::milliseconds allowed_lag() const noexcept { return allowed_lag_; }
+
+  void throw_if_stopped() const {
+    if (stopped_.load(std::memory_order_relaxed)) throw Error(errc::shut_down, "counter is shut down");
+  }
+
+  template <class Owner>
+  void start(const std::shared_ptr<Owner>& owner) {
+    owner_ = owner;
+    asio::co_spawn(strand_, run(std::weak_ptr<Owner>(owner)), asio::detached);
+  }
+
+  // Hot path, after a non-zero add: wakes the sleeping flush loop, at most
+  // once per flush round.
+  void note_activity() {
+    if (dirty_.load(std::memory_order_relaxed) || dirty_.exchange(true)) return;
+    asio::post(strand_, [owner = owner_, this] {
+      if (auto alive = owner.lock()) timer_.cancel();
+    });
+  }
+
+  // Flushes on the strand from any coroutine; throws what the send threw
+  // (the batch stays queued for the flush loop to retry).
+  template <class Owner>
+  static asio::awaitable<void> flush_from(std::shared_ptr<Owner> owner, Scope scope, std::string key = {}) {
+    co_await asio::co_spawn(owner->engine().strand_, flush_on_strand(owner, scope, std::move(key)),
+                            asio::use_awaitable);
+  }
+
+  // Flushes everything, then stops the flush loop; later ops throw shut_down.
+  template <class Owner>
+  static asio::awaitable<void> shutdown(std::shared_ptr<Owner> owner) {
+    co_await flush_from(owner, Scope::all);
+    co_await asio::co_spawn(
+        owner->engine().strand_,
+        [](std::shared_ptr<Owner> o) -> asio::awaitable<void> {
+          o->engine().stopped_ = true;
+          o->engine().timer_.cancel();
+          co_return;
+        }(owner),
+        asio::use_awaitable);
+  }
+
+  // Dropping a counter without shutdown() is a crash: nothing is sent, what
+  // was not acknowledged is reported.
+  void log_abandoned(std::string_view what) {
+    auto [keys, total] = map_.unflushed();
+    if (keys > 0 && !stopped_)
+      logger()->warn("{} destroyed without shutdown(): abandoning unflushed deltas on {} keys (sum {})", what, keys,
+                     total);
+  }
+
+ private:
+  template <class Owner>
+  static asio::awaitable<void> flush_on_strand(std::shared_ptr<Owner> owner, Scope scope, std::string key) {
+    co_await owner->engine().flush(*owner, scope, key);
+  }
+
+  template <class Owner>
+  asio::awaitable<void> flush(Owner& owner, Scope scope, std::string_view key = {}) {
+    while (busy_) {  // one flush at a time, so batches reach Redis in sequence order
+      co_await idle_.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+    }
+    busy_ = true;
+    struct Release {
+      LaxEngine& e;
+      ~Release() {
+        e.busy_ = false;
+        e.idle_.cancel();
+      }
+    } release{*this};
+
+    if (unacked_) co_await send(owner);
+    const auto cutoff = scope == Scope::due ? Clock::now() - allowed_lag_ : Clock::time_point::max();
+    std::optional<std::string_view> only;
+    if (scope == Scope::key) only = key;
+    for (;;) {
+      auto deltas = map_.take(max_batch_keys, cutoff, only);
+      if (deltas.empty()) break;
+      unacked_ = Batch{next_sequence_++, std::move(deltas)};
+      co_await send(owner);
+    }
+  }
+
+  template <class Owner>
+  asio::awaitable<void> send(Owner& owner) {
+    auto remotes = co_await owner.send_batch(unacked_->sequence, unacked_->deltas);
+    map_.settle(unacked_->deltas, remotes);
+    unacked_.reset();
+  }
+
+  template <class Owner>
+  static asio::awaitable<void> run(std::weak_ptr<Owner> weak) {
+    for (;;) {
+      asio::steady_timer* timer = nullptr;
+      if (auto owner = weak.lock()) {
+        LaxEngine& e = owner->engine();
+        if (e.stopped_) co_return;
+        timer = &e.timer_;
+        if (e.dirty_.load())
+          timer->expires_after(e.flush_interval_);
+        else
+          timer->expires_at(Clock::time_point::max());  // idle: sleep until note_activity()
+      } else {
+        co_return;
+      }
+      // Not owning the counter while asleep: destroying it cancels this wait.
+      co_await timer->async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+
+      auto owner = weak.lock();
+      if (!owner) co_return;
+      LaxEngine& e = owner->engine();
+      if (e.stopped_ || !e.dirty_.load()) continue;
+      e.dirty_.store(false);
+      try {
+        co_await e.flush(*owner, Scope::due);
+      } catch (const std::exception& ex) {
+        logger()->warn("flush failed, will retry: {}", ex.what());
+      }
+      if (e.unacked_ || e.map_.has_pending()) e.dirty_.store(true);
+    }
+  }
+
+  struct Batch {
+    std::uint64_t sequence;
+    std::vector<KeyDelta> deltas;
+  };
+
+  DeltaMap<Remote> map_;
+  asio::strand<asio::any_io_executor> strand_;
+  asio::steady_timer timer_;  // the flush loop's sleep
+  asio::steady_timer idle_;   // wakes flushes waiting for `busy_`
+  std::chrono::milliseconds flush_interval_, allowed_lag_;
+  std::weak_ptr<void> owner_;
+  std::atomic<bool> dirty_{false};
+  std::atomic<bool> stopped_{false};
+  bool busy_ = false;
+  std::optional<Batch> unacked_;
+  std::uint64_t next_sequence_ = 1;
+};
+
+}  // namespace distkit::detail

@@ -1,0 +1,13 @@
+#pragma once
+// Everything distkit offers, in one include.
+
+#include "distkit/concepts.hpp"
+#include "distkit/counter/lax_counter.hpp"
+#include "distkit/counter/strict_counter.hpp"
+#include "distkit/counts.hpp"
+#include "distkit/error.hpp"
+#include "distkit/logging.hpp"
+#include "distkit/redis/connection.hpp"
+#include "distkit/redis/options.hpp"
+#include "distkit/redis/script.hpp"
+#include "distkit/redis_key.hpp"

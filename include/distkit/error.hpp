@@ -1,0 +1,36 @@
+#pragma once
+// Error model: every failure surfaces as distkit::Error carrying a distkit::errc.
+
+#include <string>
+#include <system_error>
+
+namespace distkit {
+
+enum class errc {
+  invalid_key = 1,     // a prefix or counter key breaks the RedisKey rules
+  invalid_argument,    // a bad URL, option or operand
+  connection_failed,   // could not (re)connect to Redis
+  connection_lost,     // the link dropped while a reply was outstanding: outcome unknown
+  timeout,             // no reply within the command timeout
+  redis_error,         // Redis answered with an error
+  script_error,        // one of the library's Lua scripts failed
+  overflow,            // the result would not fit in int64; nothing was changed
+  shut_down,           // the counter was shut down
+};
+
+const std::error_category& error_category() noexcept;
+
+inline std::error_code make_error_code(errc e) noexcept {
+  return {static_cast<int>(e), error_category()};
+}
+
+class Error : public std::system_error {
+ public:
+  Error(errc code, const std::string& what) : std::system_error(make_error_code(code), what) {}
+  errc value() const noexcept { return static_cast<errc>(code().value()); }
+};
+
+}  // namespace distkit
+
+template <>
+struct std::is_error_code_enum<distkit::errc> : std::true_type {};

@@ -1,0 +1,51 @@
+#pragma once
+// One multiplexed, self-healing connection to Redis. Many coroutines share it;
+// their commands are pipelined. It reconnects by itself with capped
+// exponential backoff, re-running AUTH and SELECT each time.
+
+#include <memory>
+#include <string_view>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/awaitable.hpp>
+
+#include "distkit/redis/command.hpp"
+#include "distkit/redis/options.hpp"
+#include "distkit/redis/reply.hpp"
+
+namespace distkit::redis {
+
+namespace detail {
+class ConnectionImpl;
+}
+
+class Connection {
+ public:
+  using executor_type = asio::any_io_executor;
+
+  explicit Connection(std::shared_ptr<detail::ConnectionImpl> impl);
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  ~Connection();  // closes the link; commands still pending fail with connection_lost
+
+  executor_type get_executor() const noexcept;
+  const ConnectionOptions& options() const noexcept;
+
+  // Sends one command and returns its reply; an error reply is returned as a
+  // Reply of Type::error, not thrown. Throws Error with errc::timeout (no reply
+  // within command_timeout; a late reply is ignored) or errc::connection_lost
+  // (the link dropped after the command may have been sent: its outcome is
+  // unknown, and it is never re-sent). Callable from any thread.
+  asio::awaitable<Reply> exec(Command cmd);
+
+ private:
+  std::shared_ptr<detail::ConnectionImpl> impl_;
+};
+
+// Connects, authenticates and selects the database. Throws Error with
+// errc::invalid_argument (bad URL or options) or errc::connection_failed
+// (nothing reachable within connect_timeout, or AUTH/SELECT refused).
+asio::awaitable<std::shared_ptr<Connection>> connect(asio::any_io_executor ex, std::string_view url);
+asio::awaitable<std::shared_ptr<Connection>> connect(asio::any_io_executor ex, ConnectionOptions options);
+
+}  // namespace distkit::redis

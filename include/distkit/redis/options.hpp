@@ -1,0 +1,34 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace distkit::redis {
+
+// How to reach Redis and how patiently. Plain values with defaults; build one
+// by hand or with from_url().
+struct ConnectionOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 6379;
+  std::string unix_socket;  // when set, host and port are ignored
+  std::string user;         // empty: AUTH with the password alone (or no AUTH)
+  std::string password;     // empty: no AUTH
+  int db = 0;               // SELECTed on every (re)connect when non-zero
+
+  std::chrono::milliseconds connect_timeout{2'000};
+  std::chrono::milliseconds command_timeout{2'000};
+  std::chrono::milliseconds health_check_interval{1'000};  // PING period
+  std::chrono::milliseconds reconnect_backoff_min{50};
+  std::chrono::milliseconds reconnect_backoff_max{2'000};
+
+  // `redis://[user:password@]host[:port][/db]` or `unix:///path/to.sock[?db=N]`.
+  // Throws Error(errc::invalid_argument) naming what is wrong.
+  static ConnectionOptions from_url(std::string_view url);
+
+  // Throws Error(errc::invalid_argument) if a field is out of range.
+  void validate() const;
+};
+
+}  // namespace distkit::redis

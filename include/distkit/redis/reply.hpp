@@ -1,0 +1,22 @@
+#pragma once
+// An owned copy of a Redis reply: no hiredis type leaks out of src/.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace distkit::redis {
+
+struct Reply {
+  enum class Type { nil, string, status, error, integer, array };
+
+  Type type = Type::nil;
+  std::string str;            // string, status and error replies
+  std::int64_t integer = 0;   // integer replies
+  std::vector<Reply> elements;  // array replies
+
+  bool is_error() const noexcept { return type == Type::error; }
+  bool is_nil() const noexcept { return type == Type::nil; }
+};
+
+}  // namespace distkit::redis

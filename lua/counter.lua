@@ -1,0 +1,36 @@
+-- StrictCounter and LaxCounter: one hash of totals per prefix.
+-- KEYS[1]: {prefix}:totals      ARGV[1]: operation
+-- flush also takes KEYS[2]: {prefix}:seq:<writer id>, the writer's last applied batch.
+local totals = KEYS[1]
+local op = ARGV[1]
+
+if op == 'inc' then            -- ARGV: field, delta
+  local value = add_to_field(totals, ARGV[2], ARGV[3])
+  if not value then return overflow_error(ARGV[2]) end
+  return value
+elseif op == 'get' then        -- ARGV: field
+  return field_or_zero(totals, ARGV[2])
+elseif op == 'set' then        -- ARGV: field, value
+  redis.call('HSET', totals, ARGV[2], ARGV[3])
+  return ARGV[3]
+elseif op == 'del' then        -- ARGV: field
+  local old = field_or_zero(totals, ARGV[2])
+  redis.call('HDEL', totals, ARGV[2])
+  return old
+elseif op == 'clear' then
+  redis.call('DEL', totals)
+  return 'OK'
+elseif op == 'flush' then      -- ARGV: sequence, then field, delta pairs
+  -- A batch re-sent after a lost reply carries the same sequence: skip it.
+  local applied = tonumber(ARGV[2]) > tonumber(redis.call('GET', KEYS[2]) or '0')
+  local values, overflowed = {}, {}
+  for i = 3, #ARGV, 2 do
+    local value
+    if applied then value = add_to_field(totals, ARGV[i], ARGV[i + 1]) end
+    if applied and not value then overflowed[#overflowed + 1] = ARGV[i] end
+    values[#values + 1] = value or field_or_zero(totals, ARGV[i])
+  end
+  if applied then redis.call('SET', KEYS[2], ARGV[2], 'EX', 86400) end
+  return {applied and 1 or 0, values, overflowed}
+end
+return redis.error_reply('ERR unknown counter operation ' .. tostring(op))

@@ -1,0 +1,65 @@
+#include "counter_store.hpp"
+
+#include <fmt/format.h>
+
+#include "distkit/detail/checked.hpp"
+#include "reply_parse.hpp"
+#include "scripts.hpp"
+
+namespace distkit::detail {
+namespace {
+
+using redis::Command;
+
+}  // namespace
+
+void throw_overflow(std::string_view what, std::int64_t a, std::int64_t b) {
+  throw Error(errc::overflow, fmt::format("{}: {} + {} overflows int64", what, a, b));
+}
+
+CounterStore::CounterStore(CounterOptions options)
+    : options_(std::move(options)), totals_key_(fmt::format("{{{}}}:totals", options_.prefix.str())) {
+  if (!options_.connection) throw Error(errc::invalid_argument, "CounterOptions::connection is null");
+  if (options_.allowed_lag.count() < 0)
+    throw Error(errc::invalid_argument,
+                fmt::format("CounterOptions::allowed_lag must be >= 0, got {}ms", options_.allowed_lag.count()));
+}
+
+asio::awaitable<std::int64_t> CounterStore::inc(std::string_view key, std::int64_t n) {
+  auto r = co_await scripts::counter.call(*options_.connection, Command{"1", totals_key_, "inc", key}.push(n));
+  co_return to_int64(r);
+}
+
+asio::awaitable<std::int64_t> CounterStore::get(std::string_view key) {
+  co_return to_int64(co_await scripts::counter.call(*options_.connection, Command{"1", totals_key_, "get", key}));
+}
+
+asio::awaitable<std::int64_t> CounterStore::set(std::string_view key, std::int64_t n) {
+  co_return to_int64(
+      co_await scripts::counter.call(*options_.connection, Command{"1", totals_key_, "set", key}.push(n)));
+}
+
+asio::awaitable<std::int64_t> CounterStore::del(std::string_view key) {
+  co_return to_int64(co_await scripts::counter.call(*options_.connection, Command{"1", totals_key_, "del", key}));
+}
+
+asio::awaitable<void> CounterStore::clear() {
+  co_await scripts::counter.call(*options_.connection, Command{"1", totals_key_, "clear"});
+}
+
+asio::awaitable<FlushOutcome> CounterStore::flush(std::string_view writer, std::uint64_t sequence,
+                                                  std::span<const KeyDelta> batch) {
+  Command args{"2", totals_key_, fmt::format("{{{}}}:seq:{}", options_.prefix.str(), writer), "flush"};
+  args.push(static_cast<std::int64_t>(sequence));
+  for (const auto& [key, delta] : batch) args.push(key).push(delta);
+  auto r = co_await scripts::counter.call(*options_.connection, args);
+  if (r.elements.size() != 3 || r.elements[1].elements.size() != batch.size())
+    throw Error(errc::script_error, "malformed reply from the counter flush script");
+  FlushOutcome out{r.elements[0].integer == 1, {}, {}};
+  out.totals.reserve(batch.size());
+  for (const auto& v : r.elements[1].elements) out.totals.push_back(to_int64(v));
+  for (const auto& k : r.elements[2].elements) out.overflowed.push_back(k.str);
+  co_return out;
+}
+
+}  // namespace distkit::detail

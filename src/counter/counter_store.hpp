@@ -1,0 +1,46 @@
+#pragma once
+// The Redis side of StrictCounter and LaxCounter: one call of lua/counter.lua
+// per operation, all keys of a prefix in the hash `{prefix}:totals`.
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <asio/awaitable.hpp>
+
+#include "distkit/counter/options.hpp"
+#include "distkit/detail/delta_map.hpp"
+
+namespace distkit::detail {
+
+struct FlushOutcome {
+  bool applied;                       // false: this sequence had been applied before
+  std::vector<std::int64_t> totals;   // per key of the batch, after it
+  std::vector<std::string> overflowed;  // keys whose delta was refused
+};
+
+class CounterStore {
+ public:
+  explicit CounterStore(CounterOptions options);
+
+  const CounterOptions& options() const noexcept { return options_; }
+
+  asio::awaitable<std::int64_t> inc(std::string_view key, std::int64_t n);
+  asio::awaitable<std::int64_t> get(std::string_view key);
+  asio::awaitable<std::int64_t> set(std::string_view key, std::int64_t n);
+  asio::awaitable<std::int64_t> del(std::string_view key);
+  asio::awaitable<void> clear();
+  // Applies a batch once per (writer, sequence); see lua/counter.lua.
+  asio::awaitable<FlushOutcome> flush(std::string_view writer, std::uint64_t sequence,
+                                      std::span<const KeyDelta> batch);
+
+ private:
+  CounterOptions options_;
+  std::string totals_key_;
+};
+
+}  // namespace distkit::detail

@@ -1,0 +1,99 @@
+#include "distkit/counter/lax_counter.hpp"
+
+#include "counter_store.hpp"
+#include "distkit/detail/checked.hpp"
+#include "instance_id.hpp"
+
+namespace distkit {
+namespace {
+
+using Engine = detail::LaxEngine<std::int64_t>;
+
+void check_total(const detail::DeltaMap<std::int64_t>::View& v) { detail::checked_add(v.remote, v.local, "lax total"); }
+
+}  // namespace
+
+std::shared_ptr<LaxCounter> LaxCounter::create(CounterOptions options) {
+  auto counter = std::make_shared<LaxCounter>(Private{}, std::move(options));
+  counter->engine_.start(counter);
+  return counter;
+}
+
+LaxCounter::LaxCounter(Private, CounterOptions options)
+    : store_(std::make_shared<detail::CounterStore>(std::move(options))),
+      writer_id_(detail::make_instance_id()),
+      engine_(store_->options().connection->get_executor(), store_->options().allowed_lag,
+              store_->options().allowed_lag) {}
+
+LaxCounter::~LaxCounter() { engine_.log_abandoned("LaxCounter"); }
+
+asio::awaitable<void> LaxCounter::refresh(std::string_view key) {
+  engine_.map().seed(key, co_await store_->get(key));
+}
+
+asio::awaitable<std::int64_t> LaxCounter::update(std::string_view key, std::int64_t n) {
+  engine_.throw_if_stopped();
+  RedisKey::validate(key);
+  auto& map = engine_.map();
+  auto view = map.add(key, n, check_total);
+  while (!view) {  // first touch: seed from Redis (a loop, in case del races us)
+    co_await refresh(key);
+    view = map.add(key, n, check_total);
+  }
+  if (view->local == n && detail::Clock::now() - view->synced_at > engine_.allowed_lag()) {
+    co_await refresh(key);  // stale, and no local delta that a flush would refresh it with
+    view = map.add(key, 0, check_total).value_or(*view);
+  }
+  if (n != 0) engine_.note_activity();
+  co_return view->remote + view->local;
+}
+
+asio::awaitable<std::int64_t> LaxCounter::inc(std::string_view key, std::int64_t n) { return update(key, n); }
+
+asio::awaitable<std::int64_t> LaxCounter::dec(std::string_view key, std::int64_t n) {
+  return update(key, detail::checked_neg(n, "dec"));
+}
+
+asio::awaitable<std::int64_t> LaxCounter::get(std::string_view key) { return update(key, 0); }
+
+asio::awaitable<std::int64_t> LaxCounter::set(std::string_view key, std::int64_t n) {
+  const std::int64_t current = co_await update(key, 0);
+  std::int64_t delta;
+  if (__builtin_sub_overflow(n, current, &delta)) detail::throw_overflow("lax set", n, current);
+  co_await update(key, delta);
+  co_return n;
+}
+
+asio::awaitable<std::int64_t> LaxCounter::del(std::string_view key) {
+  engine_.throw_if_stopped();
+  RedisKey::validate(key);
+  engine_.map().erase(key);
+  co_return co_await store_->del(key);
+}
+
+asio::awaitable<void> LaxCounter::clear() {
+  engine_.throw_if_stopped();
+  engine_.map().clear();
+  co_await store_->clear();
+}
+
+asio::awaitable<void> LaxCounter::flush() {
+  engine_.throw_if_stopped();
+  co_await Engine::flush_from(shared_from_this(), Engine::Scope::all);
+}
+
+asio::awaitable<void> LaxCounter::shutdown() {
+  engine_.throw_if_stopped();
+  co_await Engine::shutdown(shared_from_this());
+}
+
+asio::awaitable<std::vector<std::int64_t>> LaxCounter::send_batch(std::uint64_t sequence,
+                                                                  const std::vector<detail::KeyDelta>& batch) {
+  auto outcome = co_await store_->flush(writer_id_, sequence, batch);
+  if (!outcome.applied) logger()->debug("LaxCounter batch {} had been applied already; skipped", sequence);
+  for (const auto& key : outcome.overflowed)
+    logger()->error("LaxCounter: flushing key \"{}\" would overflow int64; its delta is dropped", key);
+  co_return std::move(outcome.totals);
+}
+
+}  // namespace distkit

@@ -1,0 +1,397 @@
+#include "connection_impl.hpp"
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include <algorithm>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/dispatch.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/this_coro.hpp>
+#include <fmt/format.h>
+
+#include "distkit/error.hpp"
+#include "distkit/logging.hpp"
+
+namespace distkit::redis::detail {
+namespace {
+
+std::exception_ptr make_error(errc code, std::string what) {
+  return std::make_exception_ptr(Error(code, std::move(what)));
+}
+
+Reply convert(const redisReply* r) {
+  Reply out;
+  switch (r->type) {
+    case REDIS_REPLY_STRING: out.type = Reply::Type::string; break;
+    case REDIS_REPLY_STATUS: out.type = Reply::Type::status; break;
+    case REDIS_REPLY_ERROR: out.type = Reply::Type::error; break;
+    case REDIS_REPLY_INTEGER: out.type = Reply::Type::integer; break;
+    case REDIS_REPLY_ARRAY: out.type = Reply::Type::array; break;
+    default: out.type = Reply::Type::nil; break;
+  }
+  if (r->str) out.str.assign(r->str, r->len);
+  out.integer = r->integer;
+  out.elements.reserve(r->elements);
+  for (std::size_t i = 0; i < r->elements; ++i) out.elements.push_back(convert(r->element[i]));
+  return out;
+}
+
+}  // namespace
+
+ConnectionImpl::ConnectionImpl(const asio::any_io_executor& ex, ConnectionOptions options)
+    : executor_(ex),
+      strand_(asio::make_strand(ex)),
+      options_(std::move(options)),
+      endpoint_(options_.unix_socket.empty() ? fmt::format("{}:{}", options_.host, options_.port)
+                                             : options_.unix_socket),
+      socket_(strand_),
+      deadline_timer_(strand_),
+      connected_(strand_),
+      link_down_(strand_),
+      sleep_timer_(strand_),
+      health_timer_(strand_) {}
+
+ConnectionImpl::~ConnectionImpl() {
+  if (ctx_) {
+    // Only reached if the io_context died before close() ran: no handler can
+    // be posted any more, so detach the ops before hiredis calls them back.
+    for (auto& op : inflight_) op->completed = true;
+    state_ = State::closed;
+    redisAsyncFree(ctx_);
+  }
+}
+
+// ---- commands --------------------------------------------------------------
+
+asio::awaitable<Reply> ConnectionImpl::exec(Command cmd, bool handshake) {
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(std::exception_ptr, Reply)>(
+      [self = shared_from_this(), handshake](auto handler, Command cmd) {
+        auto op = std::make_unique<HandlerOp<decltype(handler)>>(std::move(handler));
+        op->cmd = std::move(cmd);
+        op->handshake = handshake;
+        op->deadline = Clock::now() + self->options_.command_timeout;
+        asio::dispatch(self->strand_, [self, op = std::move(op)]() mutable { self->enqueue(std::move(op)); });
+      },
+      asio::use_awaitable, std::move(cmd));
+}
+
+void ConnectionImpl::enqueue(std::unique_ptr<Op> op) {
+  if (state_ == State::closed) {
+    op->complete(make_error(errc::connection_lost, "connection closed"), {});
+    return;
+  }
+  if (state_ == State::ready || (op->handshake && ctx_))
+    send(std::move(op));
+  else
+    waiting_.push_back(std::move(op));
+  arm_deadline();
+}
+
+void ConnectionImpl::send(std::unique_ptr<Op> op) {
+  auto resp = op->cmd.resp();
+  if (redisAsyncFormattedCommand(ctx_, &ConnectionImpl::on_reply, op.get(), resp.data(), resp.size()) != REDIS_OK) {
+    op->complete(make_error(errc::connection_lost, "connection is closing"), {});
+    return;
+  }
+  op->cmd = Command{};  // hiredis holds its own copy now
+  inflight_.push_back(std::move(op));
+}
+
+void ConnectionImpl::on_reply(redisAsyncContext* ctx, void* reply, void* privdata) {
+  auto* self = static_cast<ConnectionImpl*>(ctx->data);
+  auto* op = static_cast<Op*>(privdata);
+  op->answered = true;
+  if (!op->completed) {
+    op->completed = true;
+    if (reply)
+      op->complete(nullptr, convert(static_cast<redisReply*>(reply)));
+    else
+      op->complete(make_error(errc::connection_lost,
+                              fmt::format("connection to {} lost before the reply arrived", self->endpoint_)),
+                   {});
+  }
+  self->drop_answered();
+}
+
+void ConnectionImpl::drop_answered() {
+  while (!inflight_.empty() && inflight_.front()->answered) inflight_.pop_front();
+}
+
+// One timer serves every command: commands share one timeout, so their
+// deadlines are ordered like the queues and only the oldest needs watching.
+void ConnectionImpl::arm_deadline() {
+  if (deadline_armed_ || state_ == State::closed) return;
+  auto first_open = [](auto& queue) {
+    return std::find_if(queue.begin(), queue.end(), [](auto& op) { return !op->completed; });
+  };
+  auto next = Clock::time_point::max();
+  if (auto it = first_open(inflight_); it != inflight_.end()) next = (*it)->deadline;
+  if (auto it = first_open(waiting_); it != waiting_.end()) next = std::min(next, (*it)->deadline);
+  if (next == Clock::time_point::max()) return;
+  deadline_armed_ = true;
+  deadline_timer_.expires_at(next);
+  deadline_timer_.async_wait([self = shared_from_this()](std::error_code) {
+    self->deadline_armed_ = false;
+    self->expire_overdue();
+    self->arm_deadline();
+  });
+}
+
+void ConnectionImpl::expire_overdue() {
+  const auto now = Clock::now();
+  auto timeout = [&] {
+    return make_error(errc::timeout, fmt::format("no reply from {} within {}ms", endpoint_,
+                                                 options_.command_timeout.count()));
+  };
+  for (auto& op : inflight_) {
+    if (op->completed) continue;
+    if (op->deadline > now) break;
+    op->completed = true;  // stays queued until hiredis hands back its late reply
+    op->complete(timeout(), {});
+  }
+  while (!waiting_.empty() && waiting_.front()->deadline <= now) {
+    waiting_.front()->complete(timeout(), {});
+    waiting_.pop_front();
+  }
+}
+
+void ConnectionImpl::fail_waiting(const std::exception_ptr& error) {
+  for (auto& op : waiting_) op->complete(error, {});
+  waiting_.clear();
+}
+
+// ---- hiredis event hooks ---------------------------------------------------
+
+void ConnectionImpl::on_add_read(void* self) {
+  auto* impl = static_cast<ConnectionImpl*>(self);
+  impl->want_read_ = true;
+  impl->arm_read();
+}
+void ConnectionImpl::on_del_read(void* self) { static_cast<ConnectionImpl*>(self)->want_read_ = false; }
+void ConnectionImpl::on_add_write(void* self) {
+  auto* impl = static_cast<ConnectionImpl*>(self);
+  impl->want_write_ = true;
+  impl->arm_write();
+}
+void ConnectionImpl::on_del_write(void* self) { static_cast<ConnectionImpl*>(self)->want_write_ = false; }
+void ConnectionImpl::on_cleanup(void* self) { static_cast<ConnectionImpl*>(self)->context_gone(); }
+
+void ConnectionImpl::arm_read() {
+  if (read_armed_ || !want_read_ || !ctx_) return;
+  read_armed_ = true;
+  socket_.async_wait(asio::posix::descriptor_base::wait_read,
+                     [self = shared_from_this(), gen = generation_](std::error_code ec) {
+                       if (gen != self->generation_) return;
+                       self->read_armed_ = false;
+                       if (ec || !self->want_read_) return;
+                       redisAsyncHandleRead(self->ctx_);  // may free the context
+                       if (gen == self->generation_) self->arm_read();
+                     });
+}
+
+void ConnectionImpl::arm_write() {
+  if (write_armed_ || !want_write_ || !ctx_) return;
+  write_armed_ = true;
+  socket_.async_wait(asio::posix::descriptor_base::wait_write,
+                     [self = shared_from_this(), gen = generation_](std::error_code ec) {
+                       if (gen != self->generation_) return;
+                       self->write_armed_ = false;
+                       if (ec || !self->want_write_) return;
+                       redisAsyncHandleWrite(self->ctx_);  // may free the context
+                       if (gen == self->generation_) self->arm_write();
+                     });
+}
+
+// hiredis is tearing the context down (it may call this twice). Give the fd
+// back before redisFree() closes it, and stop every pending wait.
+void ConnectionImpl::context_gone() {
+  if (!ctx_) return;
+  if (state_ == State::ready)
+    logger()->warn("redis connection to {} lost: {}", endpoint_, ctx_->c.errstr[0] ? ctx_->c.errstr : "closed");
+  ctx_ = nullptr;
+  ++generation_;
+  want_read_ = want_write_ = read_armed_ = write_armed_ = false;
+  socket_.release();
+  if (state_ != State::closed) state_ = State::down;
+  link_down_.set();
+}
+
+void ConnectionImpl::on_connect(const redisAsyncContext* ctx, int status) {
+  auto* self = static_cast<ConnectionImpl*>(ctx->data);
+  self->connect_ok_ = status == REDIS_OK;
+  if (!self->connect_ok_) self->connect_error_ = ctx->c.errstr[0] ? ctx->c.errstr : "connect failed";
+  self->connected_.set();
+}
+
+void ConnectionImpl::drop_link(const char* why) {
+  if (!ctx_) return;
+  logger()->warn("dropping redis connection to {}: {}", endpoint_, why);
+  redisAsyncFree(ctx_);  // fails every in-flight op with connection_lost
+}
+
+// ---- connecting ------------------------------------------------------------
+
+asio::awaitable<void> ConnectionImpl::attach(redisAsyncContext* ctx, Clock::time_point deadline) {
+  if (!ctx) throw Error(errc::connection_failed, "out of memory creating redis context");
+  if (ctx->err) {
+    std::string why = ctx->c.errstr;
+    redisAsyncFree(ctx);
+    throw Error(errc::connection_failed, fmt::format("cannot connect to {}: {}", endpoint_, why));
+  }
+  ctx_ = ctx;
+  ++generation_;
+  socket_.assign(ctx->c.fd);
+  // Hooks first: setting the connect callback already asks for a write event.
+  ctx->data = this;
+  ctx->ev.data = this;
+  ctx->ev.addRead = &ConnectionImpl::on_add_read;
+  ctx->ev.delRead = &ConnectionImpl::on_del_read;
+  ctx->ev.addWrite = &ConnectionImpl::on_add_write;
+  ctx->ev.delWrite = &ConnectionImpl::on_del_write;
+  ctx->ev.cleanup = &ConnectionImpl::on_cleanup;
+  connected_.reset();
+  link_down_.reset();
+  redisAsyncSetConnectCallback(ctx, &ConnectionImpl::on_connect);
+
+  if (!co_await connected_.wait_until(deadline)) {
+    drop_link("connect timed out");
+    throw Error(errc::connection_failed,
+                fmt::format("cannot connect to {}: no answer within {}ms", endpoint_, options_.connect_timeout.count()));
+  }
+  if (!connect_ok_) throw Error(errc::connection_failed, fmt::format("cannot connect to {}: {}", endpoint_, connect_error_));
+}
+
+asio::awaitable<void> ConnectionImpl::handshake() {
+  auto refuse = [&](std::string_view what, const Reply& r) {
+    drop_link("handshake refused");
+    throw Error(errc::connection_failed, fmt::format("{} refused by {}: {}", what, endpoint_, r.str));
+  };
+  if (!options_.password.empty()) {
+    Command auth{"AUTH"};
+    if (!options_.user.empty()) auth.push(options_.user);
+    auth.push(options_.password);
+    if (auto r = co_await exec(std::move(auth), true); r.is_error()) refuse("AUTH", r);
+  }
+  if (options_.db != 0) {
+    if (auto r = co_await exec(Command{"SELECT"}.push(options_.db), true); r.is_error())
+      refuse(fmt::format("SELECT {}", options_.db), r);
+  }
+}
+
+asio::awaitable<void> ConnectionImpl::connect_once() {
+  const auto deadline = Clock::now() + options_.connect_timeout;
+  state_ = State::handshaking;
+  try {
+    if (!options_.unix_socket.empty()) {
+      co_await attach(redisAsyncConnectUnix(options_.unix_socket.c_str()), deadline);
+    } else {
+      // hiredis would resolve with a blocking getaddrinfo: resolve here and
+      // hand it numeric addresses only.
+      using namespace asio::experimental::awaitable_operators;
+      asio::ip::tcp::resolver resolver(strand_);
+      asio::steady_timer timer(strand_, deadline);
+      auto resolved = co_await (resolver.async_resolve(options_.host, std::to_string(options_.port),
+                                                       asio::experimental::as_tuple(asio::use_awaitable)) ||
+                                timer.async_wait(asio::use_awaitable));
+      if (resolved.index() == 1) throw Error(errc::connection_failed, fmt::format("resolving {} timed out", options_.host));
+      auto [ec, results] = std::get<0>(std::move(resolved));
+      if (ec || results.empty())
+        throw Error(errc::connection_failed, fmt::format("cannot resolve {}: {}", options_.host, ec.message()));
+      std::string last_error;
+      for (const auto& entry : results) {
+        auto ep = entry.endpoint();
+        try {
+          co_await attach(redisAsyncConnect(ep.address().to_string().c_str(), ep.port()), deadline);
+          last_error.clear();
+          break;
+        } catch (const Error& e) {
+          last_error = e.what();
+          if (Clock::now() >= deadline) break;
+        }
+      }
+      if (!last_error.empty()) throw Error(errc::connection_failed, last_error);
+    }
+    co_await handshake();
+  } catch (...) {
+    if (state_ != State::closed) state_ = State::down;
+    throw;
+  }
+  if (state_ == State::closed) {
+    drop_link("closed while connecting");
+    throw Error(errc::connection_failed, "connection closed while connecting");
+  }
+  state_ = State::ready;
+  auto queued = std::move(waiting_);
+  waiting_.clear();
+  for (auto& op : queued) send(std::move(op));
+}
+
+std::chrono::milliseconds ConnectionImpl::next_backoff(int attempt) {
+  auto base = options_.reconnect_backoff_min * (1LL << std::min(attempt, 16));
+  auto capped = std::min<std::chrono::milliseconds>(base, options_.reconnect_backoff_max);
+  // Up to 25% jitter so a fleet does not reconnect in lockstep.
+  std::uniform_int_distribution<long long> spread(0, capped.count() / 4);
+  return capped + std::chrono::milliseconds(spread(jitter_));
+}
+
+asio::awaitable<void> ConnectionImpl::supervise() {
+  auto self = shared_from_this();
+  while (state_ != State::closed) {
+    co_await link_down_.wait_until(Clock::time_point::max());
+    for (int attempt = 0; state_ != State::closed; ++attempt) {
+      sleep_timer_.expires_after(next_backoff(attempt));
+      co_await sleep_timer_.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+      if (state_ == State::closed) co_return;
+      try {
+        co_await connect_once();
+        logger()->info("redis connection to {} re-established", endpoint_);
+        break;
+      } catch (const Error& e) {
+        logger()->warn("reconnect to {} failed (attempt {}): {}", endpoint_, attempt + 1, e.what());
+      }
+    }
+  }
+}
+
+// A PING that gets no answer means the link is dead even if TCP has not
+// noticed yet: drop it so the supervisor reconnects.
+asio::awaitable<void> ConnectionImpl::check_health() {
+  auto self = shared_from_this();
+  while (state_ != State::closed) {
+    health_timer_.expires_after(options_.health_check_interval);
+    co_await health_timer_.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+    if (state_ != State::ready) continue;
+    const unsigned gen = generation_;
+    try {
+      co_await exec(Command{"PING"}, true);
+    } catch (const Error& e) {
+      if (e.value() == errc::timeout && gen == generation_) drop_link("health check PING timed out");
+    }
+  }
+}
+
+asio::awaitable<void> ConnectionImpl::start() {
+  co_await connect_once();
+  asio::co_spawn(strand_, supervise(), asio::detached);
+  asio::co_spawn(strand_, check_health(), asio::detached);
+}
+
+void ConnectionImpl::close() {
+  asio::dispatch(strand_, [self = shared_from_this()] {
+    if (self->state_ == State::closed) return;
+    self->state_ = State::closed;
+    self->fail_waiting(make_error(errc::connection_lost, "connection closed"));
+    if (self->ctx_) redisAsyncFree(self->ctx_);
+    self->deadline_timer_.cancel();
+    self->sleep_timer_.cancel();
+    self->health_timer_.cancel();
+    self->link_down_.set();
+    self->connected_.set();
+  });
+}
+
+}  // namespace distkit::redis::detail

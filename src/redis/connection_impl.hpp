@@ -1,0 +1,133 @@
+#pragma once
+// The hiredis adapter: the only place that sees hiredis. Everything here runs
+// on `strand_`; submit() and close() may be called from any thread.
+
+#include <chrono>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <random>
+#include <string>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/associated_executor.hpp>
+#include <asio/post.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/posix/stream_descriptor.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+
+#include "distkit/redis/command.hpp"
+#include "distkit/redis/options.hpp"
+#include "distkit/redis/reply.hpp"
+#include "event.hpp"
+
+struct redisAsyncContext;
+
+namespace distkit::redis::detail {
+
+using Clock = std::chrono::steady_clock;
+
+// One command on its way: queued, then handed to hiredis, then answered.
+struct Op {
+  virtual ~Op() = default;
+  // Hands the outcome to the waiting coroutine. Called exactly once.
+  virtual void complete(std::exception_ptr error, Reply reply) = 0;
+
+  Command cmd;
+  Clock::time_point deadline;
+  bool handshake = false;  // AUTH/SELECT: sent before the link counts as ready
+  bool completed = false;  // outcome delivered (reply, error or timeout)
+  bool answered = false;   // hiredis is done with it
+};
+
+// An Op whose outcome resumes the coroutine that awaits it, on that
+// coroutine's own executor (never inside the hiredis callback).
+template <class Handler>
+struct HandlerOp final : Op {
+  explicit HandlerOp(Handler&& h) : handler(std::move(h)) {}
+  void complete(std::exception_ptr error, Reply reply) override {
+    auto ex = asio::get_associated_executor(handler);
+    asio::post(ex, [h = std::move(handler), error, r = std::move(reply)]() mutable {
+      std::move(h)(error, std::move(r));
+    });
+  }
+  Handler handler;
+};
+
+class ConnectionImpl : public std::enable_shared_from_this<ConnectionImpl> {
+ public:
+  ConnectionImpl(const asio::any_io_executor& ex, ConnectionOptions options);
+  ~ConnectionImpl();
+
+  const asio::any_io_executor& executor() const noexcept { return executor_; }
+  const ConnectionOptions& options() const noexcept { return options_; }
+  const asio::strand<asio::any_io_executor>& strand() const noexcept { return strand_; }
+
+  // Any thread. `handshake` commands go out before the link counts as ready.
+  asio::awaitable<Reply> exec(Command cmd, bool handshake = false);
+  void close();
+
+  // On strand(). First connect: throws Error(connection_failed). Then keeps
+  // the link up in the background until close().
+  asio::awaitable<void> start();
+
+ private:
+  enum class State { down, handshaking, ready, closed };
+
+  // hiredis hooks (static trampolines onto `this`).
+  static void on_add_read(void* self);
+  static void on_del_read(void* self);
+  static void on_add_write(void* self);
+  static void on_del_write(void* self);
+  static void on_cleanup(void* self);
+  static void on_connect(const redisAsyncContext* ctx, int status);
+  static void on_reply(redisAsyncContext* ctx, void* reply, void* privdata);
+
+  void arm_read();
+  void arm_write();
+  void context_gone();
+
+  void enqueue(std::unique_ptr<Op> op);
+  void send(std::unique_ptr<Op> op);
+  void drop_answered();
+  void arm_deadline();
+  void expire_overdue();
+  void fail_waiting(const std::exception_ptr& error);
+  void drop_link(const char* why);
+
+  asio::awaitable<void> connect_once();
+  asio::awaitable<void> attach(redisAsyncContext* ctx, Clock::time_point deadline);
+  asio::awaitable<void> handshake();
+  asio::awaitable<void> supervise();
+  asio::awaitable<void> check_health();
+  std::chrono::milliseconds next_backoff(int attempt);
+
+  asio::any_io_executor executor_;
+  asio::strand<asio::any_io_executor> strand_;
+  ConnectionOptions options_;
+  std::string endpoint_;  // for log lines
+
+  redisAsyncContext* ctx_ = nullptr;
+  unsigned generation_ = 0;  // bumped per context, so stale handlers back off
+  asio::posix::stream_descriptor socket_;
+  bool want_read_ = false, want_write_ = false;
+  bool read_armed_ = false, write_armed_ = false;
+
+  State state_ = State::down;
+  std::deque<std::unique_ptr<Op>> waiting_;   // not yet handed to hiredis
+  std::deque<std::unique_ptr<Op>> inflight_;  // handed to hiredis, reply order
+  asio::steady_timer deadline_timer_;
+  bool deadline_armed_ = false;
+
+  Event connected_;  // hiredis connect callback fired
+  bool connect_ok_ = false;
+  std::string connect_error_;
+  Event link_down_;  // the context went away
+  asio::steady_timer sleep_timer_;
+  asio::steady_timer health_timer_;
+  std::minstd_rand jitter_{std::random_device{}()};
+};
+
+}  // namespace distkit::redis::detail

@@ -1,0 +1,129 @@
+// URL parsing and validation of ConnectionOptions.
+#include "distkit/redis/options.hpp"
+
+#include <charconv>
+
+#include <fmt/format.h>
+
+#include "distkit/error.hpp"
+
+namespace distkit::redis {
+namespace {
+
+[[noreturn]] void bad_url(std::string_view url, std::string_view why) {
+  throw Error(errc::invalid_argument, fmt::format("invalid redis URL \"{}\": {}", url, why));
+}
+
+template <class Int>
+bool parse_int(std::string_view text, Int& out) {
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc{} && end == text.data() + text.size() && !text.empty();
+}
+
+int parse_db(std::string_view url, std::string_view text) {
+  int db = 0;
+  if (!parse_int(text, db) || db < 0) bad_url(url, fmt::format("database \"{}\" is not a number >= 0", text));
+  return db;
+}
+
+// Percent-decodes user info so passwords may contain '@', ':' or '/'.
+std::string decode(std::string_view url, std::string_view text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out += text[i];
+      continue;
+    }
+    unsigned value = 0;
+    const char* first = text.data() + i + 1;
+    if (i + 2 >= text.size() || std::from_chars(first, first + 2, value, 16).ptr != first + 2)
+      bad_url(url, "bad percent escape in user info");
+    out += static_cast<char>(value);
+    i += 2;
+  }
+  return out;
+}
+
+void parse_tcp(std::string_view url, std::string_view rest, ConnectionOptions& o) {
+  auto slash = rest.find('/');
+  std::string_view authority = rest.substr(0, slash);
+  if (slash != std::string_view::npos) {
+    std::string_view path = rest.substr(slash + 1);
+    if (!path.empty()) o.db = parse_db(url, path);
+  }
+  if (auto at = authority.rfind('@'); at != std::string_view::npos) {
+    std::string_view userinfo = authority.substr(0, at);
+    authority = authority.substr(at + 1);
+    if (auto colon = userinfo.find(':'); colon != std::string_view::npos) {
+      o.user = decode(url, userinfo.substr(0, colon));
+      o.password = decode(url, userinfo.substr(colon + 1));
+    } else {
+      o.password = decode(url, userinfo);  // redis://secret@host: password only
+    }
+  }
+  std::string_view host = authority;
+  std::string_view port;
+  if (!authority.empty() && authority.front() == '[') {  // [::1]:6379
+    auto close = authority.find(']');
+    if (close == std::string_view::npos) bad_url(url, "unterminated '[' in host");
+    host = authority.substr(1, close - 1);
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') bad_url(url, "junk after ']'");
+      port = after.substr(1);
+    }
+  } else if (auto colon = authority.rfind(':'); colon != std::string_view::npos) {
+    host = authority.substr(0, colon);
+    port = authority.substr(colon + 1);
+  }
+  if (host.empty()) bad_url(url, "missing host");
+  o.host = std::string(host);
+  if (authority.find(':') != std::string_view::npos || !port.empty()) {
+    unsigned value = 0;
+    if (!parse_int(port, value) || value == 0 || value > 65535)
+      bad_url(url, fmt::format("port \"{}\" is not in 1..65535", port));
+    o.port = static_cast<std::uint16_t>(value);
+  }
+}
+
+void parse_unix(std::string_view url, std::string_view rest, ConnectionOptions& o) {
+  std::string_view path = rest;
+  if (auto q = rest.find('?'); q != std::string_view::npos) {
+    path = rest.substr(0, q);
+    std::string_view query = rest.substr(q + 1);
+    if (!query.starts_with("db=")) bad_url(url, fmt::format("unknown query \"{}\"", query));
+    o.db = parse_db(url, query.substr(3));
+  }
+  if (path.empty() || path.front() != '/') bad_url(url, "unix socket path must be absolute");
+  o.unix_socket = std::string(path);
+}
+
+}  // namespace
+
+ConnectionOptions ConnectionOptions::from_url(std::string_view url) {
+  ConnectionOptions o;
+  if (url.starts_with("redis://"))
+    parse_tcp(url, url.substr(8), o);
+  else if (url.starts_with("unix://"))
+    parse_unix(url, url.substr(7), o);
+  else
+    bad_url(url, "scheme must be redis:// or unix://");
+  return o;
+}
+
+void ConnectionOptions::validate() const {
+  auto positive = [](std::chrono::milliseconds d, std::string_view name) {
+    if (d.count() <= 0)
+      throw Error(errc::invalid_argument, fmt::format("ConnectionOptions::{} must be positive, got {}ms", name, d.count()));
+  };
+  positive(connect_timeout, "connect_timeout");
+  positive(command_timeout, "command_timeout");
+  positive(health_check_interval, "health_check_interval");
+  positive(reconnect_backoff_min, "reconnect_backoff_min");
+  positive(reconnect_backoff_max, "reconnect_backoff_max");
+  if (unix_socket.empty() && (host.empty() || port == 0))
+    throw Error(errc::invalid_argument, "ConnectionOptions needs a host and a non-zero port, or a unix_socket");
+  if (db < 0) throw Error(errc::invalid_argument, fmt::format("ConnectionOptions::db must be >= 0, got {}", db));
+}
+
+}  // namespace distkit::redis

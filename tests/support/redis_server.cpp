@@ -1,0 +1,119 @@
+#include "redis_server.hpp"
+
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <stdexcept>
+#include <thread>
+
+extern char** environ;
+
+namespace distkit::test {
+namespace {
+
+std::uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+    throw std::runtime_error("cannot find a free port");
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::string flatten(const redisReply* r) {
+  switch (r->type) {
+    case REDIS_REPLY_INTEGER: return std::to_string(r->integer);
+    case REDIS_REPLY_NIL: return "";
+    case REDIS_REPLY_ARRAY: {
+      std::string out;
+      for (std::size_t i = 0; i < r->elements; ++i) out += (i ? " " : "") + flatten(r->element[i]);
+      return out;
+    }
+    default: return std::string(r->str, r->len);
+  }
+}
+
+}  // namespace
+
+RedisServer::RedisServer(std::vector<std::string> extra) : extra_(std::move(extra)) {
+  char tmpl[] = "/tmp/distkit-redis-XXXXXX";
+  if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+  dir_ = tmpl;
+  port_ = free_port();
+  start();
+}
+
+RedisServer::~RedisServer() {
+  stop();
+  std::error_code ignored;
+  std::filesystem::remove_all(dir_, ignored);
+}
+
+std::string RedisServer::url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
+
+void RedisServer::start() {
+  std::vector<std::string> args = {"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
+                                   "--dir", dir_, "--save", "", "--appendonly", "no", "--daemonize", "no",
+                                   "--logfile", dir_ + "/redis.log"};
+  args.insert(args.end(), extra_.begin(), extra_.end());
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  if (::posix_spawnp(&pid_, "redis-server", nullptr, nullptr, argv.data(), environ) != 0)
+    throw std::runtime_error("cannot start redis-server (is it installed?)");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (redisContext* c = redisConnect("127.0.0.1", port_)) {
+      const bool up = c->err == 0;
+      redisFree(c);
+      if (up) return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  throw std::runtime_error("redis-server did not come up on port " + std::to_string(port_));
+}
+
+void RedisServer::stop() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGTERM);
+  ::waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
+
+void RedisServer::kill_hard() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  ::waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
+
+std::string RedisServer::command(const std::vector<std::string>& args) const {
+  redisContext* c = redisConnect("127.0.0.1", port_);
+  if (!c || c->err) {
+    if (c) redisFree(c);
+    throw std::runtime_error("test client cannot connect to redis");
+  }
+  for (std::size_t i = 0; i + 1 < extra_.size(); ++i)
+    if (extra_[i] == "--requirepass")
+      if (auto* r = static_cast<redisReply*>(redisCommand(c, "AUTH %s", extra_[i + 1].c_str()))) freeReplyObject(r);
+  std::vector<const char*> argv;
+  std::vector<std::size_t> lens;
+  for (auto& a : args) argv.push_back(a.data()), lens.push_back(a.size());
+  auto* reply = static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(args.size()), argv.data(), lens.data()));
+  std::string out = reply ? flatten(reply) : "";
+  if (reply) freeReplyObject(reply);
+  redisFree(c);
+  return out;
+}
+
+}  // namespace distkit::test

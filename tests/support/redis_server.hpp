@@ -1,0 +1,44 @@
+#pragma once
+// A throwaway redis-server for tests: a free loopback port, data in a temp
+// dir, stopped (and the dir removed) on destruction.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace distkit::test {
+
+class RedisServer {
+ public:
+  // `extra` are redis-server arguments, e.g. {"--requirepass", "secret"}.
+  explicit RedisServer(std::vector<std::string> extra = {});
+  ~RedisServer();
+  RedisServer(const RedisServer&) = delete;
+  RedisServer& operator=(const RedisServer&) = delete;
+
+  std::uint16_t port() const { return port_; }
+  std::string url() const;  // redis://127.0.0.1:<port>
+  const std::string& dir() const { return dir_; }
+
+  // Runs one command on a fresh synchronous connection; returns the reply
+  // flattened to text (integers in decimal, arrays space-separated, nil as "").
+  std::string command(const std::vector<std::string>& args) const;
+
+  void kill_hard();  // SIGKILL, no cleanup
+  void stop();       // SIGTERM and wait
+  void start();      // (re)start on the same port and dir; waits until it answers
+
+ private:
+  std::vector<std::string> extra_;
+  std::string dir_;
+  std::uint16_t port_ = 0;
+  pid_t pid_ = -1;
+};
+
+// The server the test run started (see tests/support/main.cpp).
+RedisServer& server();
+
+}  // namespace distkit::test
