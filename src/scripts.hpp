@@ -6,6 +6,7 @@
 namespace distkit::detail::scripts {
 
 extern const redis::Script counter;         // lua/counter.lua
+extern const redis::Script instance_aware;  // lua/instance_aware.lua
 
 
 }  // namespace distkit::detail::scripts

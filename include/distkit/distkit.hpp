@@ -11,3 +11,5 @@
 #include "distkit/redis/options.hpp"
 #include "distkit/redis/script.hpp"
 #include "distkit/redis_key.hpp"
+#include "distkit/icounter/lax_instance_aware_counter.hpp"
+#include "distkit/icounter/strict_instance_aware_counter.hpp"

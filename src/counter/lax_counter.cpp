@@ -27,25 +27,9 @@ LaxCounter::LaxCounter(Private, CounterOptions options)
 
 LaxCounter::~LaxCounter() { engine_.log_abandoned("LaxCounter"); }
 
-asio::awaitable<void> LaxCounter::refresh(std::string_view key) {
-  engine_.map().seed(key, co_await store_->get(key));
-}
-
 asio::awaitable<std::int64_t> LaxCounter::update(std::string_view key, std::int64_t n) {
-  engine_.throw_if_stopped();
-  RedisKey::validate(key);
-  auto& map = engine_.map();
-  auto view = map.add(key, n, check_total);
-  while (!view) {  // first touch: seed from Redis (a loop, in case del races us)
-    co_await refresh(key);
-    view = map.add(key, n, check_total);
-  }
-  if (view->local == n && detail::Clock::now() - view->synced_at > engine_.allowed_lag()) {
-    co_await refresh(key);  // stale, and no local delta that a flush would refresh it with
-    view = map.add(key, 0, check_total).value_or(*view);
-  }
-  if (n != 0) engine_.note_activity();
-  co_return view->remote + view->local;
+  auto view = co_await engine_.update(key, n, check_total, [this](std::string_view k) { return store_->get(k); });
+  co_return view.remote + view.local;
 }
 
 asio::awaitable<std::int64_t> LaxCounter::inc(std::string_view key, std::int64_t n) { return update(key, n); }

@@ -48,7 +48,6 @@ class LaxCounter : public std::enable_shared_from_this<LaxCounter> {
 
  private:
   asio::awaitable<std::int64_t> update(std::string_view key, std::int64_t n);
-  asio::awaitable<void> refresh(std::string_view key);
 
   std::shared_ptr<detail::CounterStore> store_;
   std::string writer_id_;

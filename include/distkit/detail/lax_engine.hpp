@@ -32,6 +32,7 @@
 #include "distkit/detail/delta_map.hpp"
 #include "distkit/error.hpp"
 #include "distkit/logging.hpp"
+#include "distkit/redis_key.hpp"
 
 namespace distkit::detail {
 
@@ -77,6 +78,29 @@ class LaxEngine {
     asio::post(strand_, [owner = owner_, this] {
       if (auto alive = owner.lock()) timer_.cancel();
     });
+  }
+
+  // The ops' common path: adds `n` to key and returns the key's view. A key
+  // seen for the first time, or whose cached remote value is older than
+  // allowed_lag with no local delta on top, is read with `fetch(key)` (an
+  // awaitable<Remote>) first. A warm key costs one shared lock and one
+  // atomic add. `check(view)` throws to refuse an add that would overflow.
+  template <class Check, class Fetch>
+  asio::awaitable<typename DeltaMap<Remote>::View> update(std::string_view key, std::int64_t n, Check check,
+                                                          Fetch fetch) {
+    throw_if_stopped();
+    RedisKey::validate(key);
+    auto view = map_.add(key, n, check);
+    while (!view) {  // first touch (a loop, in case a del or clear races us)
+      map_.seed(key, co_await fetch(key));
+      view = map_.add(key, n, check);
+    }
+    if (view->local == n && Clock::now() - view->synced_at > allowed_lag_) {
+      map_.seed(key, co_await fetch(key));  // stale, and no flush under way would refresh it
+      view = map_.add(key, 0, check).value_or(*view);
+    }
+    if (n != 0) note_activity();
+    co_return *view;
   }
 
   // Flushes on the strand from any coroutine; throws what the send threw

@@ -1,0 +1,158 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include <asio/awaitable.hpp>
+
+#include "distkit/counts.hpp"
+#include "distkit/detail/checked.hpp"
+#include "distkit/detail/lax_engine.hpp"
+#include "distkit/icounter/options.hpp"
+#include "distkit/icounter/strict_instance_aware_counter.hpp"
+
+namespace distkit {
+
+// An instance-aware counter with local, sub-microsecond inc/dec/get/
+// set_on_instance: a key's first touch reads it once from Redis, after which
+// these ops only touch local state (a cached value older than allowed_lag
+// with no local delta on top is read again); a background loop flushes the deltas in
+// batches of up to 100 keys, each batch applied exactly once. set, del and
+// del_on_instance flush the key and then go to Redis; clear and
+// clear_on_instance flush everything first.
+//
+// `Strict` is the backend (StrictInstanceAwareCounter, or a test double).
+template <class Strict = StrictInstanceAwareCounter>
+class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLaxInstanceAwareCounter<Strict>> {
+  struct Private {};
+  using Engine = detail::LaxEngine<Counts>;
+
+ public:
+  static std::shared_ptr<BasicLaxInstanceAwareCounter> create(LaxInstanceAwareCounterOptions o) {
+    return create(Strict::create_lax_backend({.prefix = std::move(o.prefix),
+                                              .connection = std::move(o.connection),
+                                              .dead_instance_threshold = o.dead_instance_threshold,
+                                              .heartbeat_interval = o.heartbeat_interval}),
+                  o.flush_interval, o.allowed_lag);
+  }
+
+  static std::shared_ptr<BasicLaxInstanceAwareCounter> create(std::shared_ptr<Strict> backend,
+                                                              std::chrono::milliseconds flush_interval,
+                                                              std::chrono::milliseconds allowed_lag) {
+    if (flush_interval.count() <= 0 || allowed_lag.count() < 0)
+      throw Error(errc::invalid_argument, fmt::format("flush_interval must be positive and allowed_lag >= 0, got "
+                                                      "{}ms and {}ms",
+                                                      flush_interval.count(), allowed_lag.count()));
+    auto counter = std::make_shared<BasicLaxInstanceAwareCounter>(Private{}, std::move(backend), flush_interval,
+                                                                  allowed_lag);
+    counter->engine_.start(counter);
+    return counter;
+  }
+
+  BasicLaxInstanceAwareCounter(Private, std::shared_ptr<Strict> backend, std::chrono::milliseconds flush_interval,
+                               std::chrono::milliseconds allowed_lag)
+      : backend_(std::move(backend)), engine_(backend_->get_executor(), flush_interval, allowed_lag) {}
+
+  // Without shutdown(): a crash. Nothing is sent; unflushed deltas are logged.
+  ~BasicLaxInstanceAwareCounter() { engine_.log_abandoned("LaxInstanceAwareCounter"); }
+
+  const std::string& instance_id() const noexcept { return backend_->instance_id(); }
+
+  asio::awaitable<Counts> inc(std::string_view key, std::int64_t n = 1) { return update(key, n); }
+  asio::awaitable<Counts> dec(std::string_view key, std::int64_t n = 1) {
+    return update(key, detail::checked_neg(n, "dec"));
+  }
+  asio::awaitable<Counts> get(std::string_view key) { return update(key, 0); }
+
+  asio::awaitable<Counts> set_on_instance(std::string_view key, std::int64_t n) {
+    const Counts now = co_await update(key, 0);
+    std::int64_t delta;
+    if (__builtin_sub_overflow(n, now.instance, &delta)) detail::throw_overflow("set_on_instance", n, now.instance);
+    co_return co_await update(key, delta);
+  }
+
+  asio::awaitable<Counts> set(std::string_view key, std::int64_t n) {
+    co_await flush_key(key);
+    const Counts counts = co_await backend_->set(key, n);
+    engine_.map().seed(key, counts);
+    co_return counts;
+  }
+
+  asio::awaitable<Counts> del(std::string_view key) {
+    co_await flush_key(key);
+    const Counts old = co_await backend_->del(key);
+    engine_.map().seed(key, Counts{});
+    co_return old;
+  }
+
+  asio::awaitable<Counts> del_on_instance(std::string_view key) {
+    co_await flush_key(key);
+    const Counts removed = co_await backend_->del_on_instance(key);
+    engine_.map().seed(key, Counts{removed.cumulative, 0});
+    co_return removed;
+  }
+
+  asio::awaitable<void> clear() {
+    co_await flush();
+    co_await backend_->clear();
+    engine_.map().clear();
+  }
+
+  asio::awaitable<void> clear_on_instance() {
+    co_await flush();
+    co_await backend_->clear_on_instance();
+    engine_.map().clear();
+  }
+
+  asio::awaitable<void> heartbeat() {
+    engine_.throw_if_stopped();
+    co_await backend_->heartbeat();
+  }
+
+  asio::awaitable<void> flush() {
+    engine_.throw_if_stopped();
+    co_await Engine::flush_from(this->shared_from_this(), Engine::Scope::all);
+  }
+
+  // Flushes everything, then leaves the fleet (see Strict::shutdown()).
+  asio::awaitable<void> shutdown() {
+    engine_.throw_if_stopped();
+    co_await Engine::shutdown(this->shared_from_this());
+    co_await backend_->shutdown();
+  }
+
+  // For the flush engine.
+  Engine& engine() noexcept { return engine_; }
+  asio::awaitable<std::vector<Counts>> send_batch(std::uint64_t sequence, const std::vector<detail::KeyDelta>& batch) {
+    return backend_->inc_batch(sequence, batch);
+  }
+
+ private:
+  static void check_counts(const detail::DeltaMap<Counts>::View& v) {
+    detail::checked_add(v.remote.cumulative, v.local, "lax cumulative");
+    detail::checked_add(v.remote.instance, v.local, "lax slice");
+  }
+  static Counts view_of(const detail::DeltaMap<Counts>::View& v) {
+    return {v.remote.cumulative + v.local, v.remote.instance + v.local};
+  }
+
+  asio::awaitable<Counts> update(std::string_view key, std::int64_t n) {
+    auto view = co_await engine_.update(key, n, check_counts, [this](std::string_view k) { return backend_->get(k); });
+    co_return view_of(view);
+  }
+
+  asio::awaitable<void> flush_key(std::string_view key) {
+    engine_.throw_if_stopped();
+    RedisKey::validate(key);
+    co_await Engine::flush_from(this->shared_from_this(), Engine::Scope::key, std::string(key));
+  }
+
+  std::shared_ptr<Strict> backend_;
+  Engine engine_;
+};
+
+using LaxInstanceAwareCounter = BasicLaxInstanceAwareCounter<>;
+
+}  // namespace distkit

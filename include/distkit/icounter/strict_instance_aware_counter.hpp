@@ -1,0 +1,89 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <asio/awaitable.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+
+#include "distkit/counts.hpp"
+#include "distkit/detail/delta_map.hpp"
+#include "distkit/icounter/options.hpp"
+#include "distkit/redis/command.hpp"
+
+namespace distkit {
+
+// A counter of which every process (instance) owns a slice; the cumulative is
+// the sum over live instances. Each op is one atomic Lua script that also
+// records this instance's heartbeat and removes the slices of dead instances.
+// Use for live connections or sessions across a fleet.
+class StrictInstanceAwareCounter : public std::enable_shared_from_this<StrictInstanceAwareCounter> {
+  struct Private {};
+
+ public:
+  static std::shared_ptr<StrictInstanceAwareCounter> create(StrictInstanceAwareCounterOptions options);
+  // The backend of a LaxInstanceAwareCounter: its data is kept apart from
+  // standalone strict counters of the same prefix.
+  static std::shared_ptr<StrictInstanceAwareCounter> create_lax_backend(StrictInstanceAwareCounterOptions options);
+
+  StrictInstanceAwareCounter(Private, StrictInstanceAwareCounterOptions options, std::string_view kind);
+  ~StrictInstanceAwareCounter();
+
+  const std::string& instance_id() const noexcept { return id_; }
+  asio::any_io_executor get_executor() const noexcept { return options_.connection->get_executor(); }
+
+  asio::awaitable<Counts> inc(std::string_view key, std::int64_t n = 1);
+  asio::awaitable<Counts> dec(std::string_view key, std::int64_t n = 1);
+  asio::awaitable<Counts> get(std::string_view key);
+  asio::awaitable<Counts> set(std::string_view key, std::int64_t n);
+  asio::awaitable<Counts> set_on_instance(std::string_view key, std::int64_t n);
+  asio::awaitable<Counts> del(std::string_view key);              // {old cumulative, my old slice}
+  asio::awaitable<Counts> del_on_instance(std::string_view key);  // {new cumulative, removed slice}
+  asio::awaitable<void> clear();
+  asio::awaitable<void> clear_on_instance();
+  asio::awaitable<void> heartbeat();
+  // Leaves the fleet now: this instance's slices leave the cumulatives as if
+  // it had died, the heartbeat stops, later ops throw shut_down.
+  asio::awaitable<void> shutdown();
+
+  // One script call for a whole flush batch, applied once per sequence.
+  asio::awaitable<std::vector<Counts>> inc_batch(std::uint64_t sequence, const std::vector<detail::KeyDelta>& batch);
+
+ private:
+  struct Known {  // what Redis last acknowledged of this instance's slice
+    std::int64_t slice = 0;
+    std::string epoch = "0";
+  };
+  enum class After { keep_slice, zero_slice };
+
+  asio::awaitable<Counts> call(std::string_view op, std::string_view key, std::int64_t operand, After after);
+  redis::Command begin(std::string_view op) const;
+  void push_known(redis::Command& cmd, std::string_view key);
+  void remember(std::string_view key, std::int64_t slice, std::string epoch);
+  asio::awaitable<void> restore_all();
+  void start_heartbeat();
+  static asio::awaitable<void> heartbeat_loop(std::weak_ptr<StrictInstanceAwareCounter> weak);
+  void touch() noexcept;
+  void throw_if_stopped() const;
+
+  StrictInstanceAwareCounterOptions options_;
+  std::chrono::milliseconds heartbeat_interval_;
+  std::string id_;
+  redis::Command keys_;  // numkeys and KEYS of every call
+  std::string instance_prefix_, seq_prefix_;
+  std::mutex known_mutex_;
+  std::unordered_map<std::string, Known> known_;
+  std::atomic<detail::Clock::rep> last_activity_{0};
+  std::atomic<bool> stopped_{false};
+  asio::strand<asio::any_io_executor> strand_;
+  asio::steady_timer heartbeat_timer_;
+};
+
+}  // namespace distkit

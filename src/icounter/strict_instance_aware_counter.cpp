@@ -1,0 +1,251 @@
+#include "distkit/icounter/strict_instance_aware_counter.hpp"
+
+#include <limits>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/post.hpp>
+#include <asio/use_awaitable.hpp>
+#include <fmt/format.h>
+
+#include "distkit/detail/checked.hpp"
+#include "distkit/error.hpp"
+#include "distkit/logging.hpp"
+#include "instance_id.hpp"
+#include "reply_parse.hpp"
+#include "scripts.hpp"
+
+namespace distkit {
+namespace {
+
+using detail::to_int64;
+
+// Deltas travel through Lua as strings and are negated there by text, which
+// has no room for -INT64_MIN.
+std::int64_t checked_operand(std::int64_t n) {
+  if (n == std::numeric_limits<std::int64_t>::min()) detail::throw_overflow("instance-aware delta", 0, n);
+  return n;
+}
+
+void check_options(const StrictInstanceAwareCounterOptions& o) {
+  if (!o.connection) throw Error(errc::invalid_argument, "instance-aware counter options: connection is null");
+  if (o.dead_instance_threshold.count() <= 0)
+    throw Error(errc::invalid_argument, fmt::format("dead_instance_threshold must be positive, got {}ms",
+                                                    o.dead_instance_threshold.count()));
+  if (o.heartbeat_interval && o.heartbeat_interval->count() <= 0)
+    throw Error(errc::invalid_argument,
+                fmt::format("heartbeat_interval must be positive, got {}ms", o.heartbeat_interval->count()));
+}
+
+}  // namespace
+
+std::shared_ptr<StrictInstanceAwareCounter> StrictInstanceAwareCounter::create(
+    StrictInstanceAwareCounterOptions options) {
+  auto counter = std::make_shared<StrictInstanceAwareCounter>(Private{}, std::move(options), "ia");
+  counter->start_heartbeat();
+  return counter;
+}
+
+std::shared_ptr<StrictInstanceAwareCounter> StrictInstanceAwareCounter::create_lax_backend(
+    StrictInstanceAwareCounterOptions options) {
+  auto counter = std::make_shared<StrictInstanceAwareCounter>(Private{}, std::move(options), "ialax");
+  counter->start_heartbeat();
+  return counter;
+}
+
+StrictInstanceAwareCounter::StrictInstanceAwareCounter(Private, StrictInstanceAwareCounterOptions options,
+                                                       std::string_view kind)
+    : options_((check_options(options), std::move(options))),
+      heartbeat_interval_(options_.heartbeat_interval.value_or(options_.dead_instance_threshold / 3)),
+      id_(detail::make_instance_id()),
+      strand_(asio::make_strand(options_.connection->get_executor())),
+      heartbeat_timer_(strand_) {
+  const std::string base = fmt::format("{{{}}}:{}:", options_.prefix.str(), kind);
+  instance_prefix_ = base + "inst:";
+  seq_prefix_ = base + "seq:";
+  keys_ = redis::Command("5", base + "live", base + "cum", base + "epoch", instance_prefix_ + id_, seq_prefix_ + id_);
+  if (heartbeat_interval_.count() <= 0) heartbeat_interval_ = std::chrono::milliseconds(1);
+}
+
+StrictInstanceAwareCounter::~StrictInstanceAwareCounter() = default;
+
+void StrictInstanceAwareCounter::throw_if_stopped() const {
+  if (stopped_.load(std::memory_order_relaxed)) throw Error(errc::shut_down, "counter is shut down");
+}
+
+void StrictInstanceAwareCounter::touch() noexcept {
+  last_activity_.store(detail::Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+}
+
+redis::Command StrictInstanceAwareCounter::begin(std::string_view op) const {
+  redis::Command cmd = keys_;
+  cmd.push(op).push(id_).push(options_.dead_instance_threshold.count()).push(instance_prefix_).push(seq_prefix_);
+  return cmd;
+}
+
+void StrictInstanceAwareCounter::push_known(redis::Command& cmd, std::string_view key) {
+  std::lock_guard lock(known_mutex_);
+  auto it = known_.find(std::string(key));
+  if (it == known_.end())
+    cmd.push("0").push("0");
+  else
+    cmd.push(it->second.slice).push(it->second.epoch);
+}
+
+void StrictInstanceAwareCounter::remember(std::string_view key, std::int64_t slice, std::string epoch) {
+  std::lock_guard lock(known_mutex_);
+  known_.insert_or_assign(std::string(key), Known{slice, std::move(epoch)});
+}
+
+asio::awaitable<Counts> StrictInstanceAwareCounter::call(std::string_view op, std::string_view key,
+                                                          std::int64_t operand, After after) {
+  throw_if_stopped();
+  RedisKey::validate(key);
+  redis::Command cmd = begin(op);
+  cmd.push(key);
+  push_known(cmd, key);
+  cmd.push(operand);
+  touch();
+  const redis::Reply r = co_await detail::scripts::instance_aware.call(*options_.connection, cmd);
+  if (r.elements.size() != 4) throw Error(errc::script_error, "malformed reply from the instance-aware script");
+  const Counts counts{to_int64(r.elements[0]), to_int64(r.elements[1])};
+  remember(key, after == After::keep_slice ? counts.instance : 0, r.elements[2].str);
+  if (r.elements[3].integer == 1) co_await restore_all();
+  co_return counts;
+}
+
+asio::awaitable<Counts> StrictInstanceAwareCounter::inc(std::string_view key, std::int64_t n) {
+  return call("inc", key, checked_operand(n), After::keep_slice);
+}
+asio::awaitable<Counts> StrictInstanceAwareCounter::dec(std::string_view key, std::int64_t n) {
+  return call("inc", key, detail::checked_neg(checked_operand(n), "dec"), After::keep_slice);
+}
+asio::awaitable<Counts> StrictInstanceAwareCounter::get(std::string_view key) {
+  return call("get", key, 0, After::keep_slice);
+}
+asio::awaitable<Counts> StrictInstanceAwareCounter::set(std::string_view key, std::int64_t n) {
+  return call("set", key, checked_operand(n), After::keep_slice);
+}
+asio::awaitable<Counts> StrictInstanceAwareCounter::set_on_instance(std::string_view key, std::int64_t n) {
+  return call("set_on_instance", key, checked_operand(n), After::keep_slice);
+}
+asio::awaitable<Counts> StrictInstanceAwareCounter::del(std::string_view key) {
+  return call("del", key, 0, After::zero_slice);
+}
+asio::awaitable<Counts> StrictInstanceAwareCounter::del_on_instance(std::string_view key) {
+  return call("del_on_instance", key, 0, After::zero_slice);
+}
+
+asio::awaitable<void> StrictInstanceAwareCounter::clear() {
+  throw_if_stopped();
+  touch();
+  co_await detail::scripts::instance_aware.call(*options_.connection, begin("clear"));
+  std::lock_guard lock(known_mutex_);
+  known_.clear();
+}
+
+asio::awaitable<void> StrictInstanceAwareCounter::clear_on_instance() {
+  throw_if_stopped();
+  touch();
+  co_await detail::scripts::instance_aware.call(*options_.connection, begin("clear_on_instance"));
+  std::lock_guard lock(known_mutex_);
+  for (auto& [key, known] : known_) known.slice = 0;
+}
+
+asio::awaitable<void> StrictInstanceAwareCounter::heartbeat() {
+  throw_if_stopped();
+  touch();
+  auto r = co_await detail::scripts::instance_aware.call(*options_.connection, begin("heartbeat"));
+  if (r.integer == 1) co_await restore_all();
+}
+
+// We had been reaped: offer Redis every slice it acknowledged to us. It takes
+// back those whose epoch has not moved, in batches of 100 keys.
+asio::awaitable<void> StrictInstanceAwareCounter::restore_all() {
+  std::vector<std::pair<std::string, Known>> known;
+  {
+    std::lock_guard lock(known_mutex_);
+    for (const auto& [key, k] : known_)
+      if (k.slice != 0) known.emplace_back(key, k);
+  }
+  if (!known.empty()) logger()->info("instance {} had been reaped; restoring {} slices", id_, known.size());
+  for (std::size_t i = 0; i < known.size(); i += 100) {
+    redis::Command cmd = begin("heartbeat");
+    for (std::size_t j = i; j < std::min(known.size(), i + 100); ++j)
+      cmd.push(known[j].first).push(known[j].second.slice).push(known[j].second.epoch);
+    co_await detail::scripts::instance_aware.call(*options_.connection, cmd);
+  }
+}
+
+asio::awaitable<std::vector<Counts>> StrictInstanceAwareCounter::inc_batch(
+    std::uint64_t sequence, const std::vector<detail::KeyDelta>& batch) {
+  redis::Command cmd = begin("flush");
+  cmd.push(sequence);
+  for (const auto& [key, delta] : batch) {
+    cmd.push(key).push(checked_operand(delta));
+    push_known(cmd, key);
+  }
+  touch();
+  const redis::Reply r = co_await detail::scripts::instance_aware.call(*options_.connection, cmd);
+  if (r.elements.size() != 4 || r.elements[2].elements.size() != 3 * batch.size())
+    throw Error(errc::script_error, "malformed reply from the instance-aware flush script");
+  if (r.elements[0].integer == 0) logger()->debug("flush batch {} of {} had been applied already", sequence, id_);
+  for (const auto& key : r.elements[3].elements)
+    logger()->error("flushing key \"{}\" of instance {} would overflow int64; its delta is dropped", key.str, id_);
+  std::vector<Counts> out;
+  out.reserve(batch.size());
+  const auto& values = r.elements[2].elements;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    out.push_back({to_int64(values[3 * i]), to_int64(values[3 * i + 1])});
+    remember(batch[i].key, out.back().instance, values[3 * i + 2].str);
+  }
+  if (r.elements[1].integer == 1) co_await restore_all();
+  co_return out;
+}
+
+// ---- heartbeat -------------------------------------------------------------
+
+void StrictInstanceAwareCounter::start_heartbeat() {
+  touch();
+  asio::co_spawn(strand_, heartbeat_loop(weak_from_this()), asio::detached);
+}
+
+// Sleeps until a heartbeat interval has passed without any op, then sends
+// one. Holds the counter only while sending.
+asio::awaitable<void> StrictInstanceAwareCounter::heartbeat_loop(std::weak_ptr<StrictInstanceAwareCounter> weak) {
+  for (;;) {
+    asio::steady_timer* timer = nullptr;
+    if (auto self = weak.lock()) {
+      if (self->stopped_) co_return;
+      const auto last = detail::Clock::time_point(detail::Clock::duration(self->last_activity_.load()));
+      timer = &self->heartbeat_timer_;
+      timer->expires_at(last + self->heartbeat_interval_);
+    } else {
+      co_return;
+    }
+    co_await timer->async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+
+    auto self = weak.lock();
+    if (!self || self->stopped_) co_return;
+    const auto last = detail::Clock::time_point(detail::Clock::duration(self->last_activity_.load()));
+    if (detail::Clock::now() - last < self->heartbeat_interval_) continue;  // an op proved us alive
+    try {
+      co_await self->heartbeat();
+    } catch (const std::exception& e) {
+      logger()->warn("heartbeat of instance {} failed: {}", self->id_, e.what());
+      self->touch();  // try again one interval later, not in a loop
+    }
+  }
+}
+
+asio::awaitable<void> StrictInstanceAwareCounter::shutdown() {
+  throw_if_stopped();
+  stopped_ = true;
+  asio::post(strand_, [self = shared_from_this()] { self->heartbeat_timer_.cancel(); });
+  co_await detail::scripts::instance_aware.call(*options_.connection, begin("leave"));
+  std::lock_guard lock(known_mutex_);
+  known_.clear();
+}
+
+}  // namespace distkit

@@ -1,0 +1,352 @@
+// StrictInstanceAwareCounter and LaxInstanceAwareCounter against a real redis-server.
+#include "run.hpp"
+
+using namespace distkit;
+using namespace distkit::test;
+
+namespace {
+
+using Strict = StrictInstanceAwareCounter;
+using Lax = LaxInstanceAwareCounter;
+
+// Strict instances here never heartbeat on their own: one that stops acting dies.
+std::shared_ptr<Strict> strict(Env& env, std::chrono::milliseconds threshold = 30'000ms) {
+  return Strict::create({.prefix = env.prefix,
+                         .connection = env.conn,
+                         .dead_instance_threshold = threshold,
+                         .heartbeat_interval = std::chrono::milliseconds(3'600'000)});
+}
+
+std::vector<std::shared_ptr<Strict>> fleet(Env& env, int n, std::chrono::milliseconds threshold = 30'000ms) {
+  std::vector<std::shared_ptr<Strict>> out;
+  for (int i = 0; i < n; ++i) out.push_back(strict(env, threshold));
+  return out;
+}
+
+// Lax instances keep the default heartbeat (threshold / 3): they stay alive while idle.
+std::shared_ptr<Lax> lax(Env& env, std::chrono::milliseconds threshold = 30'000ms) {
+  return Lax::create({.prefix = env.prefix, .connection = env.conn, .dead_instance_threshold = threshold});
+}
+
+// Waits until `reader` reports `expected` for key (dead instances are reaped
+// by the reader's own ops once their threshold has passed).
+template <class Reader>
+asio::awaitable<bool> cumulative_becomes(Reader& reader, std::string_view key, std::int64_t expected) {
+  co_return co_await eventually([&]() -> asio::awaitable<bool> {
+    const Counts c = co_await reader.get(key);
+    co_return c.cumulative == expected;
+  });
+}
+
+}  // namespace
+
+TEST_CASE("instance-aware: one instance, every op's return values") {
+  Env env;
+  auto c = strict(env);
+  env([&]() -> asio::awaitable<void> {
+    std::vector<Counts> seen;
+    seen.push_back(co_await c->get("k"));
+    seen.push_back(co_await c->inc("k", 5));
+    seen.push_back(co_await c->dec("k", 2));
+    seen.push_back(co_await c->inc("k", 0));
+    seen.push_back(co_await c->set_on_instance("k", 10));
+    seen.push_back(co_await c->set("k", 7));
+    seen.push_back(co_await c->del_on_instance("k"));
+    seen.push_back(co_await c->inc("k", 4));
+    seen.push_back(co_await c->del("k"));
+    seen.push_back(co_await c->get("k"));
+    CHECK(seen == std::vector<Counts>{{0, 0}, {5, 5}, {3, 3}, {3, 3}, {10, 10}, {7, 7}, {0, 7}, {4, 4}, {4, 4},
+                                      {0, 0}});
+  }());
+}
+
+TEST_CASE("instance-aware: N instances cumulate via inc and set_on_instance, then leave one by one") {
+  for (int n : {2, 3, 5, 10}) {
+    DYNAMIC_SECTION(n << " instances") {
+      Env env;
+      auto cs = fleet(env, n);
+      env([&]() -> asio::awaitable<void> {
+        std::int64_t expected = 0;
+        for (int i = 0; i < n; ++i) {
+          const Counts c = co_await cs[i]->inc("k", i + 1);
+          expected += i + 1;
+          CHECK(c == Counts{expected, i + 1});
+        }
+        for (int i = 0; i < n; ++i) {
+          const Counts c = co_await cs[i]->set_on_instance("k", 10);
+          expected += 10 - (i + 1);
+          CHECK(c == Counts{expected, 10});
+        }
+        for (int i = 0; i < n; ++i) {
+          const Counts removed = co_await cs[i]->del_on_instance("k");
+          expected -= 10;
+          CHECK(removed == Counts{expected, 10});
+        }
+        const Counts last = co_await cs[0]->get("k");
+        CHECK(last == Counts{0, 0});
+        // clear_on_instance, one by one, over two keys
+        for (int i = 0; i < n; ++i) {
+          co_await cs[i]->inc("a", 1);
+          co_await cs[i]->inc("b", 2);
+        }
+        for (int i = 0; i < n; ++i) {
+          co_await cs[i]->clear_on_instance();
+          const Counts a = co_await cs[0]->get("a");
+          const Counts b = co_await cs[0]->get("b");
+          CHECK(a.cumulative == n - i - 1);
+          CHECK(b.cumulative == 2 * (n - i - 1));
+        }
+      }());
+    }
+  }
+}
+
+TEST_CASE("instance-aware: keys are independent and prefixes isolated; strict and lax data apart") {
+  Env env;
+  auto a = strict(env);
+  auto other_prefix = Strict::create({.prefix = unique_prefix(), .connection = env.conn});
+  auto l = lax(env);
+  env([&]() -> asio::awaitable<void> {
+    co_await a->inc("x", 1);
+    co_await a->inc("y", 2);
+    co_await other_prefix->inc("x", 100);
+    co_await l->inc("x", 1000);
+    co_await l->flush();
+    const Counts x = co_await a->get("x");
+    const Counts y = co_await a->get("y");
+    const Counts ox = co_await other_prefix->get("x");
+    const Counts lx = co_await l->get("x");
+    CHECK(x == Counts{1, 1});
+    CHECK(y == Counts{2, 2});
+    CHECK(ox == Counts{100, 100});
+    CHECK(lx == Counts{1000, 1000});
+    co_await l->shutdown();
+  }());
+}
+
+TEST_CASE("instance-aware: set and del make other instances' slices stale") {
+  Env env;
+  auto cs = fleet(env, 3);
+  env([&]() -> asio::awaitable<void> {
+    co_await cs[0]->inc("k", 10);
+    co_await cs[1]->inc("k", 20);
+    const Counts after_set = co_await cs[2]->set("k", 100);
+    CHECK(after_set == Counts{100, 100});
+    const Counts stale_get = co_await cs[0]->get("k");
+    CHECK(stale_get == Counts{100, 0});  // a stale slice reads as 0
+    const Counts restarted = co_await cs[0]->inc("k", 5);
+    CHECK(restarted == Counts{105, 5});  // and restarts at the delta
+    // Several bumps missed in a row.
+    co_await cs[2]->set("k", 1);
+    co_await cs[2]->del("k");
+    co_await cs[2]->set("k", 50);
+    const Counts after_bumps = co_await cs[1]->inc("k", 2);
+    CHECK(after_bumps == Counts{52, 2});
+    // set_on_instance and del_on_instance from a stale instance.
+    const Counts soi = co_await cs[0]->set_on_instance("k", 8);
+    CHECK(soi == Counts{60, 8});
+    co_await cs[2]->del("k");
+    const Counts doi = co_await cs[1]->del_on_instance("k");
+    CHECK(doi == Counts{0, 0});
+    // A brand-new instance after a bump.
+    co_await cs[0]->set("k", 3);
+    auto newcomer = strict(env);
+    const Counts fresh = co_await newcomer->inc("k", 1);
+    CHECK(fresh == Counts{4, 1});
+  }());
+}
+
+TEST_CASE("instance-aware: a dead instance's slices on several keys leave at the next op of a survivor") {
+  Env env;
+  auto survivor = strict(env, 300ms);
+  auto dying = strict(env, 300ms);
+  auto dying_too = strict(env, 300ms);
+  env([&]() -> asio::awaitable<void> {
+    co_await survivor->inc("a", 1);
+    co_await dying->inc("a", 10);
+    co_await dying->inc("b", 20);
+    co_await dying_too->inc("b", 30);
+    const Counts live_now = co_await survivor->get("b");
+    CHECK(live_now.cumulative == 50);  // well within the threshold: nobody reaped
+    dying.reset();  // a crash: no Redis I/O
+    dying_too.reset();
+    {
+      const bool reached = co_await cumulative_becomes(*survivor, "a", 1);
+      CHECK(reached);
+    }
+    const Counts b = co_await survivor->get("b");
+    CHECK(b == Counts{0, 0});
+    auto newcomer = strict(env, 300ms);
+    const Counts joined = co_await newcomer->inc("a", 2);
+    CHECK(joined == Counts{3, 2});
+  }());
+}
+
+TEST_CASE("instance-aware: reaping after set or del by another never subtracts a stale slice") {
+  Env env;
+  auto a = strict(env, 300ms);
+  auto b = strict(env, 300ms);
+  env([&]() -> asio::awaitable<void> {
+    co_await a->inc("k", 10);
+    co_await b->set("k", 100);
+    co_await a->inc("j", 10);
+    co_await b->del("j");
+    co_await a->inc("probe", 1);
+    a.reset();
+    {
+      const bool reached = co_await cumulative_becomes(*b, "probe", 0);
+      CHECK(reached);
+    }  // b's ops have reaped a
+    const Counts k = co_await b->get("k");
+    const Counts j = co_await b->get("j");
+    CHECK(k == Counts{100, 100});  // the Rust crate reports 90
+    CHECK(j == Counts{0, 0});
+  }());
+}
+
+TEST_CASE("instance-aware: a reaped instance that comes back recovers its slice") {
+  Env env;
+  auto witness = strict(env, 300ms);
+  auto a = strict(env, 300ms);
+  auto gone = [&](std::string_view key, std::int64_t expected) { return cumulative_becomes(*witness, key, expected); };
+  env([&]() -> asio::awaitable<void> {
+    SECTION("through inc") {
+      co_await a->inc("k", 7);
+      {
+        const bool reached = co_await gone("k", 0);
+        CHECK(reached);
+      }
+      const Counts back = co_await a->inc("k", 1);
+      CHECK(back == Counts{8, 8});
+    }
+    SECTION("through get, and other keys come back too") {
+      co_await a->inc("k", 7);
+      co_await a->inc("other", 3);
+      {
+        const bool reached = co_await gone("k", 0);
+        CHECK(reached);
+      }
+      const Counts back = co_await a->get("k");
+      CHECK(back == Counts{7, 7});
+      const Counts other = co_await witness->get("other");
+      CHECK(other.cumulative == 3);
+    }
+    SECTION("through heartbeat") {
+      co_await a->inc("k", 7);
+      {
+        const bool reached = co_await gone("k", 0);
+        CHECK(reached);
+      }
+      co_await a->heartbeat();
+      const Counts seen = co_await witness->get("k");
+      CHECK(seen.cumulative == 7);
+    }
+    SECTION("not when the epoch moved meanwhile") {
+      co_await a->inc("k", 7);
+      {
+        const bool reached = co_await gone("k", 0);
+        CHECK(reached);
+      }
+      co_await witness->set("k", 1);
+      const Counts back = co_await a->inc("k", 1);
+      CHECK(back == Counts{2, 1});
+    }
+    SECTION("a live instance never double-counts") {
+      co_await a->inc("k", 7);
+      co_await a->heartbeat();
+      co_await a->heartbeat();
+      const Counts seen = co_await witness->get("k");
+      CHECK(seen.cumulative == 7);
+    }
+  }());
+}
+
+TEST_CASE("instance-aware: graceful shutdown leaves at once; later ops fail with shut_down") {
+  Env env;
+  auto a = strict(env);
+  auto b = strict(env);
+  env([&]() -> asio::awaitable<void> {
+    co_await a->inc("k", 1);
+    co_await b->inc("k", 2);
+    co_await b->shutdown();
+    const Counts left = co_await a->get("k");
+    CHECK(left == Counts{1, 1});
+    auto code = errc{};
+    try {
+      co_await b->inc("k", 1);
+    } catch (const Error& e) {
+      code = e.value();
+    }
+    CHECK(code == errc::shut_down);
+  }());
+}
+
+TEST_CASE("lax instance-aware: local estimate, flushed totals visible to a fresh reader") {
+  Env env;
+  auto a = lax(env);
+  auto b = lax(env);
+  env([&]() -> asio::awaitable<void> {
+    const Counts first = co_await a->inc("k", 3);
+    const Counts second = co_await a->inc("k", 4);
+    CHECK(first == Counts{3, 3});
+    CHECK(second == Counts{7, 7});
+    co_await b->inc("k", 1);  // seeds b before a flushed
+    co_await a->flush();
+    co_await b->flush();
+    auto reader = lax(env);
+    const Counts fresh = co_await reader->get("k");
+    CHECK(fresh == Counts{8, 0});
+    // Without flush(): the background loop gets there.
+    co_await a->inc("k", 2);
+    auto reader2 = lax(env);
+    {
+      const bool reached = co_await cumulative_becomes(*reader2, "k", 10);
+      CHECK(reached);
+    }
+    co_await a->shutdown();
+    co_await b->shutdown();
+  }());
+}
+
+TEST_CASE("lax instance-aware: set, del and del_on_instance flush first; clear_on_instance only mine") {
+  Env env;
+  auto a = lax(env);
+  auto b = lax(env);
+  env([&]() -> asio::awaitable<void> {
+    co_await a->inc("k", 5);
+    const Counts deleted = co_await a->del("k");
+    CHECK(deleted == Counts{5, 5});  // the pending 5 reached Redis before the del
+    co_await a->inc("k", 5);
+    co_await b->inc("k", 6);
+    const Counts removed = co_await a->del_on_instance("k");
+    CHECK(removed.instance == 5);
+    co_await b->flush();
+    const Counts s = co_await a->set("k", 40);
+    CHECK(s == Counts{40, 40});
+    co_await a->inc("j", 1);
+    co_await b->inc("j", 2);
+    co_await a->clear_on_instance();
+    co_await b->flush();
+    auto reader = lax(env);
+    const Counts j = co_await reader->get("j");
+    CHECK(j.cumulative == 2);
+  }());
+}
+
+TEST_CASE("lax instance-aware: a dead instance's slice is cleaned up through the lax wrapper") {
+  Env env;
+  auto survivor = lax(env, 300ms);
+  auto dying = lax(env, 300ms);
+  env([&]() -> asio::awaitable<void> {
+    co_await survivor->inc("k", 1);
+    co_await dying->inc("k", 10);
+    co_await dying->flush();
+    dying.reset();  // a crash
+    const bool reaped = co_await eventually([&]() -> asio::awaitable<bool> {
+      auto fresh = lax(env, 300ms);  // its first get reaps, and reads Redis
+      const Counts c = co_await fresh->get("k");
+      co_return c.cumulative == 1;
+    });
+    CHECK(reaped);
+  }());
+}
