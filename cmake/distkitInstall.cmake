@@ -4,6 +4,9 @@ include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
 set(DISTKIT_CMAKE_DIR "${CMAKE_INSTALL_LIBDIR}/cmake/distkit")
+# The public headers are C++20 (coroutines): consumers must compile as C++20
+# too, whatever their own CMAKE_CXX_STANDARD says.
+target_compile_features(distkit PUBLIC cxx_std_20)
 install(TARGETS distkit EXPORT distkitTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
