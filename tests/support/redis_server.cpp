@@ -15,7 +15,6 @@
 extern char** environ;
 
 namespace distkit::test {
-namespace {
 
 std::uint16_t free_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -23,12 +22,14 @@ std::uint16_t free_port() {
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-    throw std::runtime_error("cannot find a free port");
+  const bool found = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+                     ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
   ::close(fd);
+  if (!found) throw std::runtime_error("cannot find a free port");
   return ntohs(addr.sin_port);
 }
+
+namespace {
 
 std::string flatten(const redisReply* r) {
   switch (r->type) {
@@ -64,7 +65,8 @@ std::string RedisServer::url() const { return "redis://127.0.0.1:" + std::to_str
 void RedisServer::start() {
   std::vector<std::string> args = {"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
                                    "--dir", dir_, "--save", "", "--appendonly", "no", "--daemonize", "no",
-                                   "--logfile", dir_ + "/redis.log"};
+                                   "--logfile", dir_ + "/redis.log", "--unixsocket", unix_socket(),
+                                   "--unixsocketperm", "700"};
   args.insert(args.end(), extra_.begin(), extra_.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());

@@ -1,6 +1,6 @@
 #pragma once
-// A throwaway redis-server for tests: a free loopback port, data in a temp
-// dir, stopped (and the dir removed) on destruction.
+// A throwaway redis-server for tests: a free loopback port and a unix socket,
+// data in a temp dir, stopped (and the dir removed) on destruction.
 
 #include <sys/types.h>
 
@@ -21,6 +21,7 @@ class RedisServer {
 
   std::uint16_t port() const { return port_; }
   std::string url() const;  // redis://127.0.0.1:<port>
+  std::string unix_socket() const { return dir_ + "/redis.sock"; }
   const std::string& dir() const { return dir_; }
 
   // Runs one command on a fresh synchronous connection; returns the reply
@@ -37,6 +38,9 @@ class RedisServer {
   std::uint16_t port_ = 0;
   pid_t pid_ = -1;
 };
+
+// A loopback port nothing listens on (until someone binds it).
+std::uint16_t free_port();
 
 // The server the test run started (see tests/support/main.cpp).
 RedisServer& server();

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <functional>
 #include <future>
+#include <optional>
 #include <atomic>
 #include <string>
 #include <thread>
@@ -16,6 +17,7 @@
 #include <asio/use_future.hpp>
 #include <catch2/catch.hpp>
 
+#include "catch_errc.hpp"
 #include "distkit/distkit.hpp"
 #include "redis_server.hpp"
 
@@ -62,6 +64,18 @@ asio::awaitable<bool> eventually(Condition condition, std::chrono::milliseconds 
   co_return false;
 }
 
+// The errc `op` fails with, or nullopt if it succeeds: lets a test assert on
+// a failure without co_await inside CHECK.
+template <class T>
+asio::awaitable<std::optional<errc>> error_of(asio::awaitable<T> op) {
+  try {
+    co_await std::move(op);
+  } catch (const Error& e) {
+    co_return e.value();
+  }
+  co_return std::nullopt;
+}
+
 // A prefix no other test uses.
 inline RedisKey unique_prefix(const std::string& base = "t") {
   static std::atomic<int> n{0};
@@ -74,8 +88,9 @@ struct Env {
   std::shared_ptr<redis::Connection> conn;
   RedisKey prefix = unique_prefix();
 
-  explicit Env(std::string url = server().url()) {
-    conn = run(io, redis::connect(io.get_executor(), url));
+  explicit Env(const std::string& url = server().url()) : Env(redis::ConnectionOptions::from_url(url)) {}
+  explicit Env(redis::ConnectionOptions options) {
+    conn = run(io, redis::connect(io.get_executor(), std::move(options)));
   }
   ~Env() {
     conn.reset();  // closes the link; let it finish before the io_context goes
