@@ -2,6 +2,8 @@
 #include "distkit/redis/options.hpp"
 
 #include <charconv>
+#include <optional>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -44,6 +46,30 @@ std::string decode(std::string_view url, std::string_view text) {
   return out;
 }
 
+// "host", "host:port", "[v6]" or "[v6]:port"; the port is absent without a ':'.
+std::pair<std::string_view, std::optional<std::string_view>> split_host_port(std::string_view url,
+                                                                             std::string_view authority) {
+  if (authority.starts_with('[')) {
+    auto close = authority.find(']');
+    if (close == std::string_view::npos) bad_url(url, "unterminated '[' in host");
+    std::string_view after = authority.substr(close + 1);
+    if (after.empty()) return {authority.substr(1, close - 1), std::nullopt};
+    if (after.front() != ':') bad_url(url, "junk after ']'");
+    return {authority.substr(1, close - 1), after.substr(1)};
+  }
+  auto colon = authority.find(':');
+  if (colon == std::string_view::npos) return {authority, std::nullopt};
+  if (authority.find(':', colon + 1) != std::string_view::npos) bad_url(url, "an IPv6 host needs brackets");
+  return {authority.substr(0, colon), authority.substr(colon + 1)};
+}
+
+std::uint16_t parse_port(std::string_view url, std::string_view text) {
+  unsigned value = 0;
+  if (!parse_int(text, value) || value == 0 || value > 65535)
+    bad_url(url, fmt::format("port \"{}\" is not in 1..65535", text));
+  return static_cast<std::uint16_t>(value);
+}
+
 void parse_tcp(std::string_view url, std::string_view rest, ConnectionOptions& o) {
   auto slash = rest.find('/');
   std::string_view authority = rest.substr(0, slash);
@@ -61,29 +87,10 @@ void parse_tcp(std::string_view url, std::string_view rest, ConnectionOptions& o
       o.password = decode(url, userinfo);  // redis://secret@host: password only
     }
   }
-  std::string_view host = authority;
-  std::string_view port;
-  if (!authority.empty() && authority.front() == '[') {  // [::1]:6379
-    auto close = authority.find(']');
-    if (close == std::string_view::npos) bad_url(url, "unterminated '[' in host");
-    host = authority.substr(1, close - 1);
-    std::string_view after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':') bad_url(url, "junk after ']'");
-      port = after.substr(1);
-    }
-  } else if (auto colon = authority.rfind(':'); colon != std::string_view::npos) {
-    host = authority.substr(0, colon);
-    port = authority.substr(colon + 1);
-  }
+  auto [host, port] = split_host_port(url, authority);
   if (host.empty()) bad_url(url, "missing host");
   o.host = std::string(host);
-  if (authority.find(':') != std::string_view::npos || !port.empty()) {
-    unsigned value = 0;
-    if (!parse_int(port, value) || value == 0 || value > 65535)
-      bad_url(url, fmt::format("port \"{}\" is not in 1..65535", port));
-    o.port = static_cast<std::uint16_t>(value);
-  }
+  if (port) o.port = parse_port(url, *port);
 }
 
 void parse_unix(std::string_view url, std::string_view rest, ConnectionOptions& o) {
