@@ -2,7 +2,7 @@
 // The local state of a lax counter: per key, the last value acknowledged by
 // Redis, the delta in an unacknowledged flush batch, and the delta not yet
 // taken by any flush. Sharded so the hot path (add to a warm key) takes one
-// shard's shared lock and does one atomic add: no allocation, no I/O.
+// shard's shared lock and does one compare-exchange: no allocation, no I/O.
 //
 // Writers of `remote`/`in_flight` (flushes, seeding) take the shard's lock
 // exclusively, so a reader holding it shared sees them consistently.
@@ -20,6 +20,8 @@
 #include <string_view>
 #include <unordered_map>
 #include <vector>
+
+#include "distkit/detail/checked.hpp"
 
 namespace distkit::detail {
 
@@ -51,8 +53,9 @@ class DeltaMap {
   };
 
   // Hot path. Adds `n` to a known key and returns its view (after the add);
-  // nullopt if the key must be seeded first. `check(view)` may throw to refuse
-  // the add (overflow); the add is then undone.
+  // nullopt if the key must be seeded first. A local delta that would leave
+  // int64 throws Error(errc::overflow); so may `check(view)`, to refuse the
+  // add (e.g. remote + local would overflow). A refused add changes nothing.
   template <class Check>
   std::optional<View> add(std::string_view key, std::int64_t n, Check&& check) {
     Shard& s = shard_for(key);
@@ -60,14 +63,15 @@ class DeltaMap {
     auto it = s.map.find(key);
     if (it == s.map.end()) return std::nullopt;
     Entry& e = it->second;
-    const std::int64_t pending = e.pending.fetch_add(n, std::memory_order_relaxed) + n;
-    View view{e.remote, e.in_flight + pending, e.synced_at};
-    try {
-      check(view);
-    } catch (...) {
-      e.pending.fetch_sub(n, std::memory_order_relaxed);
-      throw;
-    }
+    // Compare-exchange, not fetch_add: an add that would leave int64 must be
+    // refused before any other adder can build on the wrapped value.
+    std::int64_t before = e.pending.load(std::memory_order_relaxed), after;
+    View view;
+    do {
+      after = checked_add(before, n, "local delta");
+      view = View{e.remote, checked_add(e.in_flight, after, "local delta"), e.synced_at};
+      check(view);  // may throw: nothing has changed yet
+    } while (!e.pending.compare_exchange_weak(before, after, std::memory_order_relaxed));
     if (n != 0 && !e.queued.load(std::memory_order_relaxed) && !e.queued.exchange(true)) {
       std::lock_guard dirty_lock(s.dirty_mutex);  // once per key per flush, not per add
       s.dirty.push_back(&*it);
