@@ -173,28 +173,33 @@ class LaxEngine {
     unacked_.reset();
   }
 
+  // Idle: waits, untimed, for note_activity(). Active: sleeps flush_interval,
+  // so a round collects what arrived meanwhile, then flushes what is due.
   template <class Owner>
   static asio::awaitable<void> run(std::weak_ptr<Owner> weak) {
     for (;;) {
       asio::steady_timer* timer = nullptr;
+      bool idle = false;
       if (auto owner = weak.lock()) {
         LaxEngine& e = owner->engine();
         if (e.stopped_) co_return;
         timer = &e.timer_;
-        if (e.dirty_.load())
-          timer->expires_after(e.flush_interval_);
+        idle = !e.dirty_.load();
+        if (idle)
+          timer->expires_at(Clock::time_point::max());
         else
-          timer->expires_at(Clock::time_point::max());  // idle: sleep until note_activity()
+          timer->expires_after(e.flush_interval_);
       } else {
         co_return;
       }
       // Not owning the counter while asleep: destroying it cancels this wait.
       co_await timer->async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+      if (idle) continue;
 
       auto owner = weak.lock();
       if (!owner) co_return;
       LaxEngine& e = owner->engine();
-      if (e.stopped_ || !e.dirty_.load()) continue;
+      if (e.stopped_) co_return;
       e.dirty_.store(false);
       try {
         co_await e.flush(*owner, Scope::due);

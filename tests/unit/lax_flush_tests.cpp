@@ -1,0 +1,161 @@
+// The lax instance-aware flush logic, driven with a fake backend: no Redis.
+#include <catch2/catch.hpp>
+
+#include <map>
+
+#include <asio/co_spawn.hpp>
+#include <asio/io_context.hpp>
+
+#include "distkit/distkit.hpp"
+
+using namespace distkit;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Stands in for StrictInstanceAwareCounter: applies batches to a map, skips
+// a sequence it has applied (as the Lua script does), and can be told to
+// lose the reply of the next batches after applying them.
+class FakeBackend {
+ public:
+  explicit FakeBackend(asio::any_io_executor ex) : ex_(std::move(ex)) {}
+
+  asio::any_io_executor get_executor() const { return ex_; }
+  const std::string& instance_id() const { return id_; }
+
+  asio::awaitable<std::vector<Counts>> inc_batch(std::uint64_t sequence, const std::vector<detail::KeyDelta>& batch) {
+    sent.push_back({sequence, batch});
+    if (sequence > last_applied_) {
+      for (const auto& [key, delta] : batch) totals[key] += delta;
+      last_applied_ = sequence;
+    }
+    if (lose_replies > 0) {
+      --lose_replies;
+      throw Error(errc::connection_lost, "fake: reply lost");
+    }
+    std::vector<Counts> out;
+    for (const auto& [key, delta] : batch) out.push_back({totals[key], totals[key]});
+    co_return out;
+  }
+  asio::awaitable<Counts> get(std::string_view key) { co_return Counts{totals[std::string(key)], 0}; }
+  asio::awaitable<Counts> set(std::string_view key, std::int64_t n) { co_return Counts{totals[std::string(key)] = n, n}; }
+  asio::awaitable<Counts> del(std::string_view) { co_return Counts{}; }
+  asio::awaitable<Counts> del_on_instance(std::string_view) { co_return Counts{}; }
+  asio::awaitable<void> clear() { co_return; }
+  asio::awaitable<void> clear_on_instance() { co_return; }
+  asio::awaitable<void> heartbeat() { co_return; }
+  asio::awaitable<void> shutdown() { co_return; }
+
+  struct Sent {
+    std::uint64_t sequence;
+    std::vector<detail::KeyDelta> batch;
+  };
+  std::vector<Sent> sent;
+  std::map<std::string, std::int64_t> totals;
+  int lose_replies = 0;
+
+ private:
+  asio::any_io_executor ex_;
+  std::string id_ = "fake";
+  std::uint64_t last_applied_ = 0;
+};
+
+using FakeLax = BasicLaxInstanceAwareCounter<FakeBackend>;
+static_assert(InstanceAwareCounter<FakeLax>);
+static_assert(InstanceAwareCounter<LaxInstanceAwareCounter>);
+static_assert(InstanceAwareCounter<StrictInstanceAwareCounter>);
+static_assert(Counter<StrictCounter>);
+static_assert(Counter<LaxCounter>);
+
+// Runs `task` to completion on this thread. (Not with use_future: its
+// completion lands on another thread, after run_one() may have gone to sleep.)
+void run(asio::io_context& io, asio::awaitable<void> task) {
+  bool done = false;
+  std::exception_ptr error;
+  asio::co_spawn(io, std::move(task), [&](std::exception_ptr e) {
+    error = e;
+    done = true;
+  });
+  io.restart();
+  while (!done) io.run_one();
+  if (error) std::rethrow_exception(error);
+}
+
+bool same(const std::vector<detail::KeyDelta>& a, const std::vector<detail::KeyDelta>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (a[i].key != b[i].key || a[i].delta != b[i].delta) return false;
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("lax flush: batches hold at most 100 keys and lose nothing") {
+  asio::io_context io;
+  auto backend = std::make_shared<FakeBackend>(io.get_executor());
+  auto lax = FakeLax::create(backend, 1h, 0ms);  // only explicit flushes
+  run(io, [&]() -> asio::awaitable<void> {
+    for (int i = 0; i < 250; ++i) co_await lax->inc("k" + std::to_string(i), i + 1);
+    co_await lax->flush();
+  }());
+  REQUIRE(backend->sent.size() == 3);
+  for (const auto& s : backend->sent) CHECK(s.batch.size() <= 100);
+  for (int i = 0; i < 250; ++i) CHECK(backend->totals["k" + std::to_string(i)] == i + 1);
+}
+
+TEST_CASE("lax flush: a batch whose reply was lost is re-sent unchanged; new deltas go to the next batch") {
+  asio::io_context io;
+  auto backend = std::make_shared<FakeBackend>(io.get_executor());
+  auto lax = FakeLax::create(backend, 1h, 0ms);
+  run(io, [&]() -> asio::awaitable<void> {
+    co_await lax->inc("a", 1);
+    co_await lax->inc("b", 2);
+    backend->lose_replies = 2;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      errc code{};
+      try {
+        co_await lax->flush();
+      } catch (const Error& e) {
+        code = e.value();
+      }
+      CHECK(code == errc::connection_lost);
+      co_await lax->inc("a", 10);  // arrives while the batch is unacknowledged
+    }
+    co_await lax->flush();
+  }());
+  REQUIRE(backend->sent.size() == 4);
+  CHECK(backend->sent[0].sequence == backend->sent[1].sequence);
+  CHECK(backend->sent[1].sequence == backend->sent[2].sequence);
+  CHECK(same(backend->sent[0].batch, backend->sent[2].batch));
+  CHECK(backend->sent[3].sequence == backend->sent[0].sequence + 1);
+  CHECK(backend->sent[3].batch.size() == 1);
+  CHECK(backend->sent[3].batch[0].delta == 20);
+  CHECK(backend->totals["a"] == 21);  // applied once, not three times
+  CHECK(backend->totals["b"] == 2);
+}
+
+TEST_CASE("lax flush: the background loop flushes, then sleeps until there is activity") {
+  asio::io_context io;
+  auto backend = std::make_shared<FakeBackend>(io.get_executor());
+  auto lax = FakeLax::create(backend, 1ms, 0ms);
+  run(io, [&]() -> asio::awaitable<void> { co_await lax->inc("a", 5); }());
+  while (backend->totals["a"] != 5) io.run_one();
+  // Idle now: the only pending work is the flush loop's untimed wait.
+  io.restart();
+  CHECK(io.poll() == 0);
+  const auto sent = backend->sent.size();
+  run(io, [&]() -> asio::awaitable<void> { co_await lax->inc("a", 1); }());
+  while (backend->totals["a"] != 6) io.run_one();
+  CHECK(backend->sent.size() == sent + 1);
+}
+
+TEST_CASE("lax flush: destroying the counter ends its flush loop") {
+  asio::io_context io;
+  auto backend = std::make_shared<FakeBackend>(io.get_executor());
+  auto lax = FakeLax::create(backend, 1h, 0ms);
+  run(io, [&]() -> asio::awaitable<void> { co_await lax->inc("a", 5); }());
+  lax.reset();  // pending delta abandoned, as in a crash
+  io.restart();
+  io.run();  // returns only once nothing is left: the loop has ended
+  CHECK(backend->totals["a"] == 0);
+}
