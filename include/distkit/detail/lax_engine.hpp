@@ -96,8 +96,14 @@ class LaxEngine {
       view = map_.add(key, n, check);
     }
     if (view->local == n && Clock::now() - view->synced_at > allowed_lag_) {
-      map_.seed(key, co_await fetch(key));  // stale, and no flush under way would refresh it
-      view = map_.add(key, 0, check).value_or(*view);
+      // Stale, and no flush under way would refresh it. Best effort: `n` is
+      // already counted, so a failed read must not fail the op.
+      try {
+        map_.seed(key, co_await fetch(key));
+        view = map_.add(key, 0, check).value_or(*view);
+      } catch (const Error& e) {
+        logger()->debug("refreshing a stale cached value failed: {}", e.what());
+      }
     }
     if (n != 0) note_activity();
     co_return *view;
