@@ -1,5 +1,6 @@
 #pragma once
-// Catch2 prints a failed errc check as "timeout == overflow", not "{?}".
+// Checking which errc something fails with. Catch2 prints a failed check as
+// "timeout == overflow", not "{?}".
 
 #include <optional>
 #include <string>
@@ -7,6 +8,21 @@
 #include <catch2/catch.hpp>
 
 #include "distkit/error.hpp"
+
+namespace distkit::test {
+
+// The errc `f()` throws, or nullopt if it returns.
+template <class F>
+std::optional<errc> error_thrown_by(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.value();
+  }
+  return std::nullopt;
+}
+
+}  // namespace distkit::test
 
 template <>
 struct Catch::StringMaker<std::optional<distkit::errc>> {

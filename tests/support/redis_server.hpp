@@ -28,6 +28,9 @@ class RedisServer {
   // flattened to text (integers in decimal, arrays space-separated, nil as "").
   std::string command(const std::vector<std::string>& args) const;
 
+  // Drops every client connection but the admin's own (CLIENT KILL TYPE normal).
+  void kill_clients() const { command({"CLIENT", "KILL", "TYPE", "normal"}); }
+
   void kill_hard();  // SIGKILL, no cleanup
   void stop();       // SIGTERM and wait
   void start();      // (re)start on the same port and dir; waits until it answers

@@ -6,11 +6,14 @@
 #include <future>
 #include <optional>
 #include <atomic>
+#include <exception>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <asio/co_spawn.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/experimental/concurrent_channel.hpp>
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
@@ -74,6 +77,74 @@ asio::awaitable<std::optional<errc>> error_of(asio::awaitable<T> op) {
     co_return e.value();
   }
   co_return std::nullopt;
+}
+
+// error_of() of each op, run one after another.
+template <class... T>
+asio::awaitable<std::vector<std::optional<errc>>> errors_of(asio::awaitable<T>... ops) {
+  std::vector<std::optional<errc>> errors;
+  (errors.push_back(co_await error_of(std::move(ops))), ...);
+  co_return errors;
+}
+
+// Retries `op()` while it fails with connection_lost or timeout: a link that
+// was just killed (the first command may still go out on it) or is being
+// re-established. Only for ops whose repetition the test accounts for.
+template <class Op>
+auto retrying(Op op, int attempts = 3) -> decltype(op()) {
+  for (int attempt = 1;; ++attempt) {
+    try {
+      co_return co_await op();
+    } catch (const Error& e) {
+      if ((e.value() != errc::connection_lost && e.value() != errc::timeout) || attempt >= attempts) throw;
+    }
+  }
+}
+
+// Runs task(0) ... task(count - 1) concurrently on the current executor (on
+// every thread running it) and waits for all of them; rethrows the first
+// failure. `task` must outlive none of its coroutines: it lives here.
+template <class Task>
+asio::awaitable<void> concurrently(int count, Task task) {
+  auto ex = co_await asio::this_coro::executor;
+  asio::experimental::concurrent_channel<void(asio::error_code, std::exception_ptr)> done(
+      ex, static_cast<std::size_t>(count));
+  for (int i = 0; i < count; ++i)
+    asio::co_spawn(ex, task(i), [&done](std::exception_ptr e) { done.try_send(asio::error_code{}, e); });
+  std::exception_ptr first;
+  for (int i = 0; i < count; ++i)
+    if (auto e = co_await done.async_receive(asio::use_awaitable); e && !first) first = e;
+  if (first) std::rethrow_exception(first);
+}
+
+// While alive, holds every script call on `s` (CLIENT PAUSE WRITE), so a
+// counter op can be caught in flight: sent, and certainly neither run nor
+// answered. Other commands, CLIENT KILL included, still run.
+struct ScriptPause {
+  const RedisServer& s;
+  explicit ScriptPause(const RedisServer& server) : s(server) { s.command({"CLIENT", "PAUSE", "10000", "WRITE"}); }
+  ~ScriptPause() { s.command({"CLIENT", "UNPAUSE"}); }
+
+  // Waits until a script call has reached the server and is held there.
+  asio::awaitable<bool> holding_a_script() const {
+    co_return co_await eventually([this]() -> asio::awaitable<bool> {
+      const auto clients = s.command({"CLIENT", "LIST"});
+      co_return clients.find("flags=b ") != std::string::npos && clients.find("cmd=evalsha ") != std::string::npos;
+    });
+  }
+};
+
+// Runs `op` until its script call is held by the server, then kills the
+// link: the op's reply is lost, and the op certainly did not run. Returns
+// the errc the op failed with.
+template <class T>
+asio::awaitable<std::optional<errc>> lose_reply(const RedisServer& s, asio::awaitable<T> op) {
+  ScriptPause pause(s);
+  auto kill = [&]() -> asio::awaitable<void> {
+    if (co_await pause.holding_a_script()) s.kill_clients();
+  };
+  using namespace asio::experimental::awaitable_operators;
+  co_return co_await (error_of(std::move(op)) && kill());
 }
 
 // A prefix no other test uses.

@@ -17,21 +17,12 @@ using namespace std::chrono_literals;
 using redis::Command;
 using redis::ConnectionOptions;
 
+using test::error_thrown_by;
+
 namespace {
 
 constexpr std::int64_t int64_max = std::numeric_limits<std::int64_t>::max();
 constexpr std::int64_t int64_min = std::numeric_limits<std::int64_t>::min();
-
-// The errc `f()` throws, or nullopt.
-template <class F>
-std::optional<errc> error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.value();
-  }
-  return std::nullopt;
-}
 
 }  // namespace
 
@@ -130,16 +121,16 @@ TEST_CASE("url: malformed URLs are invalid_argument") {
            "unix:///r.sock?timeout=1",
        }) {
     INFO("url: \"" << url << '"');
-    CHECK(error_of([&] { ConnectionOptions::from_url(url); }) == errc::invalid_argument);
+    CHECK(error_thrown_by([&] { ConnectionOptions::from_url(url); }) == errc::invalid_argument);
   }
 }
 
 TEST_CASE("options: out-of-range fields are invalid_argument") {
-  CHECK(!error_of([] { ConnectionOptions{}.validate(); }));
+  CHECK(!error_thrown_by([] { ConnectionOptions{}.validate(); }));
   auto invalid = [](auto change) {
     ConnectionOptions o;
     change(o);
-    return error_of([&] { o.validate(); }) == errc::invalid_argument;
+    return error_thrown_by([&] { o.validate(); }) == errc::invalid_argument;
   };
   CHECK(invalid([](auto& o) { o.connect_timeout = 0ms; }));
   CHECK(invalid([](auto& o) { o.command_timeout = -1ms; }));
@@ -170,10 +161,10 @@ TEST_CASE("key: breaking a rule is invalid_key") {
   for (std::string_view bad : {""sv, "a:b"sv, "{a"sv, "a}"sv, "tab\there"sv, "line\n"sv, "\x01"sv, "del\x7f"sv,
                                "nul\0inside"sv}) {
     INFO("key of " << bad.size() << " bytes");
-    CHECK(error_of([&] { RedisKey{bad}; }) == errc::invalid_key);
-    CHECK(error_of([&] { RedisKey::validate(bad); }) == errc::invalid_key);
+    CHECK(error_thrown_by([&] { RedisKey{bad}; }) == errc::invalid_key);
+    CHECK(error_thrown_by([&] { RedisKey::validate(bad); }) == errc::invalid_key);
   }
-  CHECK(error_of([] { RedisKey(std::string(256, 'k')); }) == errc::invalid_key);
+  CHECK(error_thrown_by([] { RedisKey(std::string(256, 'k')); }) == errc::invalid_key);
 }
 
 TEST_CASE("errors: distkit category, one message per code, usable as std::error_code") {
@@ -236,10 +227,10 @@ TEST_CASE("checked: add and negate within int64") {
 }
 
 TEST_CASE("checked: leaving int64 is overflow") {
-  CHECK(error_of([] { detail::checked_add(int64_max, 1, "t"); }) == errc::overflow);
-  CHECK(error_of([] { detail::checked_add(int64_min, -1, "t"); }) == errc::overflow);
-  CHECK(error_of([] { detail::checked_add(int64_min, int64_min, "t"); }) == errc::overflow);
-  CHECK(error_of([] { detail::checked_neg(int64_min, "t"); }) == errc::overflow);
+  CHECK(error_thrown_by([] { detail::checked_add(int64_max, 1, "t"); }) == errc::overflow);
+  CHECK(error_thrown_by([] { detail::checked_add(int64_min, -1, "t"); }) == errc::overflow);
+  CHECK(error_thrown_by([] { detail::checked_add(int64_min, int64_min, "t"); }) == errc::overflow);
+  CHECK(error_thrown_by([] { detail::checked_neg(int64_min, "t"); }) == errc::overflow);
 }
 
 // ---- DeltaMap ------------------------------------------------------------------
@@ -397,7 +388,7 @@ TEST_CASE("delta map: a refused add changes nothing") {
   map.seed("k", 1);
   map.add("k", 2, unchecked);
   auto refuse = [](const Map::View&) { throw Error(errc::overflow, "refused"); };
-  CHECK(error_of([&] { map.add("k", 40, refuse); }) == errc::overflow);
+  CHECK(error_thrown_by([&] { map.add("k", 40, refuse); }) == errc::overflow);
   CHECK(total(map, "k") == 3);
 }
 
@@ -405,13 +396,13 @@ TEST_CASE("delta map: a local delta that would leave int64 is overflow and chang
   Map map;
   map.seed("k", 0);
   map.add("k", int64_max, unchecked);
-  CHECK(error_of([&] { map.add("k", 1, unchecked); }) == errc::overflow);
+  CHECK(error_thrown_by([&] { map.add("k", 1, unchecked); }) == errc::overflow);
   CHECK(total(map, "k") == int64_max);
 
   map.seed("m", 0);
   map.add("m", int64_min, unchecked);
   take_all(map);  // now in flight, the next add goes to pending
-  CHECK(error_of([&] { map.add("m", -1, unchecked); }) == errc::overflow);
+  CHECK(error_thrown_by([&] { map.add("m", -1, unchecked); }) == errc::overflow);
   CHECK(total(map, "m") == int64_min);
   CHECK(map.unflushed().first == 2);
 }
