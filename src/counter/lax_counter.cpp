@@ -34,8 +34,10 @@ asio::awaitable<std::int64_t> LaxCounter::update(std::string_view key, std::int6
 
 asio::awaitable<std::int64_t> LaxCounter::inc(std::string_view key, std::int64_t n) { return update(key, n); }
 
+// A coroutine, unlike inc: dec(key, INT64_MIN) must fail when awaited, not
+// when called (co_spawn(ex, c->dec(...), use_future) would throw at the call).
 asio::awaitable<std::int64_t> LaxCounter::dec(std::string_view key, std::int64_t n) {
-  return update(key, detail::checked_neg(n, "dec"));
+  co_return co_await update(key, detail::checked_neg(n, "dec"));
 }
 
 asio::awaitable<std::int64_t> LaxCounter::get(std::string_view key) { return update(key, 0); }
