@@ -50,16 +50,22 @@ asio::awaitable<std::int64_t> LaxCounter::set(std::string_view key, std::int64_t
   co_return n;
 }
 
+// del and clear drop local deltas. A batch whose flush failed may still carry
+// some: it is re-sent unchanged until acknowledged, so it must be before the
+// del or clear reaches Redis, or it would bring them back. Flushing the
+// dropped key (or everything, after clear) re-sends it first.
 asio::awaitable<std::int64_t> LaxCounter::del(std::string_view key) {
   engine_.throw_if_stopped();
   RedisKey::validate(key);
   engine_.map().erase(key);
+  co_await Engine::flush_from(shared_from_this(), Engine::Scope::key, std::string(key));
   co_return co_await store_->del(key);
 }
 
 asio::awaitable<void> LaxCounter::clear() {
   engine_.throw_if_stopped();
   engine_.map().clear();
+  co_await Engine::flush_from(shared_from_this(), Engine::Scope::all);  // see del
   co_await store_->clear();
 }
 
