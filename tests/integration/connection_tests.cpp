@@ -4,8 +4,185 @@
 using namespace distkit;
 using namespace distkit::test;
 
+namespace {
+
+asio::awaitable<std::optional<errc>> connect_error(std::string url) {
+  co_return co_await error_of(redis::connect(co_await asio::this_coro::executor, url));
+}
+
+std::string tcp_url(const RedisServer& s, const std::string& user_info, int db = 0) {
+  return "redis://" + user_info + "127.0.0.1:" + std::to_string(s.port()) + "/" + std::to_string(db);
+}
+
+}  // namespace
+
 TEST_CASE("connection: exec returns replies") {
   Env env;
   auto reply = env(env.conn->exec(redis::Command{"PING"}));
   CHECK(reply.str == "PONG");
+}
+
+TEST_CASE("connection: an error reply is returned, not thrown") {
+  Env env;
+  auto reply = env(env.conn->exec(redis::Command{"NO-SUCH-COMMAND"}));
+  CHECK(reply.is_error());
+  CHECK(reply.str.starts_with("ERR"));
+}
+
+TEST_CASE("connection: concurrent commands on one connection each get their own reply") {
+  Env env;
+  std::atomic<int> matched{0};
+  env(concurrently(500, [&](int i) -> asio::awaitable<void> {
+    auto reply = co_await env.conn->exec(redis::Command{"ECHO", std::to_string(i)});
+    if (reply.str == std::to_string(i)) ++matched;
+  }));
+  CHECK(matched == 500);
+}
+
+TEST_CASE("connection: a malformed URL is invalid_argument") {
+  Env env;
+  for (auto url : {"http://127.0.0.1:6379", "redis://127.0.0.1:0", "redis://127.0.0.1:70000", "redis://:6379",
+                   "redis://127.0.0.1:6379/db3", "unix://relative.sock"}) {
+    INFO(url);
+    auto error = env(connect_error(url));
+    CHECK(error == errc::invalid_argument);
+  }
+}
+
+TEST_CASE("connection: out-of-range options are invalid_argument") {
+  Env env;
+  auto options = redis::ConnectionOptions::from_url(server().url());
+  options.command_timeout = std::chrono::milliseconds(-1);
+  auto error = env(error_of(redis::connect(env.io.get_executor(), options)));
+  CHECK(error == errc::invalid_argument);
+}
+
+TEST_CASE("connection: nothing listening is connection_failed") {
+  Env env;
+  auto refused = env(connect_error("redis://127.0.0.1:" + std::to_string(free_port())));
+  CHECK(refused == errc::connection_failed);
+  auto no_socket = env(connect_error("unix://" + server().dir() + "/no-such.sock"));
+  CHECK(no_socket == errc::connection_failed);
+}
+
+TEST_CASE("connection: a link killed with a reply outstanding fails that op with connection_lost, once") {
+  Env env;
+  auto c = StrictCounter::create({.prefix = env.prefix, .connection = env.conn});
+  std::optional<errc> error;
+  std::int64_t after = -1;
+  env([&]() -> asio::awaitable<void> {
+    error = co_await lose_reply(server(), c->inc("k", 1));
+    after = co_await c->get("k");  // after the automatic reconnect
+  }());
+  CHECK(error == errc::connection_lost);
+  CHECK(after == 0);  // the lost inc was not re-sent behind our back
+}
+
+TEST_CASE("connection: a flushed script cache is reloaded transparently") {
+  Env env;
+  auto c = StrictCounter::create({.prefix = env.prefix, .connection = env.conn});
+  env([&]() -> asio::awaitable<void> {
+    co_await c->inc("k", 1);
+    server().command({"SCRIPT", "FLUSH"});
+    const auto after_flush = co_await c->inc("k", 1);
+    CHECK(after_flush == 2);
+  }());
+}
+
+TEST_CASE("connection: a stalled server makes commands time out; late replies are not mistaken for others") {
+  RedisServer stalled;
+  auto options = redis::ConnectionOptions::from_url(stalled.url());
+  options.command_timeout = std::chrono::milliseconds(200);
+  options.health_check_interval = std::chrono::hours(1);  // keep the link whose replies arrive late
+  Env env(options);
+  auto c = StrictCounter::create({.prefix = env.prefix, .connection = env.conn});
+  std::optional<errc> error;
+  std::int64_t other = -1, k = -1;
+  env([&]() -> asio::awaitable<void> {
+    co_await c->get("k");  // loads the script: a late NOSCRIPT would not be retried
+    stalled.command({"CLIENT", "PAUSE", "3000", "ALL"});
+    error = co_await error_of(c->inc("k", 5));
+    co_await eventually([&]() -> asio::awaitable<bool> {
+      try {
+        other = co_await c->get("other");
+        co_return true;
+      } catch (const Error& e) {
+        if (e.value() != errc::timeout) throw;
+        co_return false;
+      }
+    });
+    k = co_await c->get("k");
+  }());
+  CHECK(error == errc::timeout);
+  CHECK(other == 0);  // not the late "5" of the inc
+  CHECK(k == 5);      // the timed-out inc ran once, late, and was not re-sent
+}
+
+TEST_CASE("connection: AUTH with a password, or a user and a percent-escaped password, also on reconnect") {
+  RedisServer secured({"--requirepass", "secret"});
+  secured.command({"ACL", "SETUSER", "bob", "on", ">p@ss:w/rd", "~*", "&*", "+@all"});
+  Env env;
+  for (auto [user_info, whoami] : {std::pair{"secret@", "default"}, std::pair{":secret@", "default"},
+                                   std::pair{"default:secret@", "default"}, std::pair{"bob:p%40ss%3Aw%2Frd@", "bob"}}) {
+    INFO(user_info);
+    auto conn = env(redis::connect(env.io.get_executor(), tcp_url(secured, user_info)));
+    auto whoami_reply = env(conn->exec(redis::Command{"ACL", "WHOAMI"}));
+    CHECK(whoami_reply.str == whoami);
+    secured.kill_clients();
+    auto after_reconnect = env(retrying([&] { return conn->exec(redis::Command{"ACL", "WHOAMI"}); }));
+    CHECK(after_reconnect.str == whoami);
+  }
+}
+
+TEST_CASE("connection: a wrong password is connection_failed") {
+  RedisServer secured({"--requirepass", "secret"});
+  Env env;
+  for (auto user_info : {"wrong@", "default:wrong@", "nobody:secret@"}) {
+    INFO(user_info);
+    auto error = env(connect_error(tcp_url(secured, user_info)));
+    CHECK(error == errc::connection_failed);
+  }
+}
+
+TEST_CASE("connection: the db of the URL is selected, also on reconnect") {
+  Env env;
+  auto counter_on = [&](std::string url) {
+    return StrictCounter::create(
+        {.prefix = env.prefix, .connection = env(redis::connect(env.io.get_executor(), std::move(url)))});
+  };
+  auto db3 = counter_on(tcp_url(server(), "", 3));
+  auto db3_reader = counter_on(tcp_url(server(), "", 3));
+  auto db0_reader = counter_on(server().url());
+  env([&]() -> asio::awaitable<void> {
+    co_await db3->inc("k", 7);
+    const auto in_db3 = co_await db3_reader->get("k");
+    const auto in_db0 = co_await db0_reader->get("k");
+    CHECK(in_db3 == 7);
+    CHECK(in_db0 == 0);
+    server().kill_clients();
+    const auto after_reconnect = co_await retrying([&] { return db3->get("k"); });
+    CHECK(after_reconnect == 7);
+  }());
+}
+
+TEST_CASE("connection: unix socket, with and without a db") {
+  Env env;
+  auto tcp = StrictCounter::create({.prefix = env.prefix, .connection = env.conn});
+  auto tcp_db5 = StrictCounter::create(
+      {.prefix = env.prefix, .connection = env(redis::connect(env.io.get_executor(), tcp_url(server(), "", 5)))});
+  auto counter_on = [&](const std::string& query) {
+    return StrictCounter::create(
+        {.prefix = env.prefix,
+         .connection = env(redis::connect(env.io.get_executor(), "unix://" + server().unix_socket() + query))});
+  };
+  auto unix_db0 = counter_on("");
+  auto unix_db5 = counter_on("?db=5");
+  env([&]() -> asio::awaitable<void> {
+    co_await unix_db0->inc("k", 1);
+    co_await unix_db5->inc("k", 50);
+    const auto seen_db0 = co_await tcp->get("k");
+    const auto seen_db5 = co_await tcp_db5->get("k");
+    CHECK(seen_db0 == 1);
+    CHECK(seen_db5 == 50);
+  }());
 }
