@@ -111,7 +111,7 @@ asio::awaitable<Counts> StrictInstanceAwareCounter::call(std::string_view op, st
   if (r.elements.size() != 4) throw Error(errc::script_error, "malformed reply from the instance-aware script");
   const Counts counts{to_int64(r.elements[0]), to_int64(r.elements[1])};
   remember(key, after == After::keep_slice ? counts.instance : 0, r.elements[2].str);
-  if (r.elements[3].integer == 1) co_await restore_all();
+  co_await after_reply(r.elements[3].integer == 1);
   co_return counts;
 }
 
@@ -157,11 +157,17 @@ asio::awaitable<void> StrictInstanceAwareCounter::heartbeat() {
   throw_if_stopped();
   touch();
   auto r = co_await detail::scripts::instance_aware.call(*options_.connection, begin("heartbeat"));
-  if (r.integer == 1) co_await restore_all();
+  co_await after_reply(r.integer == 1);
 }
 
-// We had been reaped: offer Redis every slice it acknowledged to us. It takes
-// back those whose epoch has not moved, in batches of 100 keys.
+// `absent`: Redis did not know us. If it had before, we were reaped (paused
+// longer than the threshold): offer back every slice it acknowledged to us.
+asio::awaitable<void> StrictInstanceAwareCounter::after_reply(bool absent) {
+  const bool known_before = registered_.exchange(true);
+  if (absent && known_before) co_await restore_all();
+}
+
+// Redis takes back the slices whose epoch has not moved, 100 keys a call.
 asio::awaitable<void> StrictInstanceAwareCounter::restore_all() {
   std::vector<std::pair<std::string, Known>> known;
   {
@@ -169,7 +175,7 @@ asio::awaitable<void> StrictInstanceAwareCounter::restore_all() {
     for (const auto& [key, k] : known_)
       if (k.slice != 0) known.emplace_back(key, k);
   }
-  if (!known.empty()) logger()->info("instance {} had been reaped; restoring {} slices", id_, known.size());
+  logger()->warn("instance {} had been reaped as dead; restoring {} slices", id_, known.size());
   for (std::size_t i = 0; i < known.size(); i += 100) {
     redis::Command cmd = begin("heartbeat");
     for (std::size_t j = i; j < std::min(known.size(), i + 100); ++j)
@@ -200,7 +206,7 @@ asio::awaitable<std::vector<Counts>> StrictInstanceAwareCounter::inc_batch(
     out.push_back({to_int64(values[3 * i]), to_int64(values[3 * i + 1])});
     remember(batch[i].key, out.back().instance, values[3 * i + 2].str);
   }
-  if (r.elements[1].integer == 1) co_await restore_all();
+  co_await after_reply(r.elements[1].integer == 1);
   co_return out;
 }
 

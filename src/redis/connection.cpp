@@ -1,9 +1,13 @@
 #include "distkit/redis/connection.hpp"
 
+#include <csignal>
+#include <mutex>
+
 #include <asio/co_spawn.hpp>
 
 #include "connection_impl.hpp"
 #include "distkit/error.hpp"
+#include "distkit/logging.hpp"
 
 namespace distkit::redis {
 
@@ -21,8 +25,27 @@ asio::awaitable<std::shared_ptr<Connection>> connect(asio::any_io_executor ex, s
   co_return co_await connect(std::move(ex), ConnectionOptions::from_url(url));
 }
 
+namespace {
+
+// hiredis 0.14 writes with write(2), not send(MSG_NOSIGNAL): a write to a
+// socket the server has closed would kill the process with SIGPIPE. Ignore
+// the signal, unless the application installed a handler of its own.
+void ignore_sigpipe_once() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction current {};
+    if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
+      ::signal(SIGPIPE, SIG_IGN);
+      logger()->debug("SIGPIPE is now ignored (hiredis writes with write(2))");
+    }
+  });
+}
+
+}  // namespace
+
 asio::awaitable<std::shared_ptr<Connection>> connect(asio::any_io_executor ex, ConnectionOptions options) {
   options.validate();
+  ignore_sigpipe_once();
   auto impl = std::make_shared<detail::ConnectionImpl>(ex, std::move(options));
   try {
     co_await asio::co_spawn(impl->strand(), impl->start(), asio::use_awaitable);

@@ -365,7 +365,7 @@ TEST_CASE("lax instance-aware: exactly once while the connection is killed again
   for (int i = 0; i < 3; ++i) fleet_.push_back(lax(env));
   std::map<std::string, std::int64_t> expected;
   std::atomic<bool> stop{false};
-  std::thread killer([&] {  // bounded: about 3 s of kills, loopback only
+  std::jthread killer([&] {  // bounded: about 3 s of kills, loopback only
     std::mt19937 rng(7);
     for (int i = 0; i < 25 && !stop; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(50, 200)(rng)));
@@ -390,6 +390,7 @@ TEST_CASE("lax instance-aware: exactly once while the connection is killed again
           co_await sleep_for(5ms);  // let the flush loops run
         }
         stop = true;
+        killer.join();  // no kill from here on
         for (auto& c : fleet_) {
           const bool flushed = co_await eventually([&]() -> asio::awaitable<bool> {
             try {
@@ -410,7 +411,6 @@ TEST_CASE("lax instance-aware: exactly once while the connection is killed again
       }(),
       120s);
   stop = true;
-  killer.join();
 }
 
 TEST_CASE("lax instance-aware: many threads on the same warm keys lose no increment") {

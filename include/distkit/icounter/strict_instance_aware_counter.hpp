@@ -67,6 +67,7 @@ class StrictInstanceAwareCounter : public std::enable_shared_from_this<StrictIns
   redis::Command begin(std::string_view op) const;
   void push_known(redis::Command& cmd, std::string_view key);
   void remember(std::string_view key, std::int64_t slice, std::string epoch);
+  asio::awaitable<void> after_reply(bool absent);
   asio::awaitable<void> restore_all();
   void start_heartbeat();
   static asio::awaitable<void> heartbeat_loop(std::weak_ptr<StrictInstanceAwareCounter> weak);
@@ -82,6 +83,7 @@ class StrictInstanceAwareCounter : public std::enable_shared_from_this<StrictIns
   std::unordered_map<std::string, Known> known_;
   std::atomic<detail::Clock::rep> last_activity_{0};
   std::atomic<bool> stopped_{false};
+  std::atomic<bool> registered_{false};  // Redis has seen us at least once
   asio::strand<asio::any_io_executor> strand_;
   asio::steady_timer heartbeat_timer_;
 };
