@@ -4,7 +4,7 @@
 // shutdown): its slice stays in the cumulative until the dead threshold has
 // passed, then vanishes. Another shuts down gracefully and leaves at once.
 //
-//   fleet_demo [--redis URL] [--instances N] [--threshold-ms MS] [--seconds S]
+//   fleet_demo [redis-url] [--instances N] [--threshold-ms MS] [--seconds S]
 #include <cstdio>
 #include <cstdlib>
 #include <random>
@@ -33,11 +33,12 @@ struct Flags {
 
 Flags parse(int argc, char** argv) {
   Flags f;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  int first = 1;
+  if (argc > 1 && !std::string_view(argv[1]).starts_with("--")) f.redis = argv[first++];
+  for (int i = first; i + 1 < argc; i += 2) {
     const std::string_view flag = argv[i];
     const char* value = argv[i + 1];
-    if (flag == "--redis") f.redis = value;
-    else if (flag == "--instances") f.instances = std::max(3, std::atoi(value));
+    if (flag == "--instances") f.instances = std::max(3, std::atoi(value));
     else if (flag == "--threshold-ms") f.threshold = std::chrono::milliseconds(std::max(100, std::atoi(value)));
     else if (flag == "--seconds") f.seconds = std::max(5, std::atoi(value));
     else throw std::invalid_argument(fmt::format("unknown flag {}", flag));

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds the examples and runs the quick start.
+# Builds the examples and runs the fleet demo (or another example).
 #
 #   scripts/demo.sh [redis-url]
+#   DEMO=quickstart scripts/demo.sh            another example
+#   DEMO_ARGS="--instances 6 --threshold-ms 2000" scripts/demo.sh
 #
 # Without a URL it runs against a throwaway redis-server (on a unix socket in
 # a temp dir, so no port can clash), stopped and removed afterwards.
@@ -9,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 build_dir=${BUILD_DIR:-build}
-demo=quickstart
+demo=${DEMO:-fleet_demo}
 
 echo "=== build ${build_dir} (target ${demo})"
 cmake -S . -B "$build_dir" -DDISTKIT_BUILD_EXAMPLES=ON
@@ -17,7 +19,7 @@ cmake --build "$build_dir" -j"${JOBS:-2}" --target "$demo"
 
 if [ $# -gt 0 ]; then
   echo "=== run ${demo} $1"
-  exec "$build_dir/examples/$demo" "$1"
+  exec "$build_dir/examples/$demo" "$1" ${DEMO_ARGS:-}
 fi
 
 command -v redis-server >/dev/null || { echo "demo.sh: redis-server is not on PATH (scripts/deps.sh installs it)" >&2; exit 1; }
@@ -40,4 +42,4 @@ for _ in $(seq 100); do
 done
 
 echo "=== run ${demo} against a throwaway redis-server"
-"$build_dir/examples/$demo" "unix://$socket"
+"$build_dir/examples/$demo" "unix://$socket" ${DEMO_ARGS:-}
