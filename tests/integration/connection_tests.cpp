@@ -78,6 +78,35 @@ TEST_CASE("connection: a link killed with a reply outstanding fails that op with
   CHECK(after == 0);  // the lost inc was not re-sent behind our back
 }
 
+TEST_CASE("connection: links killed while large commands are written fail those commands, not the process") {
+  // Writing to a link the server closed raises SIGPIPE, fatal by default.
+  // Without protection this killed the test process, 6 runs out of 6.
+  Env env;
+  std::atomic<bool> killing{true};
+  std::jthread killer([&](std::stop_token stop) {
+    for (int i = 0; i < 150 && !stop.stop_requested(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));  // pacing, not syncing
+      server().kill_clients();
+    }
+    killing = false;
+  });
+  const std::string big(512 * 1024, 'x');
+  std::atomic<int> lost{0};
+  env(concurrently(4, [&](int) -> asio::awaitable<void> {
+    while (killing) {
+      try {
+        co_await env.conn->exec(redis::Command{"ECHO", big});
+      } catch (const Error& e) {
+        if (e.value() != errc::connection_lost && e.value() != errc::timeout) throw;
+        ++lost;
+      }
+    }
+  }));
+  auto pong = env(retrying([&] { return env.conn->exec(redis::Command{"PING"}); }));
+  CHECK(lost > 0);
+  CHECK(pong.str == "PONG");
+}
+
 TEST_CASE("connection: a flushed script cache is reloaded transparently") {
   Env env;
   auto c = StrictCounter::create({.prefix = env.prefix, .connection = env.conn});
