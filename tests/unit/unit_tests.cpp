@@ -383,6 +383,23 @@ TEST_CASE("delta map: erase and clear drop local deltas; a late settle is ignore
   CHECK(map.unflushed() == std::pair<std::size_t, std::int64_t>{0, 0});
 }
 
+TEST_CASE("delta map: a batch settled after its key was erased and seeded anew leaves the new entry alone") {
+  Map map;
+  map.seed("k", 10);
+  map.add("k", 5, unchecked);
+  auto batch = take_all(map);
+  map.erase("k");  // del while the batch is unacknowledged
+  map.seed("k", 0);
+  map.add("k", 1, unchecked);
+  map.settle(batch, {15});
+  CHECK(total(map, "k") == 1);
+  auto next = take_all(map);
+  REQUIRE(next.size() == 1);
+  CHECK(next[0].delta == 1);
+  map.settle(next, {1});
+  CHECK(total(map, "k") == 1);
+}
+
 TEST_CASE("delta map: a refused add changes nothing") {
   Map map;
   map.seed("k", 1);

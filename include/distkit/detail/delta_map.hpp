@@ -130,13 +130,16 @@ class DeltaMap {
   }
 
   // A batch was acknowledged: its deltas leave flight, Redis' values arrive.
+  // Batches are settled one at a time, before the next is taken, so an entry
+  // this batch took has exactly its delta in flight. Any other entry under
+  // the key was erased (del, clear) and seeded anew since: not this batch's.
   void settle(const std::vector<KeyDelta>& batch, const std::vector<Remote>& remotes) {
     const auto now = Clock::now();
     for (std::size_t i = 0; i < batch.size(); ++i) {
       Shard& s = shard_for(batch[i].key);
       std::unique_lock lock(s.mutex);
       auto it = s.map.find(batch[i].key);
-      if (it == s.map.end()) continue;  // deleted meanwhile
+      if (it == s.map.end() || it->second.in_flight != batch[i].delta) continue;
       it->second.in_flight -= batch[i].delta;
       it->second.remote = remotes[i];
       it->second.synced_at = now;
