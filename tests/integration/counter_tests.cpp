@@ -52,6 +52,44 @@ std::int64_t script_calls() {
   return calls;
 }
 
+// What under_load() saw: rounds of increments, and the increments that returned.
+struct Load {
+  int rounds = 0;
+  std::int64_t made = 0;
+};
+
+// Increments 100 keys of `lax` once, then runs `op` while it goes on doing
+// so, yielding after each round, until `op` is done, or the counter is shut
+// down, or (so that a hang shows as a failed check) 500 rounds have passed.
+asio::awaitable<Load> under_load(LaxCounter& lax, asio::awaitable<void> op) {
+  constexpr int max_rounds = 500, keys = 100;
+  Load load;
+  bool done = false;
+  auto round = [&]() -> asio::awaitable<bool> {
+    for (int i = 0; i < keys; ++i) {
+      try {
+        co_await lax.inc("k" + std::to_string(i), 1);
+        ++load.made;
+      } catch (const Error& e) {
+        if (e.value() != errc::shut_down) throw;
+        co_return false;
+      }
+    }
+    co_return ++load.rounds < max_rounds;
+  };
+  auto increment = [&]() -> asio::awaitable<void> {
+    while (!done && co_await round()) co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+  };
+  auto finish = [&]() -> asio::awaitable<void> {
+    co_await std::move(op);
+    done = true;
+  };
+  co_await round();  // every key seeded and pending when `op` begins
+  using namespace asio::experimental::awaitable_operators;
+  co_await (increment() && finish());
+  co_return load;
+}
+
 // Keys that break the RedisKey rules.
 std::vector<std::string> bad_keys() {
   return {"", std::string(256, 'k'), "a:b", "{a", "a}", "ctl\x01", "del\x7f", std::string("nul\0x", 5)};
@@ -370,6 +408,44 @@ TEST_CASE_METHOD(LaxFixture, "lax counter: shutdown() flushes, then every op fai
     CHECK(errors == std::vector<std::optional<errc>>(8, errc::shut_down));
     CHECK(untouched == 5);
   }());
+}
+
+// Known to fail: LaxEngine::flush(Scope::all) takes batches until nothing is
+// pending, so under steady load flush() and shutdown() never end. Drop the
+// tag once a flush takes only what was pending when it began.
+TEST_CASE_METHOD(LaxFixture, "lax counter: flush() returns while other coroutines keep incrementing", "[!shouldfail]") {
+  Load load;
+  env([&]() -> asio::awaitable<void> {
+    load = co_await under_load(*lax, lax->flush());
+    co_await lax->shutdown();
+  }());
+  CHECK(load.rounds < 500);
+}
+
+// Known to fail: LaxEngine::update() checks for shut_down before reading a
+// new key from Redis, and adds after; shutdown's last flush can come between.
+// Drop the tag once an add after that flush is refused.
+TEST_CASE_METHOD(LaxFixture, "lax counter: an inc still reading its key when shutdown() begins is flushed or refused",
+                 "[!shouldfail]") {
+  std::optional<errc> inc_error;
+  std::int64_t remote = -1;
+  env([&]() -> asio::awaitable<void> {
+    using namespace asio::experimental::awaitable_operators;
+    inc_error = co_await (error_of(lax->inc("new", 1)) && lax->shutdown());
+    remote = co_await strict->get("new");
+  }());
+  INFO("inc: " << Catch::StringMaker<std::optional<errc>>::convert(inc_error) << ", in Redis: " << remote);
+  CHECK((inc_error == errc::shut_down || remote == 1));
+}
+
+TEST_CASE_METHOD(LaxFixture, "lax counter: shutdown() while other coroutines keep incrementing loses nothing") {
+  Load load;
+  std::int64_t remote = 0;
+  env([&]() -> asio::awaitable<void> {
+    load = co_await under_load(*lax, lax->shutdown());
+    for (int i = 0; i < 100; ++i) remote += co_await strict->get("k" + std::to_string(i));
+  }());
+  CHECK(remote == load.made);
 }
 
 TEST_CASE("lax counter: dropped without shutdown(), it sends nothing and logs what it abandons") {
