@@ -2,11 +2,8 @@
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
-#include <pthread.h>
-#include <signal.h>
 
 #include <algorithm>
-#include <ctime>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -25,32 +22,6 @@ namespace {
 std::exception_ptr make_error(errc code, std::string what) {
   return std::make_exception_ptr(Error(code, std::move(what)));
 }
-
-// hiredis writes with write(2), which raises SIGPIPE on a link the server
-// has closed, and SIGPIPE kills the process by default. While hiredis writes,
-// SIGPIPE is blocked on this thread and one raised meanwhile is discarded:
-// the write fails with EPIPE instead and hiredis drops the link. Unlike
-// ignoring SIGPIPE process-wide, this leaves the application's handling alone.
-class SigpipeBlocked {
- public:
-  SigpipeBlocked() {
-    sigemptyset(&pipe_);
-    sigaddset(&pipe_, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_, &before_);
-  }
-  ~SigpipeBlocked() {
-    if (sigismember(&before_, SIGPIPE)) return;  // the application blocks it: any SIGPIPE is its own
-    sigset_t pending;
-    const timespec no_wait{};
-    if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE)) sigtimedwait(&pipe_, nullptr, &no_wait);
-    pthread_sigmask(SIG_SETMASK, &before_, nullptr);
-  }
-  SigpipeBlocked(const SigpipeBlocked&) = delete;
-  SigpipeBlocked& operator=(const SigpipeBlocked&) = delete;
-
- private:
-  sigset_t pipe_, before_;
-};
 
 Reply convert(const redisReply* r) {
   Reply out;
@@ -230,10 +201,7 @@ void ConnectionImpl::arm_write() {
                        if (gen != self->generation_) return;
                        self->write_armed_ = false;
                        if (ec || !self->want_write_) return;
-                       {
-                         SigpipeBlocked sigpipe_blocked;
-                         redisAsyncHandleWrite(self->ctx_);  // may free the context
-                       }
+                       redisAsyncHandleWrite(self->ctx_);  // may free the context
                        if (gen == self->generation_) self->arm_write();
                      });
 }
