@@ -78,7 +78,7 @@ TEST_CASE("connection: a link killed with a reply outstanding fails that op with
   CHECK(after == 0);  // the lost inc was not re-sent behind our back
 }
 
-TEST_CASE("connection: links killed while large commands are written fail those commands, not the process") {
+TEST_CASE("connection: links killed while large commands are written fail those commands, not the process", "[concurrency]") {
   // hiredis writes with write(2): to a link the server closed, that raises
   // SIGPIPE, fatal by default (connect() ignores it). Unprotected, this
   // killed the test process 6 runs out of 6.

@@ -213,7 +213,7 @@ TEST_CASE("strict counter: a result outside int64 is overflow and changes nothin
   }());
 }
 
-TEST_CASE("strict counter: 1000 coroutines on 4 threads sharing one connection count exactly") {
+TEST_CASE("strict counter: 1000 coroutines on 4 threads sharing one connection count exactly", "[concurrency]") {
   Env env;
   auto c = strict_on(env);
   constexpr int coroutines = 1000, incs = 10, total = coroutines * incs;
@@ -482,7 +482,7 @@ TEST_CASE_METHOD(LaxFixture, "lax counter: a local total outside int64 is overfl
   }());
 }
 
-TEST_CASE("lax counter: 1000 coroutines on 4 threads sharing one counter lose nothing") {
+TEST_CASE("lax counter: 1000 coroutines on 4 threads sharing one counter lose nothing", "[concurrency]") {
   Env env;
   auto lax = lax_on(env);
   auto strict = strict_on(env);
@@ -505,7 +505,7 @@ TEST_CASE("lax counter: 1000 coroutines on 4 threads sharing one counter lose no
 
 // ---- exactly-once under failure ---------------------------------------------
 
-TEST_CASE("lax counter: flushes are applied exactly once while connections keep being killed") {
+TEST_CASE("lax counter: flushes are applied exactly once while connections keep being killed", "[concurrency]") {
   Env env;
   auto lax = lax_on(env);
   constexpr int keys = 500;
