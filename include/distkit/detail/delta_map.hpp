@@ -53,13 +53,15 @@ class DeltaMap {
   };
 
   // Hot path. Adds `n` to a known key and returns its view (after the add);
-  // nullopt if the key must be seeded first. A local delta that would leave
+  // nullopt if the key must be seeded first. After close() it throws
+  // Error(errc::shut_down). A local delta that would leave
   // int64 throws Error(errc::overflow); so may `check(view)`, to refuse the
   // add (e.g. remote + local would overflow). A refused add changes nothing.
   template <class Check>
   std::optional<View> add(std::string_view key, std::int64_t n, Check&& check) {
     Shard& s = shard_for(key);
     std::shared_lock lock(s.mutex);
+    if (closed_.load(std::memory_order_relaxed)) throw Error(errc::shut_down, "counter is shut down");
     auto it = s.map.find(key);
     if (it == s.map.end()) return std::nullopt;
     Entry& e = it->second;
@@ -77,6 +79,13 @@ class DeltaMap {
       s.dirty.push_back(&*it);
     }
     return view;
+  }
+
+  // Refuses every add from now on. Returns once adds already under way are
+  // done (they hold a shard lock shared), so a flush after it sees them all.
+  void close() {
+    closed_.store(true, std::memory_order_relaxed);
+    for (auto& s : shards_) std::unique_lock barrier(s.mutex);
   }
 
   // Records a value read from Redis. The key's local delta is kept.
@@ -205,6 +214,7 @@ class DeltaMap {
 
   std::array<Shard, 64> shards_;
   std::size_t next_shard_ = 0;  // touched by the flusher only
+  std::atomic<bool> closed_{false};
 };
 
 }  // namespace distkit::detail

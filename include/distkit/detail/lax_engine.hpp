@@ -117,25 +117,23 @@ class LaxEngine {
                             asio::use_awaitable);
   }
 
-  // Flushes everything, then stops the flush loop; later ops throw shut_down.
+  // Refuses further adds, flushes everything, stops the flush loop; later
+  // ops throw shut_down. If the last flush fails, it throws and what it could
+  // not send is reported when the counter is destroyed.
   template <class Owner>
   static asio::awaitable<void> shutdown(std::shared_ptr<Owner> owner) {
+    LaxEngine& e = owner->engine();
+    e.stopped_ = true;
+    e.map_.close();
+    asio::post(e.strand_, [owner] { owner->engine().timer_.cancel(); });
     co_await flush_from(owner, Scope::all);
-    co_await asio::co_spawn(
-        owner->engine().strand_,
-        [](std::shared_ptr<Owner> o) -> asio::awaitable<void> {
-          o->engine().stopped_ = true;
-          o->engine().timer_.cancel();
-          co_return;
-        }(owner),
-        asio::use_awaitable);
   }
 
-  // Dropping a counter without shutdown() is a crash: nothing is sent, what
-  // was not acknowledged is reported.
+  // Dropping a counter without (a successful) shutdown() is a crash: nothing
+  // is sent, what was not acknowledged is reported.
   void log_abandoned(std::string_view what) {
     auto [keys, total] = map_.unflushed();
-    if (keys > 0 && !stopped_)
+    if (keys > 0)
       logger()->warn("{} destroyed without shutdown(): abandoning unflushed deltas on {} keys (sum {})", what, keys,
                      total);
   }
@@ -161,7 +159,9 @@ class LaxEngine {
     } release{*this};
 
     if (unacked_) co_await send(owner);
-    const auto cutoff = scope == Scope::due ? Clock::now() - allowed_lag_ : Clock::time_point::max();
+    // `all` takes each key at most once, so that it ends under steady load:
+    // what arrives after it took a key waits for the next flush.
+    const auto cutoff = scope == Scope::due ? Clock::now() - allowed_lag_ : Clock::now();
     std::optional<std::string_view> only;
     if (scope == Scope::key) only = key;
     for (;;) {
