@@ -301,19 +301,19 @@ asio::awaitable<void> ConnectionImpl::connect_once() {
       auto [ec, results] = std::get<0>(std::move(resolved));
       if (ec || results.empty())
         throw Error(errc::connection_failed, fmt::format("cannot resolve {}: {}", options_.host, ec.message()));
-      std::string last_error;
+      std::exception_ptr failure;  // of the last address tried
       for (const auto& entry : results) {
         auto ep = entry.endpoint();
         try {
           co_await attach(redisAsyncConnect(ep.address().to_string().c_str(), ep.port()), deadline);
-          last_error.clear();
+          failure = nullptr;
           break;
-        } catch (const Error& e) {
-          last_error = e.what();
+        } catch (const Error&) {
+          failure = std::current_exception();
           if (Clock::now() >= deadline) break;
         }
       }
-      if (!last_error.empty()) throw Error(errc::connection_failed, last_error);
+      if (failure) std::rethrow_exception(failure);
     }
     co_await handshake();
   } catch (...) {
