@@ -168,42 +168,31 @@ void ConnectionImpl::fail_waiting(const std::exception_ptr& error) {
 
 void ConnectionImpl::on_add_read(void* self) {
   auto* impl = static_cast<ConnectionImpl*>(self);
-  impl->want_read_ = true;
-  impl->arm_read();
+  impl->reading_.wanted = true;
+  impl->arm(impl->reading_, asio::posix::descriptor_base::wait_read, &redisAsyncHandleRead);
 }
-void ConnectionImpl::on_del_read(void* self) { static_cast<ConnectionImpl*>(self)->want_read_ = false; }
+void ConnectionImpl::on_del_read(void* self) { static_cast<ConnectionImpl*>(self)->reading_.wanted = false; }
 void ConnectionImpl::on_add_write(void* self) {
   auto* impl = static_cast<ConnectionImpl*>(self);
-  impl->want_write_ = true;
-  impl->arm_write();
+  impl->writing_.wanted = true;
+  impl->arm(impl->writing_, asio::posix::descriptor_base::wait_write, &redisAsyncHandleWrite);
 }
-void ConnectionImpl::on_del_write(void* self) { static_cast<ConnectionImpl*>(self)->want_write_ = false; }
+void ConnectionImpl::on_del_write(void* self) { static_cast<ConnectionImpl*>(self)->writing_.wanted = false; }
 void ConnectionImpl::on_cleanup(void* self) { static_cast<ConnectionImpl*>(self)->context_gone(); }
 
-void ConnectionImpl::arm_read() {
-  if (read_armed_ || !want_read_ || !ctx_) return;
-  read_armed_ = true;
-  socket_.async_wait(asio::posix::descriptor_base::wait_read,
-                     [self = shared_from_this(), gen = generation_](std::error_code ec) {
-                       if (gen != self->generation_) return;
-                       self->read_armed_ = false;
-                       if (ec || !self->want_read_) return;
-                       redisAsyncHandleRead(self->ctx_);  // may free the context
-                       if (gen == self->generation_) self->arm_read();
-                     });
-}
-
-void ConnectionImpl::arm_write() {
-  if (write_armed_ || !want_write_ || !ctx_) return;
-  write_armed_ = true;
-  socket_.async_wait(asio::posix::descriptor_base::wait_write,
-                     [self = shared_from_this(), gen = generation_](std::error_code ec) {
-                       if (gen != self->generation_) return;
-                       self->write_armed_ = false;
-                       if (ec || !self->want_write_) return;
-                       redisAsyncHandleWrite(self->ctx_);  // may free the context
-                       if (gen == self->generation_) self->arm_write();
-                     });
+// Waits for the socket to be ready, then lets hiredis read or write; again
+// while hiredis still wants it. At most one wait per direction.
+void ConnectionImpl::arm(Interest& interest, asio::posix::descriptor_base::wait_type what,
+                         void (*handle)(redisAsyncContext*)) {
+  if (interest.armed || !interest.wanted || !ctx_) return;
+  interest.armed = true;
+  socket_.async_wait(what, [self = shared_from_this(), gen = generation_, &interest, what, handle](std::error_code ec) {
+    if (gen != self->generation_) return;
+    interest.armed = false;
+    if (ec || !interest.wanted) return;
+    handle(self->ctx_);  // may free the context
+    if (gen == self->generation_) self->arm(interest, what, handle);
+  });
 }
 
 // hiredis is tearing the context down (it may call this twice). Give the fd
@@ -214,7 +203,7 @@ void ConnectionImpl::context_gone() {
     logger()->warn("redis connection to {} lost: {}", endpoint_, ctx_->c.errstr[0] ? ctx_->c.errstr : "closed");
   ctx_ = nullptr;
   ++generation_;
-  want_read_ = want_write_ = read_armed_ = write_armed_ = false;
+  reading_ = writing_ = Interest{};
   socket_.release();
   if (state_ != State::closed) state_ = State::down;
   link_down_.set();

@@ -85,8 +85,11 @@ class ConnectionImpl : public std::enable_shared_from_this<ConnectionImpl> {
   static void on_connect(const redisAsyncContext* ctx, int status);
   static void on_reply(redisAsyncContext* ctx, void* reply, void* privdata);
 
-  void arm_read();
-  void arm_write();
+  struct Interest {  // in one direction of the socket
+    bool wanted = false;  // hiredis asked for it
+    bool armed = false;   // a wait is pending
+  };
+  void arm(Interest& interest, asio::posix::descriptor_base::wait_type what, void (*handle)(redisAsyncContext*));
   void context_gone();
 
   void enqueue(std::unique_ptr<Op> op);
@@ -112,8 +115,7 @@ class ConnectionImpl : public std::enable_shared_from_this<ConnectionImpl> {
   redisAsyncContext* ctx_ = nullptr;
   unsigned generation_ = 0;  // bumped per context, so stale handlers back off
   asio::posix::stream_descriptor socket_;
-  bool want_read_ = false, want_write_ = false;
-  bool read_armed_ = false, write_armed_ = false;
+  Interest reading_, writing_;
 
   State state_ = State::down;
   std::deque<std::unique_ptr<Op>> waiting_;   // not yet handed to hiredis
