@@ -441,6 +441,21 @@ TEST_CASE_METHOD(LaxFixture, "lax counter: shutdown() while other coroutines kee
   CHECK(remote == load.made);
 }
 
+TEST_CASE_METHOD(LaxFixture, "lax counter: a shutdown() whose last flush failed can be retried and loses nothing") {
+  env([&]() -> asio::awaitable<void> {
+    co_await lax->inc("k", 5);
+    const auto first = co_await lose_reply(server(), lax->shutdown());
+    const auto inc_meanwhile = co_await error_of(lax->inc("k", 1));
+    co_await retrying([&] { return lax->shutdown(); });
+    const auto remote = co_await strict->get("k");
+    const auto again = co_await error_of(lax->shutdown());
+    CHECK(first == errc::connection_lost);
+    CHECK(inc_meanwhile == errc::shut_down);
+    CHECK(remote == 5);
+    CHECK(again == errc::shut_down);
+  }());
+}
+
 TEST_CASE("lax counter: dropped without shutdown(), it sends nothing and logs what it abandons") {
   Env env;
   auto strict = strict_on(env);

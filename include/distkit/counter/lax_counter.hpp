@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -39,7 +40,9 @@ class LaxCounter : public std::enable_shared_from_this<LaxCounter> {
   asio::awaitable<void> clear();
 
   asio::awaitable<void> flush();     // sends every local delta now
-  asio::awaitable<void> shutdown();  // flush, stop; later ops throw shut_down
+  // Refuses further ops (they throw shut_down), flushes, stops. If the last
+  // flush fails it throws; calling it again retries that flush.
+  asio::awaitable<void> shutdown();
 
   // For the flush engine.
   detail::LaxEngine<std::int64_t>& engine() noexcept { return engine_; }
@@ -52,6 +55,7 @@ class LaxCounter : public std::enable_shared_from_this<LaxCounter> {
   std::shared_ptr<detail::CounterStore> store_;
   std::string writer_id_;
   detail::LaxEngine<std::int64_t> engine_;
+  std::atomic<bool> shut_down_{false};  // a shutdown() completed
 };
 
 }  // namespace distkit
