@@ -74,13 +74,7 @@ asio::awaitable<void> LaxCounter::flush() {
   co_await Engine::flush_from(shared_from_this(), Engine::Scope::all);
 }
 
-// Only a completed shutdown makes the next one throw: after a failed last
-// flush, running the engine's shutdown again re-sends what it could not send.
-asio::awaitable<void> LaxCounter::shutdown() {
-  if (shut_down_) throw Error(errc::shut_down, "counter is shut down");
-  co_await Engine::shutdown(shared_from_this());
-  shut_down_ = true;
-}
+asio::awaitable<void> LaxCounter::shutdown() { co_await Engine::shutdown(shared_from_this()); }
 
 asio::awaitable<std::vector<std::int64_t>> LaxCounter::send_batch(std::uint64_t sequence,
                                                                   const std::vector<detail::KeyDelta>& batch) {

@@ -60,7 +60,7 @@ StrictInstanceAwareCounter::StrictInstanceAwareCounter(Private, StrictInstanceAw
       heartbeat_interval_(options_.heartbeat_interval.value_or(options_.dead_instance_threshold / 3)),
       id_(detail::make_instance_id()),
       strand_(asio::make_strand(options_.connection->get_executor())),
-      heartbeat_timer_(strand_) {
+      heartbeat_timer_(std::make_shared<asio::steady_timer>(strand_)) {
   const std::string base = fmt::format("{{{}}}:{}:", options_.prefix.str(), kind);
   instance_prefix_ = base + "inst:";
   seq_prefix_ = base + "seq:";
@@ -68,7 +68,11 @@ StrictInstanceAwareCounter::StrictInstanceAwareCounter(Private, StrictInstanceAw
   if (heartbeat_interval_.count() <= 0) heartbeat_interval_ = std::chrono::milliseconds(1);
 }
 
-StrictInstanceAwareCounter::~StrictInstanceAwareCounter() = default;
+// Wakes the heartbeat loop, which then finds us gone. Posted: the loop may be
+// between releasing us and starting its wait.
+StrictInstanceAwareCounter::~StrictInstanceAwareCounter() {
+  asio::post(strand_, [timer = heartbeat_timer_] { timer->cancel(); });
+}
 
 void StrictInstanceAwareCounter::throw_if_stopped() const {
   if (stopped_.load(std::memory_order_relaxed)) throw Error(errc::shut_down, "counter is shut down");
@@ -221,11 +225,11 @@ void StrictInstanceAwareCounter::start_heartbeat() {
 // one. Holds the counter only while sending.
 asio::awaitable<void> StrictInstanceAwareCounter::heartbeat_loop(std::weak_ptr<StrictInstanceAwareCounter> weak) {
   for (;;) {
-    asio::steady_timer* timer = nullptr;
+    std::shared_ptr<asio::steady_timer> timer;
     if (auto self = weak.lock()) {
       if (self->stopped_) co_return;
       const auto last = detail::Clock::time_point(detail::Clock::duration(self->last_activity_.load()));
-      timer = &self->heartbeat_timer_;
+      timer = self->heartbeat_timer_;
       timer->expires_at(last + self->heartbeat_interval_);
     } else {
       co_return;
@@ -248,7 +252,7 @@ asio::awaitable<void> StrictInstanceAwareCounter::heartbeat_loop(std::weak_ptr<S
 asio::awaitable<void> StrictInstanceAwareCounter::shutdown() {
   throw_if_stopped();
   stopped_ = true;
-  asio::post(strand_, [self = shared_from_this()] { self->heartbeat_timer_.cancel(); });
+  asio::post(strand_, [self = shared_from_this()] { self->heartbeat_timer_->cancel(); });
   co_await detail::scripts::instance_aware.call(*options_.connection, begin("leave"));
   std::lock_guard lock(known_mutex_);
   known_.clear();

@@ -55,7 +55,6 @@ class LaxCounter : public std::enable_shared_from_this<LaxCounter> {
   std::shared_ptr<detail::CounterStore> store_;
   std::string writer_id_;
   detail::LaxEngine<std::int64_t> engine_;
-  std::atomic<bool> shut_down_{false};  // a shutdown() completed
 };
 
 }  // namespace distkit

@@ -50,11 +50,17 @@ class LaxEngine {
   LaxEngine(const asio::any_io_executor& ex, std::chrono::milliseconds flush_interval,
             std::chrono::milliseconds allowed_lag)
       : strand_(asio::make_strand(ex)),
-        timer_(strand_),
+        timer_(std::make_shared<asio::steady_timer>(strand_)),
         idle_(strand_),
         flush_interval_(flush_interval),
         allowed_lag_(allowed_lag) {
     idle_.expires_at(Clock::time_point::max());  // only ever cancelled, never re-armed
+  }
+
+  // Wakes the flush loop, which then finds its counter gone and ends. Posted:
+  // the loop may be between releasing the counter and starting its wait.
+  ~LaxEngine() {
+    asio::post(strand_, [timer = timer_] { timer->cancel(); });
   }
 
   DeltaMap<Remote>& map() noexcept { return map_; }
@@ -76,7 +82,7 @@ class LaxEngine {
   void note_activity() {
     if (dirty_.load(std::memory_order_relaxed) || dirty_.exchange(true)) return;
     asio::post(strand_, [owner = owner_, this] {
-      if (auto alive = owner.lock()) timer_.cancel();
+      if (auto alive = owner.lock()) timer_->cancel();
     });
   }
 
@@ -118,15 +124,18 @@ class LaxEngine {
   }
 
   // Refuses further adds, flushes everything, stops the flush loop; later
-  // ops throw shut_down. If the last flush fails, it throws and what it could
-  // not send is reported when the counter is destroyed.
+  // ops throw shut_down. If the last flush fails, it throws, and may be
+  // called again to re-send; only a completed shutdown makes it throw
+  // shut_down. What is never sent is reported when the counter is destroyed.
   template <class Owner>
   static asio::awaitable<void> shutdown(std::shared_ptr<Owner> owner) {
     LaxEngine& e = owner->engine();
+    if (e.shut_down_) throw Error(errc::shut_down, "counter is shut down");
     e.stopped_ = true;
     e.map_.close();
-    asio::post(e.strand_, [owner] { owner->engine().timer_.cancel(); });
+    asio::post(e.strand_, [owner] { owner->engine().timer_->cancel(); });
     co_await flush_from(owner, Scope::all);
+    e.shut_down_ = true;
   }
 
   // Dropping a counter without (a successful) shutdown() is a crash: nothing
@@ -184,12 +193,12 @@ class LaxEngine {
   template <class Owner>
   static asio::awaitable<void> run(std::weak_ptr<Owner> weak) {
     for (;;) {
-      asio::steady_timer* timer = nullptr;
+      std::shared_ptr<asio::steady_timer> timer;
       bool idle = false;
       if (auto owner = weak.lock()) {
         LaxEngine& e = owner->engine();
         if (e.stopped_) co_return;
-        timer = &e.timer_;
+        timer = e.timer_;
         idle = !e.dirty_.load();
         if (idle)
           timer->expires_at(Clock::time_point::max());
@@ -198,7 +207,8 @@ class LaxEngine {
       } else {
         co_return;
       }
-      // Not owning the counter while asleep: destroying it cancels this wait.
+      // Not owning the counter while asleep (only the timer): its destructor
+      // cancels this wait.
       co_await timer->async_wait(asio::experimental::as_tuple(asio::use_awaitable));
       if (idle) continue;
 
@@ -223,12 +233,13 @@ class LaxEngine {
 
   DeltaMap<Remote> map_;
   asio::strand<asio::any_io_executor> strand_;
-  asio::steady_timer timer_;  // the flush loop's sleep
+  std::shared_ptr<asio::steady_timer> timer_;  // the flush loop's sleep, shared with it
   asio::steady_timer idle_;   // wakes flushes waiting for `busy_`
   std::chrono::milliseconds flush_interval_, allowed_lag_;
   std::weak_ptr<void> owner_;
   std::atomic<bool> dirty_{false};
   std::atomic<bool> stopped_{false};
+  std::atomic<bool> shut_down_{false};  // a shutdown() completed
   bool busy_ = false;
   std::optional<Batch> unacked_;
   std::uint64_t next_sequence_ = 1;

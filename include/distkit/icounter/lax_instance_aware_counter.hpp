@@ -116,9 +116,9 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
     co_await Engine::flush_from(this->shared_from_this(), Engine::Scope::all);
   }
 
-  // Flushes everything, then leaves the fleet (see Strict::shutdown()).
+  // Flushes everything, then leaves the fleet (see Strict::shutdown()). After
+  // a failed flush it may be called again.
   asio::awaitable<void> shutdown() {
-    engine_.throw_if_stopped();
     co_await Engine::shutdown(this->shared_from_this());
     co_await backend_->shutdown();
   }

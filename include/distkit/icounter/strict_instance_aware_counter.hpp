@@ -85,7 +85,7 @@ class StrictInstanceAwareCounter : public std::enable_shared_from_this<StrictIns
   std::atomic<bool> stopped_{false};
   std::atomic<bool> registered_{false};  // Redis has seen us at least once
   asio::strand<asio::any_io_executor> strand_;
-  asio::steady_timer heartbeat_timer_;
+  std::shared_ptr<asio::steady_timer> heartbeat_timer_;  // shared with the heartbeat loop
 };
 
 }  // namespace distkit
