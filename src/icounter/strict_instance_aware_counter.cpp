@@ -90,7 +90,7 @@ redis::Command StrictInstanceAwareCounter::begin(std::string_view op) const {
 
 void StrictInstanceAwareCounter::push_known(redis::Command& cmd, std::string_view key) {
   std::lock_guard lock(known_mutex_);
-  auto it = known_.find(std::string(key));
+  auto it = known_.find(key);  // no allocation per op
   if (it == known_.end())
     cmd.push("0").push("0");
   else

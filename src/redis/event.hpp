@@ -20,7 +20,6 @@ class Event {
     timer_.cancel();
   }
   void reset() { fired_ = false; }
-  bool fired() const noexcept { return fired_; }
 
   // True once set(); false if the deadline passed first.
   asio::awaitable<bool> wait_until(std::chrono::steady_clock::time_point deadline) {

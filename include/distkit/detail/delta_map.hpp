@@ -32,6 +32,12 @@ struct KeyDelta {
   std::int64_t delta;
 };
 
+// Hashes std::string keys so lookups can take a std::string_view.
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view k) const noexcept { return std::hash<std::string_view>{}(k); }
+};
+
 // Remote: what Redis reported for a key (int64 total, or Counts).
 template <class Remote>
 class DeltaMap {
@@ -193,12 +199,8 @@ class DeltaMap {
   }
 
  private:
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view k) const noexcept { return std::hash<std::string_view>{}(k); }
-  };
   // Map nodes never move, so the dirty list can point at them.
-  using Map = std::unordered_map<std::string, Entry, Hash, std::equal_to<>>;
+  using Map = std::unordered_map<std::string, Entry, StringHash, std::equal_to<>>;
   using Node = typename Map::value_type;
   struct alignas(64) Shard {
     std::shared_mutex mutex;
@@ -209,7 +211,7 @@ class DeltaMap {
 
   Shard& shard_for(std::string_view key) noexcept {
     // Mix the hash so shard choice and bucket choice use different bits.
-    return shards_[(Hash{}(key) * 0x9E3779B97F4A7C15ull >> 58) % shards_.size()];
+    return shards_[(StringHash{}(key) * 0x9E3779B97F4A7C15ull >> 58) % shards_.size()];
   }
 
   std::array<Shard, 64> shards_;

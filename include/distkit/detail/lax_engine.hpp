@@ -64,8 +64,6 @@ class LaxEngine {
   }
 
   DeltaMap<Remote>& map() noexcept { return map_; }
-  const asio::strand<asio::any_io_executor>& strand() const noexcept { return strand_; }
-  std::chrono::milliseconds allowed_lag() const noexcept { return allowed_lag_; }
 
   void throw_if_stopped() const {
     if (stopped_.load(std::memory_order_relaxed)) throw Error(errc::shut_down, "counter is shut down");

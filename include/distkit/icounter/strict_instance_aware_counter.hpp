@@ -80,7 +80,7 @@ class StrictInstanceAwareCounter : public std::enable_shared_from_this<StrictIns
   redis::Command keys_;  // numkeys and KEYS of every call
   std::string instance_prefix_, seq_prefix_;
   std::mutex known_mutex_;
-  std::unordered_map<std::string, Known> known_;
+  std::unordered_map<std::string, Known, detail::StringHash, std::equal_to<>> known_;
   std::atomic<detail::Clock::rep> last_activity_{0};
   std::atomic<bool> stopped_{false};
   std::atomic<bool> registered_{false};  // Redis has seen us at least once
