@@ -6,6 +6,7 @@
 #include "distkit/counter/strict_counter.hpp"
 #include "distkit/counts.hpp"
 #include "distkit/error.hpp"
+#include "distkit/flush_stats.hpp"
 #include "distkit/logging.hpp"
 #include "distkit/redis/connection.hpp"
 #include "distkit/redis/options.hpp"

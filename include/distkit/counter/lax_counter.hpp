@@ -44,6 +44,8 @@ class LaxCounter : public std::enable_shared_from_this<LaxCounter> {
   // flush fails it throws; calling it again retries that flush.
   asio::awaitable<void> shutdown();
 
+  FlushStats stats() { return engine_.stats(); }
+
   // For the flush engine.
   detail::LaxEngine<std::int64_t>& engine() noexcept { return engine_; }
   asio::awaitable<std::vector<std::int64_t>> send_batch(std::uint64_t sequence,

@@ -135,14 +135,16 @@ class DeltaMap {
     return batch;
   }
 
-  // Whether a key still waits to be flushed.
-  bool has_pending() {
+  // How many keys wait to be flushed.
+  std::size_t pending_keys() {
+    std::size_t n = 0;
     for (auto& s : shards_) {
       std::lock_guard dirty_lock(s.dirty_mutex);
-      if (!s.dirty.empty()) return true;
+      n += s.dirty.size();
     }
-    return false;
+    return n;
   }
+  bool has_pending() { return pending_keys() > 0; }
 
   // A batch was acknowledged: its deltas leave flight, Redis' values arrive.
   // Batches are settled one at a time, before the next is taken, so an entry

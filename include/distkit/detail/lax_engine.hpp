@@ -31,6 +31,7 @@
 
 #include "distkit/detail/delta_map.hpp"
 #include "distkit/error.hpp"
+#include "distkit/flush_stats.hpp"
 #include "distkit/logging.hpp"
 #include "distkit/redis_key.hpp"
 
@@ -64,6 +65,11 @@ class LaxEngine {
   }
 
   DeltaMap<Remote>& map() noexcept { return map_; }
+
+  FlushStats stats() {
+    return {batches_sent_.load(std::memory_order_relaxed), keys_flushed_.load(std::memory_order_relaxed),
+            map_.pending_keys()};
+  }
 
   void throw_if_stopped() const {
     if (stopped_.load(std::memory_order_relaxed)) throw Error(errc::shut_down, "counter is shut down");
@@ -181,8 +187,10 @@ class LaxEngine {
 
   template <class Owner>
   asio::awaitable<void> send(Owner& owner) {
+    batches_sent_.fetch_add(1, std::memory_order_relaxed);
     auto remotes = co_await owner.send_batch(unacked_->sequence, unacked_->deltas);
     map_.settle(unacked_->deltas, remotes);
+    keys_flushed_.fetch_add(unacked_->deltas.size(), std::memory_order_relaxed);
     unacked_.reset();
   }
 
@@ -238,6 +246,7 @@ class LaxEngine {
   std::atomic<bool> dirty_{false};
   std::atomic<bool> stopped_{false};
   std::atomic<bool> shut_down_{false};  // a shutdown() completed
+  std::atomic<std::uint64_t> batches_sent_{0}, keys_flushed_{0};
   bool busy_ = false;
   std::optional<Batch> unacked_;
   std::uint64_t next_sequence_ = 1;

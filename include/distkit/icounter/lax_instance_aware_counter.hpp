@@ -123,6 +123,8 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
     co_await backend_->shutdown();
   }
 
+  FlushStats stats() { return engine_.stats(); }
+
   // For the flush engine.
   Engine& engine() noexcept { return engine_; }
   asio::awaitable<std::vector<Counts>> send_batch(std::uint64_t sequence, const std::vector<detail::KeyDelta>& batch) {

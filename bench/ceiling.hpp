@@ -1,0 +1,44 @@
+#pragma once
+// The physical limit a figure is compared with: what redis-benchmark gets out
+// of the same server with the very command the library sends.
+
+#include <hiredis/hiredis.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace distkit::bench {
+
+using Args = std::vector<std::string>;
+
+// A synchronous admin connection (hiredis, blocking) for setup and INFO.
+class Admin {
+ public:
+  explicit Admin(std::uint16_t port);
+  // Runs a command; returns the reply as text (integers in decimal).
+  std::string command(const Args& args);
+  // The `calls=` of one command in INFO commandstats, e.g. "evalsha".
+  std::uint64_t calls(const std::string& command);
+
+ private:
+  std::unique_ptr<redisContext, void (*)(redisContext*)> ctx_;
+};
+
+// Runs `op` while a MONITOR connection watches, and returns the first EVALSHA
+// it saw, as its arguments: the exact command the library sends.
+Args capture_evalsha(std::uint16_t port, const std::function<void()>& op);
+
+struct BenchmarkResult {
+  double rps = 0;
+  double p50_us = 0;
+};
+
+// redis-benchmark -c 1 -P <pipeline> of `command` for about `seconds`.
+// `random_range` > 0 passes -r, so "__rand_int__" in an argument varies.
+BenchmarkResult redis_benchmark(std::uint16_t port, int pipeline, const Args& command, double seconds,
+                                long random_range = 0);
+
+}  // namespace distkit::bench

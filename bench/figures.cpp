@@ -1,0 +1,339 @@
+#include "figures.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <latch>
+#include <optional>
+#include <random>
+#include <shared_mutex>
+#include <thread>
+#include <type_traits>
+#include <unordered_map>
+#include <vector>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include "distkit/distkit.hpp"
+
+namespace distkit::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// An io_context with a connection to the bench server, run by the calling
+// thread until the task at hand is done.
+class Session {
+ public:
+  explicit Session(std::uint16_t port) {
+    conn = run(redis::connect(io.get_executor(), fmt::format("redis://127.0.0.1:{}", port)));
+  }
+  ~Session() {
+    conn.reset();
+    io.restart();
+    io.run_for(1s);  // lets the counters' loops see them gone
+  }
+
+  template <class T>
+  T run(asio::awaitable<T> task) {
+    std::optional<std::conditional_t<std::is_void_v<T>, bool, T>> result;
+    run_all(1, [&](int) -> asio::awaitable<void> {
+      if constexpr (std::is_void_v<T>) {
+        co_await std::move(task);
+        result = true;
+      } else {
+        result = co_await std::move(task);
+      }
+    });
+    if constexpr (!std::is_void_v<T>) return std::move(*result);
+  }
+
+  // Runs make(0) ... make(n - 1) concurrently until all are done.
+  template <class Make>
+  void run_all(int n, Make make) {
+    std::exception_ptr failure;
+    int left = n;
+    for (int i = 0; i < n; ++i)
+      asio::co_spawn(io, make(i), [&](std::exception_ptr e) {
+        if (e && !failure) failure = e;
+        if (--left == 0) io.stop();
+      });
+    io.restart();
+    io.run();
+    if (failure) std::rethrow_exception(failure);
+  }
+
+  asio::io_context io;
+  std::shared_ptr<redis::Connection> conn;
+};
+
+std::string fresh_prefix() {
+  static int n = 0;
+  return fmt::format("bench{}-{}", getpid(), ++n);
+}
+
+template <class C>
+std::shared_ptr<C> create(Session& s, std::chrono::milliseconds allowed_lag = 20ms) {
+  RedisKey prefix(fresh_prefix());
+  if constexpr (std::is_same_v<C, StrictCounter>)
+    return C::create(CounterOptions{prefix, s.conn});
+  else if constexpr (std::is_same_v<C, LaxCounter>)
+    return C::create(CounterOptions{prefix, s.conn, allowed_lag});
+  else if constexpr (std::is_same_v<C, StrictInstanceAwareCounter>)
+    return C::create({.prefix = prefix, .connection = s.conn});
+  else
+    return C::create({.prefix = prefix, .connection = s.conn, .allowed_lag = allowed_lag});
+}
+
+std::vector<std::string> make_keys(const char* tag, std::size_t n) {
+  std::vector<std::string> keys;
+  keys.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) keys.push_back(fmt::format("{}{:0{}d}", tag, i, 16 - std::string_view(tag).size()));
+  return keys;
+}
+
+// First touch of every key (a read from Redis each), 64 at a time.
+template <class C>
+void warm(Session& s, C& counter, const std::vector<std::string>& keys) {
+  const int workers = 64;
+  s.run_all(workers, [&](int w) -> asio::awaitable<void> {
+    for (std::size_t i = static_cast<std::size_t>(w); i < keys.size(); i += workers) co_await counter.get(keys[i]);
+  });
+}
+
+template <class Strict>
+Args strict_inc_command(const Setup& setup) {
+  Session s(setup.port);
+  auto c = create<Strict>(s);
+  s.run(c->inc("hot", 1));  // loads the script, registers the instance
+  return capture_evalsha(setup.port, [&] { s.run(c->inc("hot", 1)); });
+}
+
+template <class Lax>
+Args flush_command(const Setup& setup) {
+  Session s(setup.port);
+  auto c = create<Lax>(s);
+  const auto keys = make_keys("f", 100);
+  warm(s, *c, keys);
+  auto args = capture_evalsha(setup.port, [&] {
+    s.run([&]() -> asio::awaitable<void> {
+      for (const auto& k : keys) co_await c->inc(k, 1);
+      co_await c->flush();
+    }());
+  });
+  s.run(c->shutdown());
+  // EVALSHA sha numkeys keys... args...: count the keys of the batch.
+  const std::size_t per_key = std::is_same_v<Lax, LaxCounter> ? 2 : 4;
+  const std::size_t fixed = std::is_same_v<Lax, LaxCounter> ? 3 + 2 + 2 : 3 + 5 + 6;
+  if (args.size() != fixed + 100 * per_key)
+    throw std::runtime_error(fmt::format("expected one flush of 100 keys, captured {} arguments", args.size()));
+  return args;
+}
+
+template <class Strict>
+double strict_inc_throughput(const Setup& setup) {
+  Session s(setup.port);
+  auto c = create<Strict>(s);
+  s.run(c->inc("hot", 1));
+  const auto t0 = Clock::now();
+  const auto end = t0 + (setup.quick ? 500ms : 2s);
+  std::uint64_t ops = 0;
+  s.run_all(64, [&](int) -> asio::awaitable<void> {
+    while (Clock::now() < end) {
+      co_await c->inc("hot", 1);
+      ++ops;
+    }
+  });
+  return static_cast<double>(ops) / seconds_since(t0);
+}
+
+template <class Strict>
+double strict_inc_p50_us(const Setup& setup) {
+  Session s(setup.port);
+  auto c = create<Strict>(s);
+  s.run(c->inc("hot", 1));
+  std::vector<double> latencies(setup.quick ? 2000 : 20000);
+  s.run([&]() -> asio::awaitable<void> {
+    for (auto& latency : latencies) {
+      const auto t0 = Clock::now();
+      co_await c->inc("hot", 1);
+      latency = seconds_since(t0) * 1e6;
+    }
+  }());
+  std::nth_element(latencies.begin(), latencies.begin() + latencies.size() / 2, latencies.end());
+  return latencies[latencies.size() / 2];
+}
+
+constexpr std::size_t warm_keys_per_thread = 16;
+
+std::uint64_t hot_path_ops(const Setup& s) { return s.quick ? 2'000'000 : 20'000'000; }
+
+template <class Lax>
+double lax_warm_inc_ops(const Setup& setup, int threads) {
+  Session s(setup.port);
+  // A long allowed_lag: the figure is the cost of an inc on a cached key.
+  auto c = create<Lax>(s, 10s);
+  std::vector<std::vector<std::string>> keys;
+  for (int t = 0; t < threads; ++t) {
+    keys.push_back(make_keys(fmt::format("w{}-", t).c_str(), warm_keys_per_thread));
+    warm(s, *c, keys.back());
+  }
+  const std::uint64_t ops = hot_path_ops(setup);
+  std::latch start(threads + 1);
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t)
+    workers.emplace_back([&, t] {
+      asio::io_context local;
+      asio::co_spawn(local, [&]() -> asio::awaitable<void> {
+        const auto& mine = keys[static_cast<std::size_t>(t)];
+        for (std::uint64_t i = 0; i < ops; ++i) co_await c->inc(mine[i % warm_keys_per_thread], 1);
+      }, asio::detached);
+      start.arrive_and_wait();
+      local.run();
+    });
+  start.arrive_and_wait();
+  const auto t0 = Clock::now();
+  for (auto& w : workers) w.join();
+  const double rate = static_cast<double>(ops) * threads / seconds_since(t0);
+  s.run(c->shutdown());
+  return rate;
+}
+
+template <class Lax>
+LoadResult lax_under_load(const Setup& setup) {
+  Session s(setup.port);
+  Admin admin(setup.port);
+  auto c = create<Lax>(s);
+  const auto keys = make_keys("h", 10'000);
+  warm(s, *c, keys);
+  s.run(c->flush());
+  const auto before = c->stats();
+  admin.command({"CONFIG", "RESETSTAT"});
+
+  const auto duration = setup.quick ? 2s : 10s;
+  const auto t0 = Clock::now();
+  std::uint64_t incs = 0;
+  LoadResult r;
+  s.run_all(2, [&](int role) -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    if (role == 1) {  // samples the backlog at half time
+      asio::steady_timer timer(ex, t0 + duration / 2);
+      co_await timer.async_wait(asio::use_awaitable);
+      r.backlog_mid = static_cast<double>(c->stats().pending_keys);
+      co_return;
+    }
+    std::minstd_rand rng(42);
+    while (Clock::now() < t0 + duration) {
+      for (int i = 0; i < 256; ++i) co_await c->inc(keys[rng() % keys.size()], 1);
+      incs += 256;
+      co_await asio::post(ex, asio::use_awaitable);  // lets replies and the flush loop run
+    }
+  });
+  const double elapsed = seconds_since(t0);
+  const auto after = c->stats();
+  const auto calls = admin.calls("evalsha");
+  r.backlog_end = static_cast<double>(after.pending_keys);
+  const auto flushed = after.keys_flushed - before.keys_flushed;
+  r.script_calls_per_key_delta = static_cast<double>(calls) / static_cast<double>(std::max<std::uint64_t>(flushed, 1));
+  r.key_deltas_per_s = static_cast<double>(flushed) / elapsed;
+  r.incs_per_s = static_cast<double>(incs) / elapsed;
+  const auto f0 = Clock::now();
+  s.run(c->flush());
+  r.final_flush_ms = seconds_since(f0) * 1e3;
+  s.run(c->shutdown());
+  return r;
+}
+
+template <class Lax>
+double lax_flush_capacity(const Setup& setup) {
+  Session s(setup.port);
+  auto c = create<Lax>(s, 10s);  // no background flush in the way
+  const auto keys = make_keys("c", setup.quick ? 20'000 : 100'000);
+  warm(s, *c, keys);
+  s.run([&]() -> asio::awaitable<void> {
+    for (const auto& k : keys) co_await c->inc(k, 1);
+  }());
+  const auto t0 = Clock::now();
+  s.run(c->flush());
+  const double rate = static_cast<double>(keys.size()) / seconds_since(t0);
+  s.run(c->shutdown());
+  return rate;
+}
+
+double resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  double pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return resident * static_cast<double>(sysconf(_SC_PAGESIZE));
+}
+
+template <class Lax>
+double lax_bytes_per_key(const Setup& setup) {
+  Session s(setup.port);
+  auto c = create<Lax>(s, 10s);
+  const auto keys = make_keys("m", setup.quick ? 100'000 : 1'000'000);
+  s.run(c->get("warm-up"));
+  const double before = resident_bytes();
+  warm(s, *c, keys);
+  const double after = resident_bytes();
+  s.run(c->shutdown());
+  return (after - before) / static_cast<double>(keys.size());
+}
+
+}  // namespace
+
+Args strict_inc_command(const Setup& s, Kind kind) {
+  return kind == Kind::plain ? strict_inc_command<StrictCounter>(s) : strict_inc_command<StrictInstanceAwareCounter>(s);
+}
+Args flush_command(const Setup& s, Kind kind) {
+  return kind == Kind::plain ? flush_command<LaxCounter>(s) : flush_command<LaxInstanceAwareCounter>(s);
+}
+double strict_inc_throughput(const Setup& s, Kind kind) {
+  return kind == Kind::plain ? strict_inc_throughput<StrictCounter>(s)
+                             : strict_inc_throughput<StrictInstanceAwareCounter>(s);
+}
+double strict_inc_p50_us(const Setup& s, Kind kind) {
+  return kind == Kind::plain ? strict_inc_p50_us<StrictCounter>(s) : strict_inc_p50_us<StrictInstanceAwareCounter>(s);
+}
+double lax_warm_inc_ops(const Setup& s, Kind kind, int threads) {
+  return kind == Kind::plain ? lax_warm_inc_ops<LaxCounter>(s, threads)
+                             : lax_warm_inc_ops<LaxInstanceAwareCounter>(s, threads);
+}
+LoadResult lax_under_load(const Setup& s, Kind kind) {
+  return kind == Kind::plain ? lax_under_load<LaxCounter>(s) : lax_under_load<LaxInstanceAwareCounter>(s);
+}
+double lax_flush_capacity(const Setup& s, Kind kind) {
+  return kind == Kind::plain ? lax_flush_capacity<LaxCounter>(s) : lax_flush_capacity<LaxInstanceAwareCounter>(s);
+}
+double lax_bytes_per_key(const Setup& s, Kind kind) {
+  return kind == Kind::plain ? lax_bytes_per_key<LaxCounter>(s) : lax_bytes_per_key<LaxInstanceAwareCounter>(s);
+}
+
+// The baseline of the hot path: what an inc would cost with no coroutine, no
+// overflow checks and no flushing, on the same keys.
+double bare_map_ops(const Setup& setup) {
+  const auto keys = make_keys("w0-", warm_keys_per_thread);
+  std::shared_mutex mutex;
+  std::unordered_map<std::string, std::atomic<std::int64_t>> map;
+  for (const auto& k : keys) map[k] = 0;
+  const std::uint64_t ops = hot_path_ops(setup);
+  const auto t0 = Clock::now();
+  for (std::uint64_t i = 0; i < ops; ++i) {
+    std::shared_lock lock(mutex);
+    map.find(keys[i % warm_keys_per_thread])->second.fetch_add(1, std::memory_order_relaxed);
+  }
+  return static_cast<double>(ops) / seconds_since(t0);
+}
+
+}  // namespace distkit::bench

@@ -1,0 +1,42 @@
+#pragma once
+// The library's side of each figure. Every function sets up what it needs
+// (connection, counter, warm keys) against the server on `port` and returns
+// one measurement; main.cpp repeats them and takes medians.
+
+#include <cstdint>
+#include <string>
+
+#include "ceiling.hpp"
+
+namespace distkit::bench {
+
+enum class Kind { plain, instance_aware };  // StrictCounter/LaxCounter, or the instance-aware pair
+
+struct Setup {
+  std::uint16_t port = 0;
+  bool quick = false;  // shorter runs, for a smoke test of the harness
+};
+
+// The commands the library sends, captured with MONITOR.
+Args strict_inc_command(const Setup& s, Kind kind);
+Args flush_command(const Setup& s, Kind kind);  // one lax flush batch of 100 keys
+
+double strict_inc_throughput(const Setup& s, Kind kind);  // ops/s, 64 coroutines, one connection
+double strict_inc_p50_us(const Setup& s, Kind kind);      // one coroutine, sequential ops
+
+double bare_map_ops(const Setup& s);                        // shared_mutex + unordered_map + fetch_add, 1 thread
+double lax_warm_inc_ops(const Setup& s, Kind kind, int threads);  // co_await inc on warm keys, ops/s in all
+
+struct LoadResult {
+  double script_calls_per_key_delta = 0;
+  double key_deltas_per_s = 0;
+  double incs_per_s = 0;
+  double backlog_mid = 0, backlog_end = 0;  // keys waiting to be flushed, at half time and at the end
+  double final_flush_ms = 0;
+};
+LoadResult lax_under_load(const Setup& s, Kind kind);  // 10,000 hot keys for 10 s
+
+double lax_flush_capacity(const Setup& s, Kind kind);  // key-deltas/s of flush() over many keys
+double lax_bytes_per_key(const Setup& s, Kind kind);   // RSS growth / keys, 1,000,000 16-byte keys
+
+}  // namespace distkit::bench

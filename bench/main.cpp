@@ -1,0 +1,226 @@
+// distkit_bench: each figure of the library next to the physical limit it is
+// compared with, as a table on stdout and as JSON. Run it with bench/run.sh,
+// which builds it in Release and starts a throwaway redis-server.
+//
+//   distkit_bench --port P [--repeat N] [--quick] [--json FILE] [--only TEXT]
+
+#include <sys/utsname.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include "distkit/logging.hpp"
+#include "figures.hpp"
+#include "scripts.hpp"
+
+namespace distkit::bench {
+namespace {
+
+struct Row {
+  std::string figure, unit;
+  double value = 0;
+  std::string ceiling_name;
+  double ceiling = 0;
+  double ratio = 0;
+  std::string target;
+  bool met = false;
+};
+
+struct Options {
+  Setup setup;
+  int repeat = 5;
+  std::string json = "bench/results.json";
+  std::string only;
+};
+
+double median_of(int n, const std::function<double()>& measure) {
+  std::vector<double> values;
+  for (int i = 0; i < n; ++i) values.push_back(measure());
+  std::nth_element(values.begin(), values.begin() + n / 2, values.end());
+  return values[static_cast<std::size_t>(n / 2)];
+}
+
+std::string machine() {
+  utsname u{};
+  uname(&u);
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line, model = "unknown CPU";
+  while (std::getline(cpuinfo, line))
+    if (line.rfind("model name", 0) == 0) {
+      model = line.substr(line.find(':') + 2);
+      break;
+    }
+  return fmt::format("{}, {} cores, {} {}", model, std::thread::hardware_concurrency(), u.sysname, u.release);
+}
+
+std::string json_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) out += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
+  return out;
+}
+
+class Report {
+ public:
+  explicit Report(Options o) : o_(std::move(o)) {}
+
+  bool wanted(const std::string& figure) const { return o_.only.empty() || figure.find(o_.only) != std::string::npos; }
+
+  void add(Row row) {
+    std::cerr << fmt::format("  {:<58} {:>14.6g} {}\n", row.figure, row.value, row.unit);
+    rows_.push_back(std::move(row));
+  }
+
+  void print() const {
+    fmt::print("\n| figure | value | compared with | ceiling | ratio | target | met |\n|---|---|---|---|---|---|---|\n");
+    for (const auto& r : rows_)
+      fmt::print("| {} | {} {} | {} | {} | {} | {} | {} |\n", r.figure, pretty(r.value), r.unit, r.ceiling_name,
+                 r.ceiling_name.empty() ? "" : pretty(r.ceiling), r.ceiling_name.empty() ? "" : fmt::format("{:.2f}", r.ratio),
+                 r.target, r.met ? "yes" : "**no**");
+  }
+
+  void write_json(const std::string& when) const {
+    std::ofstream out(o_.json);
+    out << fmt::format("{{\n  \"date\": \"{}\",\n  \"machine\": \"{}\",\n  \"repeat\": {},\n  \"figures\": [\n", when,
+                       json_escape(machine()), o_.repeat);
+    for (std::size_t i = 0; i < rows_.size(); ++i) {
+      const auto& r = rows_[i];
+      out << fmt::format(
+          "    {{\"figure\": \"{}\", \"value\": {:.6g}, \"unit\": \"{}\", \"compared_with\": \"{}\", \"ceiling\": {:.6g}, "
+          "\"ratio\": {:.4f}, \"target\": \"{}\", \"met\": {}}}{}\n",
+          json_escape(r.figure), r.value, r.unit, json_escape(r.ceiling_name), r.ceiling, r.ratio, json_escape(r.target),
+          r.met, i + 1 < rows_.size() ? "," : "");
+    }
+    out << "  ]\n}\n";
+  }
+
+ private:
+  static std::string pretty(double v) {
+    if (v >= 1000) return fmt::format("{:.0f}", v);
+    if (v >= 10) return fmt::format("{:.1f}", v);
+    return fmt::format("{:.3g}", v);
+  }
+  Options o_;
+  std::vector<Row> rows_;
+};
+
+const char* name_of(Kind kind, bool lax) {
+  if (kind == Kind::plain) return lax ? "LaxCounter" : "StrictCounter";
+  return lax ? "LaxInstanceAwareCounter" : "StrictInstanceAwareCounter";
+}
+
+// Figures of a strict counter: pipelined throughput and sequential latency.
+void strict_figures(const Options& o, Report& report, Kind kind) {
+  const std::string name = name_of(kind, false);
+  if (!report.wanted(name)) return;
+  const auto& s = o.setup;
+  const double secs = s.quick ? 0.5 : 2.0;
+  const Args command = strict_inc_command(s, kind);
+  const double ceiling = median_of(o.repeat, [&] { return redis_benchmark(s.port, 64, command, secs).rps; });
+  const double value = median_of(o.repeat, [&] { return strict_inc_throughput(s, kind); });
+  report.add({name + " inc, 64 coroutines, one connection", "ops/s", value, "redis-benchmark -c 1 -P 64, same EVALSHA",
+              ceiling, value / ceiling, ">= 0.90", value / ceiling >= 0.90});
+  const double p50_ceiling = median_of(o.repeat, [&] { return redis_benchmark(s.port, 1, command, secs).p50_us; });
+  const double p50 = median_of(o.repeat, [&] { return strict_inc_p50_us(s, kind); });
+  report.add({name + " inc p50, one coroutine, sequential", "us", p50, "redis-benchmark -c 1 -P 1 p50", p50_ceiling,
+              p50 / p50_ceiling, "<= 1.2", p50 / p50_ceiling <= 1.2});
+}
+
+// Figures of a lax counter: the hot path, flushing under load, flush
+// capacity, memory.
+void lax_figures(const Options& o, Report& report, Kind kind) {
+  const std::string name = name_of(kind, true);
+  if (!report.wanted(name)) return;
+  const auto& s = o.setup;
+  const double bare = median_of(o.repeat, [&] { return bare_map_ops(s); });
+  const double one = median_of(o.repeat, [&] { return lax_warm_inc_ops(s, kind, 1); });
+  report.add({name + " warm inc, co_await in a loop, 1 thread", "ns/op", 1e9 / one,
+              "shared_mutex + unordered_map + fetch_add", 1e9 / bare, bare / one, "<= 3", bare / one <= 3});
+  const double two = median_of(o.repeat, [&] { return lax_warm_inc_ops(s, kind, 2); });
+  report.add({name + " warm inc, 2 threads, different keys", "ops/s", two, "the same, 1 thread", one, two / one,
+              ">= 1.6", two / one >= 1.6});
+
+  std::vector<LoadResult> loads;
+  const double calls = median_of(o.repeat, [&] {
+    loads.push_back(lax_under_load(s, kind));
+    return loads.back().script_calls_per_key_delta;
+  });
+  report.add({name + " 10,000 hot keys: script calls per key-delta", "calls", calls, "INFO commandstats", 0, 0,
+              "<= 0.011", calls <= 0.011});
+  const auto& load = loads[loads.size() / 2];
+  const bool steady = load.backlog_end <= std::max(2 * load.backlog_mid, 1000.0) && load.final_flush_ms < 1000;
+  report.add({name + " 10,000 hot keys: keys waiting, at the end", "keys", load.backlog_end, "keys waiting at half time",
+              load.backlog_mid, load.backlog_end / std::max(load.backlog_mid, 1.0), "no growth", steady});
+  report.add({name + " 10,000 hot keys: key-deltas flushed", "/s", load.key_deltas_per_s, "increments", load.incs_per_s,
+              load.key_deltas_per_s / load.incs_per_s, "(info)", true});
+
+  Args flush = flush_command(s, kind);
+  flush[3 + std::stoul(flush[2]) - 1] += ":__rand_int__";  // the sequence key: every call is applied, none skipped
+  const double ceiling =
+      100 * median_of(o.repeat, [&] { return redis_benchmark(s.port, 64, flush, s.quick ? 0.5 : 2.0, 1'000'000'000).rps; });
+  const double capacity = median_of(o.repeat, [&] { return lax_flush_capacity(s, kind); });
+  report.add({name + " flush capacity", "key-deltas/s", capacity, "redis-benchmark -P 64 of a 100-key flush x 100",
+              ceiling, capacity / ceiling, ">= 0.8 and >= 100000", capacity / ceiling >= 0.8 && capacity >= 100'000});
+
+  const double bytes = lax_bytes_per_key(s, kind);  // deterministic enough: once
+  report.add({name + " memory per tracked key (16-byte keys)", "B", bytes, "", 0, 0, "<= 160", bytes <= 160});
+}
+
+int main(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) throw std::runtime_error(arg + " needs a value");
+      return argv[++i];
+    };
+    if (arg == "--port") o.setup.port = static_cast<std::uint16_t>(std::stoi(next()));
+    else if (arg == "--repeat") o.repeat = std::max(1, std::stoi(next()));
+    else if (arg == "--quick") o.setup.quick = true;
+    else if (arg == "--json") o.json = next();
+    else if (arg == "--only") o.only = next();
+    else throw std::runtime_error("unknown argument " + arg);
+  }
+  if (o.setup.port == 0) throw std::runtime_error("--port is required");
+  logger()->set_level(spdlog::level::err);
+
+  // The scripts, loaded the way redis-benchmark will call them.
+  Admin admin(o.setup.port);
+  for (const auto* script : {&detail::scripts::counter, &detail::scripts::instance_aware})
+    if (admin.command({"SCRIPT", "LOAD", std::string(script->body())}) != script->sha1())
+      throw std::runtime_error("SCRIPT LOAD returned another SHA1");
+
+  const std::string when = fmt::format("{:%Y-%m-%d %H:%M} UTC", fmt::gmtime(std::time(nullptr)));
+  std::cerr << fmt::format("distkit_bench: {}, {}, median of {}{}\n", when, machine(), o.repeat,
+                           o.setup.quick ? " (quick)" : "");
+  Report report(o);
+  strict_figures(o, report, Kind::instance_aware);
+  strict_figures(o, report, Kind::plain);
+  lax_figures(o, report, Kind::instance_aware);
+  lax_figures(o, report, Kind::plain);
+  report.print();
+  report.write_json(when);
+  return 0;
+}
+
+}  // namespace
+}  // namespace distkit::bench
+
+int main(int argc, char** argv) {
+  try {
+    return distkit::bench::main(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "distkit_bench: " << e.what() << "\n";
+    return 1;
+  }
+}
