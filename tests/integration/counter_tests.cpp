@@ -329,6 +329,27 @@ TEST_CASE("lax counter: a cached total older than allowed_lag is read again") {
   }());
 }
 
+TEST_CASE("lax counter: an inc on a stale key answers locally; its flush brings the fresh total") {
+  Env env;
+  auto lax = lax_on(env);
+  auto strict = strict_on(env);
+  env([&]() -> asio::awaitable<void> {
+    co_await lax->get("k");
+    co_await strict->inc("k", 9);
+    co_await sleep_for(50ms);  // the cached 0 is now older than allowed_lag
+    std::int64_t local = -1;
+    {
+      ScriptPause pause(server());  // Redis holds every script call: only a local answer can come back
+      local = co_await lax->inc("k", 1);
+    }
+    co_await lax->flush();
+    const auto fresh = co_await lax->get("k");
+    co_await lax->shutdown();
+    CHECK(local == 1);
+    CHECK(fresh == 10);
+  }());
+}
+
 TEST_CASE_METHOD(LaxFixture, "counters: a StrictCounter and a LaxCounter with one prefix share totals") {
   env([&]() -> asio::awaitable<void> {
     co_await strict->inc("k", 10);

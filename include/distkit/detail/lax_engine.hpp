@@ -91,10 +91,12 @@ class LaxEngine {
   }
 
   // The ops' common path: adds `n` to key and returns the key's view. A key
-  // seen for the first time, or whose cached remote value is older than
-  // allowed_lag with no local delta on top, is read with `fetch(key)` (an
-  // awaitable<Remote>) first. A warm key costs one shared lock and one
-  // atomic add. `check(view)` throws to refuse an add that would overflow.
+  // seen for the first time is read with `fetch(key)` (an awaitable<Remote>)
+  // first; so is one read (n == 0) whose cached remote value is older than
+  // allowed_lag with no local delta on top. A write never waits for Redis
+  // once the key is known: its flush brings the fresh remote value back. A
+  // warm key costs one shared lock and one atomic add. `check(view)` throws
+  // to refuse an add that would overflow.
   template <class Check, class Fetch>
   asio::awaitable<typename DeltaMap<Remote>::View> update(std::string_view key, std::int64_t n, Check check,
                                                           Fetch fetch) {
@@ -105,9 +107,9 @@ class LaxEngine {
       map_.seed(key, co_await fetch(key));
       view = map_.add(key, n, check);
     }
-    if (view->local == n && Clock::now() - view->synced_at > allowed_lag_) {
-      // Stale, and no flush under way would refresh it. Best effort: `n` is
-      // already counted, so a failed read must not fail the op.
+    if (n == 0 && view->local == 0 && Clock::now() - view->synced_at > allowed_lag_) {
+      // Stale, and no flush under way would refresh it. Best effort: the
+      // cached value is still an answer, so a failed read must not fail the op.
       try {
         map_.seed(key, co_await fetch(key));
         view = map_.add(key, 0, check).value_or(*view);
