@@ -3,6 +3,9 @@
 // which builds it in Release and starts a throwaway redis-server.
 //
 //   distkit_bench --port P [--repeat N] [--quick] [--json FILE] [--only TEXT]
+//
+// --only runs the figures whose "<counter> <group>" contains TEXT; groups:
+// throughput, latency, hot-path, load, flush, memory.
 
 #include <sys/utsname.h>
 
@@ -119,61 +122,97 @@ const char* name_of(Kind kind, bool lax) {
   return lax ? "LaxInstanceAwareCounter" : "StrictInstanceAwareCounter";
 }
 
-// Figures of a strict counter: pipelined throughput and sequential latency.
-void strict_figures(const Options& o, Report& report, Kind kind) {
-  const std::string name = name_of(kind, false);
-  if (!report.wanted(name)) return;
-  const auto& s = o.setup;
-  const double secs = s.quick ? 0.5 : 2.0;
-  const Args command = strict_inc_command(s, kind);
-  const double ceiling = median_of(o.repeat, [&] { return redis_benchmark(s.port, 64, command, secs).rps; });
-  const double value = median_of(o.repeat, [&] { return strict_inc_throughput(s, kind); });
-  report.add({name + " inc, 64 coroutines, one connection", "ops/s", value, "redis-benchmark -c 1 -P 64, same EVALSHA",
-              ceiling, value / ceiling, ">= 0.90", value / ceiling >= 0.90});
-  const double p50_ceiling = median_of(o.repeat, [&] { return redis_benchmark(s.port, 1, command, secs).p50_us; });
-  const double p50 = median_of(o.repeat, [&] { return strict_inc_p50_us(s, kind); });
-  report.add({name + " inc p50, one coroutine, sequential", "us", p50, "redis-benchmark -c 1 -P 1 p50", p50_ceiling,
-              p50 / p50_ceiling, "<= 1.2", p50 / p50_ceiling <= 1.2});
+// Each group of figures of one counter. `name` is the counter's.
+struct Group {
+  const Options& o;
+  Report& report;
+  Kind kind;
+  std::string name;
+  const Setup& s() const { return o.setup; }
+  double secs() const { return o.setup.quick ? 0.5 : 2.0; }
+  double median(const std::function<double()>& measure) const { return median_of(o.repeat, measure); }
+};
+
+// A strict counter's inc: pipelined throughput, sequential latency.
+void strict_throughput(const Group& g, const Args& command) {
+  const double ceiling = g.median([&] { return redis_benchmark(g.s().port, 64, command, g.secs()).rps; });
+  const double value = g.median([&] { return strict_inc_throughput(g.s(), g.kind); });
+  g.report.add({g.name + " inc, 64 coroutines, one connection", "ops/s", value,
+                "redis-benchmark -c 1 -P 64, same EVALSHA", ceiling, value / ceiling, ">= 0.90", value / ceiling >= 0.90});
 }
 
-// Figures of a lax counter: the hot path, flushing under load, flush
-// capacity, memory.
-void lax_figures(const Options& o, Report& report, Kind kind) {
-  const std::string name = name_of(kind, true);
-  if (!report.wanted(name)) return;
-  const auto& s = o.setup;
-  const double bare = median_of(o.repeat, [&] { return bare_map_ops(s); });
-  const double one = median_of(o.repeat, [&] { return lax_warm_inc_ops(s, kind, 1); });
-  report.add({name + " warm inc, co_await in a loop, 1 thread", "ns/op", 1e9 / one,
-              "shared_mutex + unordered_map + fetch_add", 1e9 / bare, bare / one, "<= 3", bare / one <= 3});
-  const double two = median_of(o.repeat, [&] { return lax_warm_inc_ops(s, kind, 2); });
-  report.add({name + " warm inc, 2 threads, different keys", "ops/s", two, "the same, 1 thread", one, two / one,
-              ">= 1.6", two / one >= 1.6});
+void strict_latency(const Group& g, const Args& command) {
+  const double ceiling = g.median([&] { return redis_benchmark(g.s().port, 1, command, g.secs()).p50_us; });
+  const double p50 = g.median([&] { return strict_inc_p50_us(g.s(), g.kind); });
+  g.report.add({g.name + " inc p50, one coroutine, sequential", "us", p50, "redis-benchmark -c 1 -P 1 p50", ceiling,
+                p50 / ceiling, "<= 1.2", p50 / ceiling <= 1.2});
+}
 
+// A lax counter's inc on warm keys: against a bare map, and on 2 threads.
+void lax_hot_path(const Group& g) {
+  const double bare = g.median([&] { return bare_map_ops(g.s()); });
+  const double one = g.median([&] { return lax_warm_inc_ops(g.s(), g.kind, 1); });
+  g.report.add({g.name + " warm inc, co_await in a loop, 1 thread", "ns/op", 1e9 / one,
+                "shared_mutex + unordered_map + fetch_add", 1e9 / bare, bare / one, "<= 3", bare / one <= 3});
+  const double two = g.median([&] { return lax_warm_inc_ops(g.s(), g.kind, 2); });
+  g.report.add({g.name + " warm inc, 2 threads, different keys", "ops/s", two, "the same, 1 thread", one, two / one,
+                ">= 1.6", two / one >= 1.6});
+}
+
+// 10,000 hot keys for 10 s: batching, and whether flushing keeps up.
+void lax_load(const Group& g) {
   std::vector<LoadResult> loads;
-  const double calls = median_of(o.repeat, [&] {
-    loads.push_back(lax_under_load(s, kind));
+  const double calls = g.median([&] {
+    loads.push_back(lax_under_load(g.s(), g.kind));
     return loads.back().script_calls_per_key_delta;
   });
-  report.add({name + " 10,000 hot keys: script calls per key-delta", "calls", calls, "INFO commandstats", 0, 0,
-              "<= 0.011", calls <= 0.011});
+  g.report.add({g.name + " 10,000 hot keys: script calls per key-delta", "calls", calls, "INFO commandstats", 0, 0,
+                "<= 0.011", calls <= 0.011});
+  std::sort(loads.begin(), loads.end(), [](const auto& a, const auto& b) {
+    return a.script_calls_per_key_delta < b.script_calls_per_key_delta;
+  });
   const auto& load = loads[loads.size() / 2];
   const bool steady = load.backlog_end <= std::max(2 * load.backlog_mid, 1000.0) && load.final_flush_ms < 1000;
-  report.add({name + " 10,000 hot keys: keys waiting, at the end", "keys", load.backlog_end, "keys waiting at half time",
-              load.backlog_mid, load.backlog_end / std::max(load.backlog_mid, 1.0), "no growth", steady});
-  report.add({name + " 10,000 hot keys: key-deltas flushed", "/s", load.key_deltas_per_s, "increments", load.incs_per_s,
-              load.key_deltas_per_s / load.incs_per_s, "(info)", true});
+  g.report.add({g.name + " 10,000 hot keys: keys waiting, at the end", "keys", load.backlog_end,
+                "keys waiting at half time", load.backlog_mid, load.backlog_end / std::max(load.backlog_mid, 1.0),
+                "no growth", steady});
+  g.report.add({g.name + " 10,000 hot keys: key-deltas flushed", "/s", load.key_deltas_per_s, "increments",
+                load.incs_per_s, load.key_deltas_per_s / load.incs_per_s, "(info)", true});
+}
 
-  Args flush = flush_command(s, kind);
+// Key-deltas per second flush() applies, against redis-benchmark of the
+// same 100-key flush call.
+void lax_flush(const Group& g) {
+  Args flush = flush_command(g.s(), g.kind);
   flush[3 + std::stoul(flush[2]) - 1] += ":__rand_int__";  // the sequence key: every call is applied, none skipped
   const double ceiling =
-      100 * median_of(o.repeat, [&] { return redis_benchmark(s.port, 64, flush, s.quick ? 0.5 : 2.0, 1'000'000'000).rps; });
-  const double capacity = median_of(o.repeat, [&] { return lax_flush_capacity(s, kind); });
-  report.add({name + " flush capacity", "key-deltas/s", capacity, "redis-benchmark -P 64 of a 100-key flush x 100",
-              ceiling, capacity / ceiling, ">= 0.8 and >= 100000", capacity / ceiling >= 0.8 && capacity >= 100'000});
+      100 * g.median([&] { return redis_benchmark(g.s().port, 64, flush, g.secs(), 1'000'000'000).rps; });
+  const double capacity = g.median([&] { return lax_flush_capacity(g.s(), g.kind); });
+  g.report.add({g.name + " flush capacity", "key-deltas/s", capacity, "redis-benchmark -P 64 of a 100-key flush x 100",
+                ceiling, capacity / ceiling, ">= 0.8 and >= 100000",
+                capacity / ceiling >= 0.8 && capacity >= 100'000});
+}
 
-  const double bytes = lax_bytes_per_key(s, kind);  // deterministic enough: once
-  report.add({name + " memory per tracked key (16-byte keys)", "B", bytes, "", 0, 0, "<= 160", bytes <= 160});
+void lax_memory(const Group& g) {
+  const double bytes = lax_bytes_per_key(g.s(), g.kind);  // deterministic enough to measure once
+  g.report.add({g.name + " memory per tracked key (16-byte keys)", "B", bytes, "", 0, 0, "<= 160", bytes <= 160});
+}
+
+void strict_figures(const Options& o, Report& report, Kind kind) {
+  const Group g{o, report, kind, name_of(kind, false)};
+  const bool throughput = report.wanted(g.name + " throughput"), latency = report.wanted(g.name + " latency");
+  if (!throughput && !latency) return;
+  const Args command = strict_inc_command(o.setup, kind);
+  if (throughput) strict_throughput(g, command);
+  if (latency) strict_latency(g, command);
+}
+
+void lax_figures(const Options& o, Report& report, Kind kind) {
+  const Group g{o, report, kind, name_of(kind, true)};
+  if (report.wanted(g.name + " hot-path")) lax_hot_path(g);
+  if (report.wanted(g.name + " load")) lax_load(g);
+  if (report.wanted(g.name + " flush")) lax_flush(g);
+  if (report.wanted(g.name + " memory")) lax_memory(g);
 }
 
 int main(int argc, char** argv) {

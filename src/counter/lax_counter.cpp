@@ -28,8 +28,9 @@ LaxCounter::LaxCounter(Private, CounterOptions options)
 LaxCounter::~LaxCounter() { engine_.log_abandoned("LaxCounter"); }
 
 asio::awaitable<std::int64_t> LaxCounter::update(std::string_view key, std::int64_t n) {
-  auto view = co_await engine_.update(key, n, check_total, [this](std::string_view k) { return store_->get(k); });
-  co_return view.remote + view.local;
+  auto view = engine_.add_local(key, n, check_total);
+  if (!view) view = co_await engine_.update(key, n, check_total, [this](std::string_view k) { return store_->get(k); });
+  co_return view->remote + view->local;
 }
 
 asio::awaitable<std::int64_t> LaxCounter::inc(std::string_view key, std::int64_t n) { return update(key, n); }

@@ -13,6 +13,7 @@
 #include "distkit/error.hpp"
 #include "distkit/logging.hpp"
 #include "instance_id.hpp"
+#include "known_slice_map.hpp"
 #include "reply_parse.hpp"
 #include "scripts.hpp"
 
@@ -42,23 +43,26 @@ void check_options(const StrictInstanceAwareCounterOptions& o) {
 
 std::shared_ptr<StrictInstanceAwareCounter> StrictInstanceAwareCounter::create(
     StrictInstanceAwareCounterOptions options) {
-  auto counter = std::make_shared<StrictInstanceAwareCounter>(Private{}, std::move(options), "ia");
+  auto counter = std::make_shared<StrictInstanceAwareCounter>(Private{}, std::move(options), "ia",
+                                                              std::make_shared<detail::KnownSliceMap>());
   counter->start_heartbeat();
   return counter;
 }
 
 std::shared_ptr<StrictInstanceAwareCounter> StrictInstanceAwareCounter::create_lax_backend(
-    StrictInstanceAwareCounterOptions options) {
-  auto counter = std::make_shared<StrictInstanceAwareCounter>(Private{}, std::move(options), "ialax");
+    StrictInstanceAwareCounterOptions options, std::shared_ptr<detail::KnownSlices> known) {
+  if (!known) throw Error(errc::invalid_argument, "lax backend: known slices are null");
+  auto counter = std::make_shared<StrictInstanceAwareCounter>(Private{}, std::move(options), "ialax", std::move(known));
   counter->start_heartbeat();
   return counter;
 }
 
 StrictInstanceAwareCounter::StrictInstanceAwareCounter(Private, StrictInstanceAwareCounterOptions options,
-                                                       std::string_view kind)
+                                                       std::string_view kind, std::shared_ptr<detail::KnownSlices> known)
     : options_((check_options(options), std::move(options))),
       heartbeat_interval_(options_.heartbeat_interval.value_or(options_.dead_instance_threshold / 3)),
       id_(detail::make_instance_id()),
+      known_(std::move(known)),
       strand_(asio::make_strand(options_.connection->get_executor())),
       heartbeat_timer_(std::make_shared<asio::steady_timer>(strand_)) {
   const std::string base = fmt::format("{{{}}}:{}:", options_.prefix.str(), kind);
@@ -89,17 +93,8 @@ redis::Command StrictInstanceAwareCounter::begin(std::string_view op) const {
 }
 
 void StrictInstanceAwareCounter::push_known(redis::Command& cmd, std::string_view key) {
-  std::lock_guard lock(known_mutex_);
-  auto it = known_.find(key);  // no allocation per op
-  if (it == known_.end())
-    cmd.push("0").push("0");
-  else
-    cmd.push(it->second.slice).push(it->second.epoch);
-}
-
-void StrictInstanceAwareCounter::remember(std::string_view key, std::int64_t slice, std::string epoch) {
-  std::lock_guard lock(known_mutex_);
-  known_.insert_or_assign(std::string(key), Known{slice, std::move(epoch)});
+  const detail::KnownSlice known = known_->find(key);
+  cmd.push(known.slice).push(known.epoch);
 }
 
 asio::awaitable<Counts> StrictInstanceAwareCounter::call(std::string_view op, std::string_view key,
@@ -114,7 +109,7 @@ asio::awaitable<Counts> StrictInstanceAwareCounter::call(std::string_view op, st
   const redis::Reply r = co_await detail::scripts::instance_aware.call(*options_.connection, cmd);
   if (r.elements.size() != 4) throw Error(errc::script_error, "malformed reply from the instance-aware script");
   const Counts counts{to_int64(r.elements[0]), to_int64(r.elements[1])};
-  remember(key, after == After::keep_slice ? counts.instance : 0, r.elements[2].str);
+  known_->remember(key, {after == After::keep_slice ? counts.instance : 0, to_int64(r.elements[2])});
   co_await after_reply(r.elements[3].integer == 1);
   co_return counts;
 }
@@ -145,16 +140,14 @@ asio::awaitable<void> StrictInstanceAwareCounter::clear() {
   throw_if_stopped();
   touch();
   co_await detail::scripts::instance_aware.call(*options_.connection, begin("clear"));
-  std::lock_guard lock(known_mutex_);
-  known_.clear();
+  known_->forget_all();
 }
 
 asio::awaitable<void> StrictInstanceAwareCounter::clear_on_instance() {
   throw_if_stopped();
   touch();
   co_await detail::scripts::instance_aware.call(*options_.connection, begin("clear_on_instance"));
-  std::lock_guard lock(known_mutex_);
-  for (auto& [key, known] : known_) known.slice = 0;
+  known_->zero_all();
 }
 
 asio::awaitable<void> StrictInstanceAwareCounter::heartbeat() {
@@ -173,12 +166,7 @@ asio::awaitable<void> StrictInstanceAwareCounter::after_reply(bool absent) {
 
 // Redis takes back the slices whose epoch has not moved, 100 keys a call.
 asio::awaitable<void> StrictInstanceAwareCounter::restore_all() {
-  std::vector<std::pair<std::string, Known>> known;
-  {
-    std::lock_guard lock(known_mutex_);
-    for (const auto& [key, k] : known_)
-      if (k.slice != 0) known.emplace_back(key, k);
-  }
+  const auto known = known_->nonzero();
   logger()->warn("instance {} had been reaped as dead; restoring {} slices", id_, known.size());
   for (std::size_t i = 0; i < known.size(); i += 100) {
     redis::Command cmd = begin("heartbeat");
@@ -208,7 +196,7 @@ asio::awaitable<std::vector<Counts>> StrictInstanceAwareCounter::inc_batch(
   const auto& values = r.elements[2].elements;
   for (std::size_t i = 0; i < batch.size(); ++i) {
     out.push_back({to_int64(values[3 * i]), to_int64(values[3 * i + 1])});
-    remember(batch[i].key, out.back().instance, values[3 * i + 2].str);
+    known_->remember(batch[i].key, {out.back().instance, to_int64(values[3 * i + 2])});
   }
   co_await after_reply(r.elements[1].integer == 1);
   co_return out;
@@ -254,8 +242,7 @@ asio::awaitable<void> StrictInstanceAwareCounter::shutdown() {
   stopped_ = true;
   asio::post(strand_, [self = shared_from_this()] { self->heartbeat_timer_->cancel(); });
   co_await detail::scripts::instance_aware.call(*options_.connection, begin("leave"));
-  std::lock_guard lock(known_mutex_);
-  known_.clear();
+  known_->forget_all();
 }
 
 }  // namespace distkit

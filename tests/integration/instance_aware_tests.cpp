@@ -343,6 +343,31 @@ TEST_CASE("lax instance-aware: a dead instance's slice is cleaned up through the
   }());
 }
 
+TEST_CASE("lax instance-aware: a reaped instance that comes back recovers its flushed slices") {
+  Env env;
+  auto sleeper = Lax::create({.prefix = env.prefix,
+                              .connection = env.conn,
+                              .dead_instance_threshold = 300ms,
+                              .heartbeat_interval = std::chrono::milliseconds(3'600'000)});
+  // allowed_lag 0: every get of the witness reads Redis (and reaps).
+  auto witness = Lax::create(
+      {.prefix = env.prefix, .connection = env.conn, .dead_instance_threshold = 300ms, .allowed_lag = 0ms});
+  env([&]() -> asio::awaitable<void> {
+    co_await sleeper->inc("k", 7);
+    co_await sleeper->inc("other", 3);
+    co_await sleeper->flush();
+    co_await expect_cumulative_becomes(*witness, "k", 0);  // reaped as dead
+    co_await sleeper->heartbeat();                          // back: offers what Redis acknowledged
+    co_await expect_cumulative_becomes(*witness, "k", 7);
+    co_await expect_cumulative_becomes(*witness, "other", 3);
+    co_await sleeper->inc("k", 1);
+    co_await sleeper->flush();
+    co_await expect_cumulative_becomes(*witness, "k", 8);
+    co_await sleeper->shutdown();
+    co_await witness->shutdown();
+  }());
+}
+
 TEST_CASE("lax instance-aware: exactly once while the connection is killed again and again", "[concurrency]") {
   Env env;
   std::vector<std::shared_ptr<Lax>> fleet_;

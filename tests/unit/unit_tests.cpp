@@ -10,6 +10,7 @@
 #include "../support/catch_errc.hpp"
 #include "distkit/detail/checked.hpp"
 #include "distkit/detail/delta_map.hpp"
+#include "distkit/detail/small_key.hpp"
 #include "distkit/distkit.hpp"
 
 using namespace distkit;
@@ -254,6 +255,32 @@ std::vector<detail::KeyDelta> take_all(Map& map, std::size_t max = 100) {
 }
 
 }  // namespace
+
+TEST_CASE("small key: short keys inline, long ones on the heap; both read back, compare and move") {
+  for (std::size_t size : {0, 1, 15, 16, 23, 24, 100, 255}) {
+    const std::string text(size, 'k');
+    detail::SmallKey key(text);
+    CHECK(std::string_view(key) == text);
+    CHECK(key == detail::SmallKey(text));
+    CHECK_FALSE(key == std::string_view(text + "x"));
+    detail::SmallKey moved(std::move(key));
+    CHECK(std::string_view(moved) == text);
+  }
+}
+
+TEST_CASE("delta map: a key remembered before it is seeded refuses adds, and keeps its epoch") {
+  detail::DeltaMap<Counts> map;
+  auto no_check = [](const auto&) {};
+  map.modify("k", [](auto& e) {
+    e.remote.instance = 5;
+    e.epoch = 3;
+  });
+  CHECK_FALSE(map.add("k", 1, no_check));
+  map.seed("k", Counts{9, 5});
+  CHECK(map.add("k", 1, no_check)->local == 1);
+  CHECK(map.read("k", [](const auto& e) { return e.epoch; }, std::int64_t{-1}) == 3);
+  CHECK(map.read("missing", [](const auto& e) { return e.epoch; }, std::int64_t{-1}) == -1);
+}
 
 TEST_CASE("delta map: an unseeded key refuses adds until seeded") {
   Map map;

@@ -18,10 +18,13 @@
 #include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "distkit/detail/checked.hpp"
+#include "distkit/detail/small_key.hpp"
 
 namespace distkit::detail {
 
@@ -44,11 +47,13 @@ class DeltaMap {
  public:
   struct Entry {
     std::atomic<std::int64_t> pending{0};
-    std::atomic<bool> queued{false};  // listed in its shard's `dirty`
     std::int64_t in_flight = 0;
     Remote remote{};
+    std::int64_t epoch = 0;          // instance-aware: the epoch of `remote` (lua/instance_aware.lua)
     Clock::time_point synced_at{};   // when `remote` was last read or acknowledged
     Clock::time_point flushed_at{};  // when a delta of this key was last taken
+    std::atomic<bool> queued{false};  // listed in its shard's `dirty`
+    bool seeded = false;              // `remote` has been read: adds are allowed
   };
 
   // What a caller sees of a key: the remote value and the local delta on top.
@@ -69,7 +74,7 @@ class DeltaMap {
     std::shared_lock lock(s.mutex);
     if (closed_.load(std::memory_order_relaxed)) throw Error(errc::shut_down, "counter is shut down");
     auto it = s.map.find(key);
-    if (it == s.map.end()) return std::nullopt;
+    if (it == s.map.end() || !it->second.seeded) return std::nullopt;
     Entry& e = it->second;
     // Compare-exchange, not fetch_add: an add that would leave int64 must be
     // refused before any other adder can build on the wrapped value.
@@ -96,12 +101,42 @@ class DeltaMap {
 
   // Records a value read from Redis. The key's local delta is kept.
   void seed(std::string_view key, const Remote& remote) {
+    modify(key, [&](Entry& e) {
+      e.remote = remote;
+      e.synced_at = Clock::now();
+      e.seeded = true;
+    });
+  }
+
+  // Runs f(entry) under the shard's exclusive lock, creating an unseeded
+  // entry for a new key.
+  template <class F>
+  void modify(std::string_view key, F&& f) {
     Shard& s = shard_for(key);
     std::unique_lock lock(s.mutex);
     auto it = s.map.find(key);
-    if (it == s.map.end()) it = s.map.try_emplace(std::string(key)).first;
-    it->second.remote = remote;
-    it->second.synced_at = Clock::now();
+    if (it == s.map.end())
+      it = s.map.emplace(std::piecewise_construct, std::forward_as_tuple(key), std::forward_as_tuple()).first;
+    f(it->second);
+  }
+
+  // f(entry) of a key under its shard's shared lock, or `otherwise` if the
+  // key has no entry.
+  template <class T, class F>
+  T read(std::string_view key, F&& f, T otherwise) {
+    Shard& s = shard_for(key);
+    std::shared_lock lock(s.mutex);
+    auto it = s.map.find(key);
+    return it == s.map.end() ? otherwise : f(std::as_const(it->second));
+  }
+
+  // f(key, entry) of every entry, a shard at a time under its exclusive lock.
+  template <class F>
+  void for_each(F&& f) {
+    for (auto& s : shards_) {
+      std::unique_lock lock(s.mutex);
+      for (auto& [key, e] : s.map) f(std::string_view(key), e);
+    }
   }
 
   // Takes up to `max` keys with a non-zero pending delta whose last flush is
@@ -117,14 +152,14 @@ class DeltaMap {
       if (delta == 0) return;
       e.in_flight += delta;
       e.flushed_at = now;
-      batch.push_back({node.first, delta});
+      batch.push_back({std::string(std::string_view(node.first)), delta});
     };
     for (std::size_t i = 0; i < shards_.size() && batch.size() < max; ++i) {
       Shard& s = only ? shard_for(*only) : shards_[(next_shard_ + i) % shards_.size()];
       std::unique_lock lock(s.mutex);
       std::lock_guard dirty_lock(s.dirty_mutex);
       std::erase_if(s.dirty, [&](Node* node) {
-        if (batch.size() >= max || (only && node->first != *only)) return false;
+        if (batch.size() >= max || (only && std::string_view(node->first) != *only)) return false;
         if (node->second.flushed_at > cutoff) return false;  // flushed too recently: stays queued
         take_entry(*node);
         return true;
@@ -202,7 +237,7 @@ class DeltaMap {
 
  private:
   // Map nodes never move, so the dirty list can point at them.
-  using Map = std::unordered_map<std::string, Entry, StringHash, std::equal_to<>>;
+  using Map = std::unordered_map<SmallKey, Entry, StringHash, std::equal_to<>>;
   using Node = typename Map::value_type;
   struct alignas(64) Shard {
     std::shared_mutex mutex;

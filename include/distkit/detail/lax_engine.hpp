@@ -49,8 +49,10 @@ class LaxEngine {
   };
 
   LaxEngine(const asio::any_io_executor& ex, std::chrono::milliseconds flush_interval,
-            std::chrono::milliseconds allowed_lag)
-      : strand_(asio::make_strand(ex)),
+            std::chrono::milliseconds allowed_lag,
+            std::shared_ptr<DeltaMap<Remote>> map = std::make_shared<DeltaMap<Remote>>())
+      : map_(std::move(map)),
+        strand_(asio::make_strand(ex)),
         timer_(std::make_shared<asio::steady_timer>(strand_)),
         idle_(strand_),
         flush_interval_(flush_interval),
@@ -64,11 +66,11 @@ class LaxEngine {
     asio::post(strand_, [timer = timer_] { timer->cancel(); });
   }
 
-  DeltaMap<Remote>& map() noexcept { return map_; }
+  DeltaMap<Remote>& map() noexcept { return *map_; }
 
   FlushStats stats() {
     return {batches_sent_.load(std::memory_order_relaxed), keys_flushed_.load(std::memory_order_relaxed),
-            map_.pending_keys()};
+            map_->pending_keys()};
   }
 
   void throw_if_stopped() const {
@@ -90,32 +92,43 @@ class LaxEngine {
     });
   }
 
-  // The ops' common path: adds `n` to key and returns the key's view. A key
-  // seen for the first time is read with `fetch(key)` (an awaitable<Remote>)
-  // first; so is one read (n == 0) whose cached remote value is older than
-  // allowed_lag with no local delta on top. A write never waits for Redis
-  // once the key is known: its flush brings the fresh remote value back. A
-  // warm key costs one shared lock and one atomic add. `check(view)` throws
-  // to refuse an add that would overflow.
+  // The ops' hot path, not a coroutine: adds `n` to a warm key and returns
+  // its view, at the cost of one shared lock and one compare-exchange. Returns
+  // nullopt, having changed nothing, when the op must go through update():
+  // the key is seen for the first time, or it is a read (n == 0) of a cached
+  // remote value older than allowed_lag with no local delta on top. A write
+  // never waits for Redis once the key is known: its flush brings the fresh
+  // remote value back. `check(view)` throws to refuse an add that would
+  // overflow.
+  template <class Check>
+  std::optional<typename DeltaMap<Remote>::View> add_local(std::string_view key, std::int64_t n, Check& check) {
+    throw_if_stopped();
+    RedisKey::validate(key);
+    auto view = map_->add(key, n, check);
+    if (!view || (n == 0 && view->local == 0 && Clock::now() - view->synced_at > allowed_lag_)) return std::nullopt;
+    if (n != 0) note_activity();
+    return view;
+  }
+
+  // The rest of the ops' path, after add_local() returned nullopt: reads the
+  // key with `fetch(key)` (an awaitable<Remote>), then adds.
   template <class Check, class Fetch>
   asio::awaitable<typename DeltaMap<Remote>::View> update(std::string_view key, std::int64_t n, Check check,
                                                           Fetch fetch) {
-    throw_if_stopped();
-    RedisKey::validate(key);
-    auto view = map_.add(key, n, check);
-    while (!view) {  // first touch (a loop, in case a del or clear races us)
-      map_.seed(key, co_await fetch(key));
-      view = map_.add(key, n, check);
-    }
-    if (n == 0 && view->local == 0 && Clock::now() - view->synced_at > allowed_lag_) {
-      // Stale, and no flush under way would refresh it. Best effort: the
-      // cached value is still an answer, so a failed read must not fail the op.
+    auto view = map_->add(key, n, check);
+    if (view && n == 0) {
+      // A stale read. Best effort: the cached value is still an answer, so a
+      // failed refresh must not fail the op.
       try {
-        map_.seed(key, co_await fetch(key));
-        view = map_.add(key, 0, check).value_or(*view);
+        map_->seed(key, co_await fetch(key));
+        view = map_->add(key, 0, check).value_or(*view);
       } catch (const Error& e) {
         logger()->debug("refreshing a stale cached value failed: {}", e.what());
       }
+    }
+    while (!view) {  // first touch (a loop, in case a del or clear races us)
+      map_->seed(key, co_await fetch(key));
+      view = map_->add(key, n, check);
     }
     if (n != 0) note_activity();
     co_return *view;
@@ -138,7 +151,7 @@ class LaxEngine {
     LaxEngine& e = owner->engine();
     if (e.shut_down_) throw Error(errc::shut_down, "counter is shut down");
     e.stopped_ = true;
-    e.map_.close();
+    e.map_->close();
     asio::post(e.strand_, [owner] { owner->engine().timer_->cancel(); });
     co_await flush_from(owner, Scope::all);
     e.shut_down_ = true;
@@ -147,7 +160,7 @@ class LaxEngine {
   // Dropping a counter without (a successful) shutdown() is a crash: nothing
   // is sent, what was not acknowledged is reported.
   void log_abandoned(std::string_view what) {
-    auto [keys, total] = map_.unflushed();
+    auto [keys, total] = map_->unflushed();
     if (keys > 0)
       logger()->warn("{} destroyed without shutdown(): abandoning unflushed deltas on {} keys (sum {})", what, keys,
                      total);
@@ -180,7 +193,7 @@ class LaxEngine {
     std::optional<std::string_view> only;
     if (scope == Scope::key) only = key;
     for (;;) {
-      auto deltas = map_.take(max_batch_keys, cutoff, only);
+      auto deltas = map_->take(max_batch_keys, cutoff, only);
       if (deltas.empty()) break;
       unacked_ = Batch{next_sequence_++, std::move(deltas)};
       co_await send(owner);
@@ -191,7 +204,7 @@ class LaxEngine {
   asio::awaitable<void> send(Owner& owner) {
     batches_sent_.fetch_add(1, std::memory_order_relaxed);
     auto remotes = co_await owner.send_batch(unacked_->sequence, unacked_->deltas);
-    map_.settle(unacked_->deltas, remotes);
+    map_->settle(unacked_->deltas, remotes);
     keys_flushed_.fetch_add(unacked_->deltas.size(), std::memory_order_relaxed);
     unacked_.reset();
   }
@@ -230,7 +243,7 @@ class LaxEngine {
       } catch (const std::exception& ex) {
         logger()->warn("flush failed, will retry: {}", ex.what());
       }
-      if (e.unacked_ || e.map_.has_pending()) e.dirty_.store(true);
+      if (e.unacked_ || e.map_->has_pending()) e.dirty_.store(true);
     }
   }
 
@@ -239,7 +252,7 @@ class LaxEngine {
     std::vector<KeyDelta> deltas;
   };
 
-  DeltaMap<Remote> map_;
+  std::shared_ptr<DeltaMap<Remote>> map_;  // shared with a lax backend's KnownSlices
   asio::strand<asio::any_io_executor> strand_;
   std::shared_ptr<asio::steady_timer> timer_;  // the flush loop's sleep, shared with it
   asio::steady_timer idle_;   // wakes flushes waiting for `busy_`

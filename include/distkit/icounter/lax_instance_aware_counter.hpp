@@ -9,6 +9,7 @@
 
 #include "distkit/counts.hpp"
 #include "distkit/detail/checked.hpp"
+#include "distkit/detail/known_slices.hpp"
 #include "distkit/detail/lax_engine.hpp"
 #include "distkit/icounter/options.hpp"
 #include "distkit/icounter/strict_instance_aware_counter.hpp"
@@ -31,29 +32,34 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
 
  public:
   static std::shared_ptr<BasicLaxInstanceAwareCounter> create(LaxInstanceAwareCounterOptions o) {
-    return create(Strict::create_lax_backend({.prefix = std::move(o.prefix),
-                                              .connection = std::move(o.connection),
-                                              .dead_instance_threshold = o.dead_instance_threshold,
-                                              .heartbeat_interval = o.heartbeat_interval}),
-                  o.flush_interval, o.allowed_lag);
+    // The backend records what Redis acknowledged of our slices in our own
+    // delta map: each key is stored once.
+    auto map = std::make_shared<detail::DeltaMap<Counts>>();
+    auto backend = Strict::create_lax_backend({.prefix = std::move(o.prefix),
+                                               .connection = std::move(o.connection),
+                                               .dead_instance_threshold = o.dead_instance_threshold,
+                                               .heartbeat_interval = o.heartbeat_interval},
+                                              std::make_shared<detail::DeltaMapKnownSlices>(map));
+    return create(std::move(backend), o.flush_interval, o.allowed_lag, std::move(map));
   }
 
-  static std::shared_ptr<BasicLaxInstanceAwareCounter> create(std::shared_ptr<Strict> backend,
-                                                              std::chrono::milliseconds flush_interval,
-                                                              std::chrono::milliseconds allowed_lag) {
+  static std::shared_ptr<BasicLaxInstanceAwareCounter> create(
+      std::shared_ptr<Strict> backend, std::chrono::milliseconds flush_interval, std::chrono::milliseconds allowed_lag,
+      std::shared_ptr<detail::DeltaMap<Counts>> map = std::make_shared<detail::DeltaMap<Counts>>()) {
     if (flush_interval.count() <= 0 || allowed_lag.count() < 0)
       throw Error(errc::invalid_argument, fmt::format("flush_interval must be positive and allowed_lag >= 0, got "
                                                       "{}ms and {}ms",
                                                       flush_interval.count(), allowed_lag.count()));
     auto counter = std::make_shared<BasicLaxInstanceAwareCounter>(Private{}, std::move(backend), flush_interval,
-                                                                  allowed_lag);
+                                                                  allowed_lag, std::move(map));
     counter->engine_.start(counter);
     return counter;
   }
 
   BasicLaxInstanceAwareCounter(Private, std::shared_ptr<Strict> backend, std::chrono::milliseconds flush_interval,
-                               std::chrono::milliseconds allowed_lag)
-      : backend_(std::move(backend)), engine_(backend_->get_executor(), flush_interval, allowed_lag) {}
+                               std::chrono::milliseconds allowed_lag, std::shared_ptr<detail::DeltaMap<Counts>> map)
+      : backend_(std::move(backend)),
+        engine_(backend_->get_executor(), flush_interval, allowed_lag, std::move(map)) {}
 
   // Without shutdown(): a crash. Nothing is sent; unflushed deltas are logged.
   ~BasicLaxInstanceAwareCounter() { engine_.log_abandoned("LaxInstanceAwareCounter"); }
@@ -141,8 +147,10 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
   }
 
   asio::awaitable<Counts> update(std::string_view key, std::int64_t n) {
-    auto view = co_await engine_.update(key, n, check_counts, [this](std::string_view k) { return backend_->get(k); });
-    co_return view_of(view);
+    auto view = engine_.add_local(key, n, check_counts);
+    if (!view)
+      view = co_await engine_.update(key, n, check_counts, [this](std::string_view k) { return backend_->get(k); });
+    co_return view_of(*view);
   }
 
   asio::awaitable<void> flush_key(std::string_view key) {

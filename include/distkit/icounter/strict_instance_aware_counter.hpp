@@ -3,10 +3,8 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include <asio/awaitable.hpp>
@@ -15,6 +13,7 @@
 
 #include "distkit/counts.hpp"
 #include "distkit/detail/delta_map.hpp"
+#include "distkit/detail/known_slices.hpp"
 #include "distkit/icounter/options.hpp"
 #include "distkit/redis/command.hpp"
 
@@ -30,10 +29,13 @@ class StrictInstanceAwareCounter : public std::enable_shared_from_this<StrictIns
  public:
   static std::shared_ptr<StrictInstanceAwareCounter> create(StrictInstanceAwareCounterOptions options);
   // The backend of a LaxInstanceAwareCounter: its data is kept apart from
-  // standalone strict counters of the same prefix.
-  static std::shared_ptr<StrictInstanceAwareCounter> create_lax_backend(StrictInstanceAwareCounterOptions options);
+  // standalone strict counters of the same prefix, and what it knows of its
+  // slices is kept in `known` (the lax counter's delta map).
+  static std::shared_ptr<StrictInstanceAwareCounter> create_lax_backend(StrictInstanceAwareCounterOptions options,
+                                                                        std::shared_ptr<detail::KnownSlices> known);
 
-  StrictInstanceAwareCounter(Private, StrictInstanceAwareCounterOptions options, std::string_view kind);
+  StrictInstanceAwareCounter(Private, StrictInstanceAwareCounterOptions options, std::string_view kind,
+                             std::shared_ptr<detail::KnownSlices> known);
   ~StrictInstanceAwareCounter();
 
   const std::string& instance_id() const noexcept { return id_; }
@@ -57,16 +59,12 @@ class StrictInstanceAwareCounter : public std::enable_shared_from_this<StrictIns
   asio::awaitable<std::vector<Counts>> inc_batch(std::uint64_t sequence, const std::vector<detail::KeyDelta>& batch);
 
  private:
-  struct Known {  // what Redis last acknowledged of this instance's slice
-    std::int64_t slice = 0;
-    std::string epoch = "0";
-  };
   enum class After { keep_slice, zero_slice };
 
   asio::awaitable<Counts> call(std::string_view op, std::string_view key, std::int64_t operand, After after);
   redis::Command begin(std::string_view op) const;
   void push_known(redis::Command& cmd, std::string_view key);
-  void remember(std::string_view key, std::int64_t slice, std::string epoch);
+
   asio::awaitable<void> after_reply(bool absent);
   asio::awaitable<void> restore_all();
   void start_heartbeat();
@@ -79,8 +77,7 @@ class StrictInstanceAwareCounter : public std::enable_shared_from_this<StrictIns
   std::string id_;
   redis::Command keys_;  // numkeys and KEYS of every call
   std::string instance_prefix_, seq_prefix_;
-  std::mutex known_mutex_;
-  std::unordered_map<std::string, Known, detail::StringHash, std::equal_to<>> known_;
+  std::shared_ptr<detail::KnownSlices> known_;
   std::atomic<detail::Clock::rep> last_activity_{0};
   std::atomic<bool> stopped_{false};
   std::atomic<bool> registered_{false};  // Redis has seen us at least once

@@ -1,0 +1,44 @@
+#pragma once
+// A StrictInstanceAwareCounter's own record of its acknowledged slices.
+
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "distkit/detail/known_slices.hpp"
+
+namespace distkit::detail {
+
+class KnownSliceMap final : public KnownSlices {
+ public:
+  KnownSlice find(std::string_view key) override {
+    std::lock_guard lock(mutex_);
+    auto it = map_.find(key);
+    return it == map_.end() ? KnownSlice{} : it->second;
+  }
+  void remember(std::string_view key, KnownSlice known) override {
+    std::lock_guard lock(mutex_);
+    map_.insert_or_assign(std::string(key), known);
+  }
+  void forget_all() override {
+    std::lock_guard lock(mutex_);
+    map_.clear();
+  }
+  void zero_all() override {
+    std::lock_guard lock(mutex_);
+    for (auto& [key, known] : map_) known.slice = 0;
+  }
+  std::vector<std::pair<std::string, KnownSlice>> nonzero() override {
+    std::lock_guard lock(mutex_);
+    std::vector<std::pair<std::string, KnownSlice>> out;
+    for (const auto& [key, known] : map_)
+      if (known.slice != 0) out.emplace_back(key, known);
+    return out;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::unordered_map<std::string, KnownSlice, StringHash, std::equal_to<>> map_;
+};
+
+}  // namespace distkit::detail
