@@ -224,14 +224,14 @@ LoadResult lax_under_load(const Setup& setup) {
 
   const auto duration = setup.quick ? 2s : 10s;
   const auto t0 = Clock::now();
-  std::uint64_t incs = 0;
+  std::uint64_t incs = 0, half = 0;
   LoadResult r;
   s.run_all(2, [&](int role) -> asio::awaitable<void> {
     auto ex = co_await asio::this_coro::executor;
-    if (role == 1) {  // samples the backlog at half time
+    if (role == 1) {  // notes how much was flushed by half time
       asio::steady_timer timer(ex, t0 + duration / 2);
       co_await timer.async_wait(asio::use_awaitable);
-      r.backlog_mid = static_cast<double>(c->stats().pending_keys);
+      half = c->stats().keys_flushed;
       co_return;
     }
     std::minstd_rand rng(42);
@@ -244,8 +244,13 @@ LoadResult lax_under_load(const Setup& setup) {
   const double elapsed = seconds_since(t0);
   const auto after = c->stats();
   const auto calls = admin.calls("evalsha");
-  r.backlog_end = static_cast<double>(after.pending_keys);
   const auto flushed = after.keys_flushed - before.keys_flushed;
+  const double half_s = std::chrono::duration<double>(duration).count() / 2;
+  auto round_ms = [&](std::uint64_t keys_flushed) {
+    return 1e3 * static_cast<double>(keys.size()) * half_s / static_cast<double>(std::max<std::uint64_t>(keys_flushed, 1));
+  };
+  r.round_ms_first = round_ms(half - before.keys_flushed);
+  r.round_ms_second = round_ms(after.keys_flushed - half);
   r.script_calls_per_key_delta = static_cast<double>(calls) / static_cast<double>(std::max<std::uint64_t>(flushed, 1));
   r.key_deltas_per_s = static_cast<double>(flushed) / elapsed;
   r.incs_per_s = static_cast<double>(incs) / elapsed;
@@ -323,19 +328,29 @@ double lax_bytes_per_key(const Setup& s, Kind kind) {
 }
 
 // The baseline of the hot path: what an inc would cost with no coroutine, no
-// overflow checks and no flushing, on the same keys.
-double bare_map_ops(const Setup& setup) {
-  const auto keys = make_keys("w0-", warm_keys_per_thread);
-  std::shared_mutex mutex;
-  std::unordered_map<std::string, std::atomic<std::int64_t>> map;
-  for (const auto& k : keys) map[k] = 0;
+// overflow checks and no flushing, on the same keys. With several threads,
+// each has a map of its own: nothing is shared, so this is how far the
+// machine itself scales at the moment.
+double bare_map_ops(const Setup& setup, int threads) {
   const std::uint64_t ops = hot_path_ops(setup);
+  std::latch start(threads + 1);
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t)
+    workers.emplace_back([&, t] {
+      const auto keys = make_keys(fmt::format("w{}-", t).c_str(), warm_keys_per_thread);
+      std::shared_mutex mutex;
+      std::unordered_map<std::string, std::atomic<std::int64_t>> map;
+      for (const auto& k : keys) map[k] = 0;
+      start.arrive_and_wait();
+      for (std::uint64_t i = 0; i < ops; ++i) {
+        std::shared_lock lock(mutex);
+        map.find(keys[i % warm_keys_per_thread])->second.fetch_add(1, std::memory_order_relaxed);
+      }
+    });
+  start.arrive_and_wait();
   const auto t0 = Clock::now();
-  for (std::uint64_t i = 0; i < ops; ++i) {
-    std::shared_lock lock(mutex);
-    map.find(keys[i % warm_keys_per_thread])->second.fetch_add(1, std::memory_order_relaxed);
-  }
-  return static_cast<double>(ops) / seconds_since(t0);
+  for (auto& w : workers) w.join();
+  return static_cast<double>(ops) * threads / seconds_since(t0);
 }
 
 }  // namespace distkit::bench

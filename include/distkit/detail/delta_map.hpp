@@ -248,10 +248,12 @@ class DeltaMap {
 
   Shard& shard_for(std::string_view key) noexcept {
     // Mix the hash so shard choice and bucket choice use different bits.
-    return shards_[(StringHash{}(key) * 0x9E3779B97F4A7C15ull >> 58) % shards_.size()];
+    return shards_[(StringHash{}(key) * 0x9E3779B97F4A7C15ull) >> (64 - shard_bits)];
   }
 
-  std::array<Shard, 64> shards_;
+  // Enough shards that threads on different keys rarely share a lock.
+  static constexpr unsigned shard_bits = 8;
+  std::array<Shard, 1u << shard_bits> shards_;
   std::size_t next_shard_ = 0;  // touched by the flusher only
   std::atomic<bool> closed_{false};
 };
