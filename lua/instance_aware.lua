@@ -6,7 +6,7 @@
 -- KEYS[2] cum     HASH  key -> cumulative over live instances
 -- KEYS[3] epochs  HASH  key -> epoch, bumped by set/del/clear (missing = 0)
 -- KEYS[4] mine    HASH  the caller's slices: s:<key> -> slice, e:<key> -> its epoch
--- KEYS[5] my_seq  STRING the caller's last applied flush batch
+-- KEYS[5] my_seq  STRING the caller's last applied flush batch on this lane (<seq prefix><id>:<lane>)
 -- ARGV[1] op   ARGV[2] caller id   ARGV[3] dead threshold, ms
 -- ARGV[4] instance hash key prefix   ARGV[5] seq key prefix   ARGV[6..] per op
 --
@@ -46,7 +46,10 @@ local function reap(id)
       if slice ~= '0' and fields['e:' .. key] == epoch_of(key) then add_to_field(cum, key, negate(slice)) end
     end
   end
-  redis.call('DEL', hash, seq_prefix .. id)  -- its batches may be applied again on top of a restore
+  -- Its flush lanes' records (4 lanes, see lax_engine.hpp): its batches may
+  -- be applied again on top of a restore.
+  local seq = seq_prefix .. id .. ':'
+  redis.call('DEL', hash, seq .. '0', seq .. '1', seq .. '2', seq .. '3')
   redis.call('ZREM', live, id)
 end
 

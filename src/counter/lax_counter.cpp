@@ -23,7 +23,9 @@ LaxCounter::LaxCounter(Private, CounterOptions options)
     : store_(std::make_shared<detail::CounterStore>(std::move(options))),
       writer_id_(detail::make_instance_id()),
       engine_(store_->options().connection->get_executor(), store_->options().allowed_lag,
-              store_->options().allowed_lag) {}
+              store_->options().allowed_lag) {
+  for (std::size_t i = 0; i < lane_writers_.size(); ++i) lane_writers_[i] = fmt::format("{}:{}", writer_id_, i);
+}
 
 LaxCounter::~LaxCounter() { engine_.log_abandoned("LaxCounter"); }
 
@@ -77,9 +79,9 @@ asio::awaitable<void> LaxCounter::flush() {
 
 asio::awaitable<void> LaxCounter::shutdown() { co_await Engine::shutdown(shared_from_this()); }
 
-asio::awaitable<std::vector<std::int64_t>> LaxCounter::send_batch(std::uint64_t sequence,
+asio::awaitable<std::vector<std::int64_t>> LaxCounter::send_batch(std::size_t lane, std::uint64_t sequence,
                                                                   const std::vector<detail::KeyDelta>& batch) {
-  auto outcome = co_await store_->flush(writer_id_, sequence, batch);
+  auto outcome = co_await store_->flush(lane_writers_[lane], sequence, batch);
   if (!outcome.applied) logger()->debug("LaxCounter batch {} had been applied already; skipped", sequence);
   for (const auto& key : outcome.overflowed)
     logger()->error("LaxCounter: flushing key \"{}\" would overflow int64; its delta is dropped", key);

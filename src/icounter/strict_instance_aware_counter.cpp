@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "distkit/detail/checked.hpp"
+#include "distkit/detail/lax_engine.hpp"
 #include "distkit/error.hpp"
 #include "distkit/logging.hpp"
 #include "instance_id.hpp"
@@ -68,7 +69,9 @@ StrictInstanceAwareCounter::StrictInstanceAwareCounter(Private, StrictInstanceAw
   const std::string base = fmt::format("{{{}}}:{}:", options_.prefix.str(), kind);
   instance_prefix_ = base + "inst:";
   seq_prefix_ = base + "seq:";
-  keys_ = redis::Command("5", base + "live", base + "cum", base + "epoch", instance_prefix_ + id_, seq_prefix_ + id_);
+  for (std::size_t lane = 0; lane < detail::LaxEngine<Counts>::lanes; ++lane)
+    keys_.emplace_back("5", base + "live", base + "cum", base + "epoch", instance_prefix_ + id_,
+                       fmt::format("{}{}:{}", seq_prefix_, id_, lane));
   if (heartbeat_interval_.count() <= 0) heartbeat_interval_ = std::chrono::milliseconds(1);
 }
 
@@ -86,8 +89,8 @@ void StrictInstanceAwareCounter::touch() noexcept {
   last_activity_.store(detail::Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
 }
 
-redis::Command StrictInstanceAwareCounter::begin(std::string_view op) const {
-  redis::Command cmd = keys_;
+redis::Command StrictInstanceAwareCounter::begin(std::string_view op, std::size_t lane) const {
+  redis::Command cmd = keys_[lane];
   cmd.push(op).push(id_).push(options_.dead_instance_threshold.count()).push(instance_prefix_).push(seq_prefix_);
   return cmd;
 }
@@ -177,8 +180,8 @@ asio::awaitable<void> StrictInstanceAwareCounter::restore_all() {
 }
 
 asio::awaitable<std::vector<Counts>> StrictInstanceAwareCounter::inc_batch(
-    std::uint64_t sequence, const std::vector<detail::KeyDelta>& batch) {
-  redis::Command cmd = begin("flush");
+    std::size_t lane, std::uint64_t sequence, const std::vector<detail::KeyDelta>& batch) {
+  redis::Command cmd = begin("flush", lane);
   cmd.push(sequence);
   for (const auto& [key, delta] : batch) {
     cmd.push(key).push(checked_operand(delta));

@@ -2,8 +2,12 @@
 #include <catch2/catch.hpp>
 
 #include <map>
+#include <set>
 
 #include <asio/co_spawn.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
 #include <asio/io_context.hpp>
 
 #include "distkit/distkit.hpp"
@@ -18,16 +22,27 @@ namespace {
 // lose the reply of the next batches after applying them.
 class FakeBackend {
  public:
-  explicit FakeBackend(asio::any_io_executor ex) : ex_(std::move(ex)) {}
+  explicit FakeBackend(asio::any_io_executor ex) : ex_(ex), gate_(ex, asio::steady_timer::time_point::max()) {}
+
+  void release() {
+    hold = false;
+    gate_.cancel();
+  }
 
   asio::any_io_executor get_executor() const { return ex_; }
   const std::string& instance_id() const { return id_; }
 
-  asio::awaitable<std::vector<Counts>> inc_batch(std::uint64_t sequence, const std::vector<detail::KeyDelta>& batch) {
-    sent.push_back({sequence, batch});
-    if (sequence > last_applied_) {
+  asio::awaitable<std::vector<Counts>> inc_batch(std::size_t lane, std::uint64_t sequence,
+                                                 const std::vector<detail::KeyDelta>& batch) {
+    sent.push_back({lane, sequence, batch});
+    if (hold) {  // stays in flight until release()
+      ++held;
+      co_await gate_.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+      --held;
+    }
+    if (sequence > last_applied_[lane]) {
       for (const auto& [key, delta] : batch) totals[key] += delta;
-      last_applied_ = sequence;
+      last_applied_[lane] = sequence;
     }
     if (lose_replies > 0) {
       --lose_replies;
@@ -47,17 +62,21 @@ class FakeBackend {
   asio::awaitable<void> shutdown() { co_return; }
 
   struct Sent {
+    std::size_t lane;
     std::uint64_t sequence;
     std::vector<detail::KeyDelta> batch;
   };
   std::vector<Sent> sent;
   std::map<std::string, std::int64_t> totals;
   int lose_replies = 0;
+  bool hold = false;  // batches wait in flight until release()
+  int held = 0;
 
  private:
   asio::any_io_executor ex_;
+  asio::steady_timer gate_;
   std::string id_ = "fake";
-  std::uint64_t last_applied_ = 0;
+  std::map<std::size_t, std::uint64_t> last_applied_;
 };
 
 using FakeLax = BasicLaxInstanceAwareCounter<FakeBackend>;
@@ -134,15 +153,51 @@ TEST_CASE("lax flush: a batch whose reply was lost is re-sent unchanged; new del
   CHECK(backend->totals["b"] == 2);
 }
 
+TEST_CASE("lax flush: four lanes keep four batches in flight, each key in one of them at most") {
+  asio::io_context io;
+  auto backend = std::make_shared<FakeBackend>(io.get_executor());
+  auto lax = FakeLax::create(backend, 1h, 0ms);
+  run(io, [&]() -> asio::awaitable<void> {
+    for (int i = 0; i < 1000; ++i) co_await lax->inc("k" + std::to_string(i), 1);
+  }());
+  backend->hold = true;
+  bool flushed = false;
+  asio::co_spawn(io, lax->flush(), [&](std::exception_ptr) { flushed = true; });
+  io.restart();
+  while (backend->held < 4) io.run_one();
+  REQUIRE(backend->sent.size() == 4);
+  std::set<std::size_t> lanes;
+  std::set<std::string> keys;
+  for (const auto& s : backend->sent) {
+    lanes.insert(s.lane);
+    for (const auto& kd : s.batch) keys.insert(kd.key);
+  }
+  CHECK(lanes.size() == 4);
+  CHECK(keys.size() == 400);  // no key in two batches
+  const std::string in_flight = backend->sent[0].batch[0].key;
+  run(io, [&]() -> asio::awaitable<void> { co_await lax->inc(in_flight, 5); }());
+  backend->release();
+  while (!flushed) io.run_one();
+  run(io, [&]() -> asio::awaitable<void> { co_await lax->flush(); }());
+  for (int i = 0; i < 1000; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    CHECK(backend->totals[key] == (key == in_flight ? 6 : 1));
+  }
+  std::map<std::size_t, std::uint64_t> last;  // each lane numbers its batches 1, 2, 3...
+  for (const auto& s : backend->sent) CHECK(s.sequence == ++last[s.lane]);
+}
+
 TEST_CASE("lax flush: the background loop flushes, then sleeps until there is activity") {
   asio::io_context io;
   auto backend = std::make_shared<FakeBackend>(io.get_executor());
   auto lax = FakeLax::create(backend, 1ms, 0ms);
   run(io, [&]() -> asio::awaitable<void> { co_await lax->inc("a", 5); }());
   while (backend->totals["a"] != 5) io.run_one();
-  // Idle now: the only pending work is the flush loop's untimed wait.
+  io.poll();  // the other lanes find nothing and end
+  // Idle now: the only pending work is the flush loop's untimed wait, so
+  // nothing runs in 20 flush intervals.
   io.restart();
-  CHECK(io.poll() == 0);
+  CHECK(io.run_for(20ms) == 0);
   const auto sent = backend->sent.size();
   run(io, [&]() -> asio::awaitable<void> { co_await lax->inc("a", 1); }());
   while (backend->totals["a"] != 6) io.run_one();

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -48,7 +49,7 @@ class LaxCounter : public std::enable_shared_from_this<LaxCounter> {
 
   // For the flush engine.
   detail::LaxEngine<std::int64_t>& engine() noexcept { return engine_; }
-  asio::awaitable<std::vector<std::int64_t>> send_batch(std::uint64_t sequence,
+  asio::awaitable<std::vector<std::int64_t>> send_batch(std::size_t lane, std::uint64_t sequence,
                                                         const std::vector<detail::KeyDelta>& batch);
 
  private:
@@ -56,6 +57,7 @@ class LaxCounter : public std::enable_shared_from_this<LaxCounter> {
 
   std::shared_ptr<detail::CounterStore> store_;
   std::string writer_id_;
+  std::array<std::string, detail::LaxEngine<std::int64_t>::lanes> lane_writers_;  // writer_id_:<lane>
   detail::LaxEngine<std::int64_t> engine_;
 };
 

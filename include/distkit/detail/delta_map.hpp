@@ -140,8 +140,9 @@ class DeltaMap {
   }
 
   // Takes up to `max` keys with a non-zero pending delta whose last flush is
-  // not after `cutoff` (or just `only`, if given), moving their pending delta
-  // into flight. Visits only keys touched since their last flush.
+  // not after `cutoff` (or just `only`, if given) and that are in no batch in
+  // flight, moving their pending delta into flight. Visits only keys touched
+  // since their last flush.
   std::vector<KeyDelta> take(std::size_t max, Clock::time_point cutoff, std::optional<std::string_view> only = {}) {
     std::vector<KeyDelta> batch;
     const auto now = Clock::now();
@@ -161,6 +162,7 @@ class DeltaMap {
       std::erase_if(s.dirty, [&](Node* node) {
         if (batch.size() >= max || (only && std::string_view(node->first) != *only)) return false;
         if (node->second.flushed_at > cutoff) return false;  // flushed too recently: stays queued
+        if (node->second.in_flight != 0) return false;       // in a batch not yet acknowledged: waits for it
         take_entry(*node);
         return true;
       });
@@ -182,9 +184,10 @@ class DeltaMap {
   bool has_pending() { return pending_keys() > 0; }
 
   // A batch was acknowledged: its deltas leave flight, Redis' values arrive.
-  // Batches are settled one at a time, before the next is taken, so an entry
-  // this batch took has exactly its delta in flight. Any other entry under
-  // the key was erased (del, clear) and seeded anew since: not this batch's.
+  // A key is in one batch in flight at most (take() skips it meanwhile), so
+  // an entry this batch took has exactly its delta in flight. Any other entry
+  // under the key was erased (del, clear) and seeded anew since: not this
+  // batch's.
   void settle(const std::vector<KeyDelta>& batch, const std::vector<Remote>& remotes) {
     const auto now = Clock::now();
     for (std::size_t i = 0; i < batch.size(); ++i) {

@@ -2,17 +2,23 @@
 // What both lax counters share: the delta map, and the flush loop that drains
 // it in sequence-numbered batches, exactly once.
 //
-// Flushing runs on the engine's strand, one batch at a time. A batch whose
-// outcome is unknown (lost reply, timeout) stays `unacked_` and is re-sent
-// unchanged, same sequence, before anything new; Redis skips a sequence it
-// has applied. Deltas added meanwhile wait in the map for the next batch.
+// Flushing runs on the engine's strand, on `lanes` lanes at once, so that
+// Redis is kept busy while replies travel. Each lane has a sequence of its own
+// (its own record in Redis) and one batch in flight at a time: a batch whose
+// outcome is unknown (lost reply, timeout) stays its lane's `unacked` and is
+// re-sent unchanged, same sequence, before the lane sends anything new; Redis
+// skips a sequence it has applied. A key is in at most one batch in flight, so
+// deltas added meanwhile wait in the map for a later batch.
 //
 // Owner (the counter) provides `LaxEngine& engine()` and
-//   asio::awaitable<std::vector<Remote>> send_batch(std::uint64_t seq, const std::vector<KeyDelta>&);
+//   asio::awaitable<std::vector<Remote>> send_batch(std::size_t lane, std::uint64_t seq,
+//                                                   const std::vector<KeyDelta>&);
 // The flush loop holds only a weak_ptr to it and ends when it is destroyed.
 
+#include <array>
 #include <atomic>
 #include <chrono>
+#include <exception>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -41,6 +47,8 @@ template <class Remote>
 class LaxEngine {
  public:
   static constexpr std::size_t max_batch_keys = 100;
+  // Must match the lanes lua/instance_aware.lua removes when it reaps.
+  static constexpr std::size_t lanes = 4;
 
   enum class Scope {
     due,  // keys whose last flush is at least allowed_lag old
@@ -54,10 +62,11 @@ class LaxEngine {
       : map_(std::move(map)),
         strand_(asio::make_strand(ex)),
         timer_(std::make_shared<asio::steady_timer>(strand_)),
-        idle_(strand_),
+        wake_(strand_),
         flush_interval_(flush_interval),
         allowed_lag_(allowed_lag) {
-    idle_.expires_at(Clock::time_point::max());  // only ever cancelled, never re-armed
+    wake_.expires_at(Clock::time_point::max());  // only ever cancelled, never re-armed
+    for (std::size_t i = 0; i < lanes; ++i) lanes_[i].index = i;
   }
 
   // Wakes the flush loop, which then finds its counter gone and ends. Posted:
@@ -172,41 +181,77 @@ class LaxEngine {
     co_await owner->engine().flush(*owner, scope, key);
   }
 
+  struct Batch {
+    std::uint64_t sequence;
+    std::vector<KeyDelta> deltas;
+  };
+  struct Lane {
+    std::size_t index = 0;
+    std::optional<Batch> unacked;
+    std::uint64_t next_sequence = 1;
+  };
+
+  // Waits until `done()`; woken by every wake_.cancel(). All on the strand.
+  template <class Done>
+  asio::awaitable<void> wait_until(Done done) {
+    while (!done()) co_await wake_.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+  }
+
   template <class Owner>
   asio::awaitable<void> flush(Owner& owner, Scope scope, std::string_view key = {}) {
-    while (busy_) {  // one flush at a time, so batches reach Redis in sequence order
-      co_await idle_.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
-    }
+    co_await wait_until([this] { return !busy_; });  // one flush at a time: a lane's batches stay in order
     busy_ = true;
     struct Release {
       LaxEngine& e;
       ~Release() {
         e.busy_ = false;
-        e.idle_.cancel();
+        e.wake_.cancel();
       }
     } release{*this};
 
-    if (unacked_) co_await send(owner);
     // `all` takes each key at most once, so that it ends under steady load:
     // what arrives after it took a key waits for the next flush.
     const auto cutoff = scope == Scope::due ? Clock::now() - allowed_lag_ : Clock::now();
     std::optional<std::string_view> only;
     if (scope == Scope::key) only = key;
+    std::size_t running = lanes;
+    std::exception_ptr failure;
+    for (Lane& lane : lanes_)
+      asio::co_spawn(strand_, flush_lane(owner, lane, cutoff, only), [&](std::exception_ptr e) {
+        if (e && !failure) failure = e;
+        if (--running == 0) wake_.cancel();
+      });
+    co_await wait_until([&] { return running == 0; });
+    if (failure) std::rethrow_exception(failure);
+  }
+
+  // A lane re-sends its unacknowledged batch, then sends new ones until
+  // nothing is left to take.
+  template <class Owner>
+  asio::awaitable<void> flush_lane(Owner& owner, Lane& lane, Clock::time_point cutoff,
+                                   std::optional<std::string_view> only) {
+    if (lane.unacked) co_await send(owner, lane);
     for (;;) {
       auto deltas = map_->take(max_batch_keys, cutoff, only);
-      if (deltas.empty()) break;
-      unacked_ = Batch{next_sequence_++, std::move(deltas)};
-      co_await send(owner);
+      if (deltas.empty()) co_return;
+      lane.unacked = Batch{lane.next_sequence++, std::move(deltas)};
+      co_await send(owner, lane);
     }
   }
 
   template <class Owner>
-  asio::awaitable<void> send(Owner& owner) {
+  asio::awaitable<void> send(Owner& owner, Lane& lane) {
     batches_sent_.fetch_add(1, std::memory_order_relaxed);
-    auto remotes = co_await owner.send_batch(unacked_->sequence, unacked_->deltas);
-    map_->settle(unacked_->deltas, remotes);
-    keys_flushed_.fetch_add(unacked_->deltas.size(), std::memory_order_relaxed);
-    unacked_.reset();
+    auto remotes = co_await owner.send_batch(lane.index, lane.unacked->sequence, lane.unacked->deltas);
+    map_->settle(lane.unacked->deltas, remotes);
+    keys_flushed_.fetch_add(lane.unacked->deltas.size(), std::memory_order_relaxed);
+    lane.unacked.reset();
+  }
+
+  bool any_unacked() const {
+    for (const Lane& lane : lanes_)
+      if (lane.unacked) return true;
+    return false;
   }
 
   // Idle: waits, untimed, for note_activity(). Active: sleeps flush_interval,
@@ -243,19 +288,14 @@ class LaxEngine {
       } catch (const std::exception& ex) {
         logger()->warn("flush failed, will retry: {}", ex.what());
       }
-      if (e.unacked_ || e.map_->has_pending()) e.dirty_.store(true);
+      if (e.any_unacked() || e.map_->has_pending()) e.dirty_.store(true);
     }
   }
-
-  struct Batch {
-    std::uint64_t sequence;
-    std::vector<KeyDelta> deltas;
-  };
 
   std::shared_ptr<DeltaMap<Remote>> map_;  // shared with a lax backend's KnownSlices
   asio::strand<asio::any_io_executor> strand_;
   std::shared_ptr<asio::steady_timer> timer_;  // the flush loop's sleep, shared with it
-  asio::steady_timer idle_;   // wakes flushes waiting for `busy_`
+  asio::steady_timer wake_;   // wakes wait_until() calls
   std::chrono::milliseconds flush_interval_, allowed_lag_;
   std::weak_ptr<void> owner_;
   std::atomic<bool> dirty_{false};
@@ -263,8 +303,7 @@ class LaxEngine {
   std::atomic<bool> shut_down_{false};  // a shutdown() completed
   std::atomic<std::uint64_t> batches_sent_{0}, keys_flushed_{0};
   bool busy_ = false;
-  std::optional<Batch> unacked_;
-  std::uint64_t next_sequence_ = 1;
+  std::array<Lane, lanes> lanes_;
 };
 
 }  // namespace distkit::detail

@@ -133,8 +133,9 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
 
   // For the flush engine.
   Engine& engine() noexcept { return engine_; }
-  asio::awaitable<std::vector<Counts>> send_batch(std::uint64_t sequence, const std::vector<detail::KeyDelta>& batch) {
-    return backend_->inc_batch(sequence, batch);
+  asio::awaitable<std::vector<Counts>> send_batch(std::size_t lane, std::uint64_t sequence,
+                                                  const std::vector<detail::KeyDelta>& batch) {
+    return backend_->inc_batch(lane, sequence, batch);
   }
 
  private:

@@ -55,14 +55,16 @@ class StrictInstanceAwareCounter : public std::enable_shared_from_this<StrictIns
   // it had died, the heartbeat stops, later ops throw shut_down.
   asio::awaitable<void> shutdown();
 
-  // One script call for a whole flush batch, applied once per sequence.
-  asio::awaitable<std::vector<Counts>> inc_batch(std::uint64_t sequence, const std::vector<detail::KeyDelta>& batch);
+  // One script call for a whole flush batch, applied once per sequence of a
+  // lane (see detail::LaxEngine).
+  asio::awaitable<std::vector<Counts>> inc_batch(std::size_t lane, std::uint64_t sequence,
+                                                 const std::vector<detail::KeyDelta>& batch);
 
  private:
   enum class After { keep_slice, zero_slice };
 
   asio::awaitable<Counts> call(std::string_view op, std::string_view key, std::int64_t operand, After after);
-  redis::Command begin(std::string_view op) const;
+  redis::Command begin(std::string_view op, std::size_t lane = 0) const;
   void push_known(redis::Command& cmd, std::string_view key);
 
   asio::awaitable<void> after_reply(bool absent);
@@ -75,7 +77,7 @@ class StrictInstanceAwareCounter : public std::enable_shared_from_this<StrictIns
   StrictInstanceAwareCounterOptions options_;
   std::chrono::milliseconds heartbeat_interval_;
   std::string id_;
-  redis::Command keys_;  // numkeys and KEYS of every call
+  std::vector<redis::Command> keys_;  // numkeys and KEYS of every call, per flush lane
   std::string instance_prefix_, seq_prefix_;
   std::shared_ptr<detail::KnownSlices> known_;
   std::atomic<detail::Clock::rep> last_activity_{0};
