@@ -257,6 +257,24 @@ TEST_CASE("lax counter: a flushed delta that would overflow in Redis is dropped;
   CHECK(after == flushed);
 }
 
+TEST_CASE("lax counter: a zero delta in a flush batch only reads the key's total") {
+  Env env;
+  auto c = strict_on(env);
+  auto writer = lax_on(env, no_background_flush);  // only its send_batch is used
+  const std::vector<detail::KeyDelta> batch{{"k", 0}, {"missing", 0}, {"n", 3}};
+  std::vector<std::int64_t> flushed, resent;
+  env([&]() -> asio::awaitable<void> {
+    co_await c->set("k", 7);
+    flushed = co_await writer->send_batch(1, batch);
+    co_await c->inc("k", 1);
+    resent = co_await writer->send_batch(1, batch);  // not applied again, still read
+    co_await writer->shutdown();
+  }());
+  CHECK(flushed == std::vector<std::int64_t>{7, 0, 3});
+  CHECK(resent == std::vector<std::int64_t>{8, 0, 3});
+  CHECK(server().command({"HEXISTS", "{" + env.prefix.str() + "}:totals", "missing"}) == "0");
+}
+
 TEST_CASE("strict counter: 1000 coroutines on 4 threads sharing one connection count exactly", "[concurrency]") {
   Env env;
   auto c = strict_on(env);
