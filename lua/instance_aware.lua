@@ -54,8 +54,9 @@ end
 local function heartbeat_and_reap()
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  local absent = not redis.call('ZSCORE', live, me)
-  redis.call('ZADD', live, string.format('%.0f', now), me)
+  -- ZADD counts the members it added, not those whose score it updated:
+  -- 1 exactly when the caller was absent.
+  local absent = redis.call('ZADD', live, string.format('%.0f', now), me) == 1
   local dead = redis.call('ZRANGEBYSCORE', live, '-inf', '(' .. string.format('%.0f', now - threshold))
   for _, id in ipairs(dead) do reap(id) end
   return absent
