@@ -29,17 +29,17 @@ local function epoch_of(key)
   return redis.call('HGET', epochs, key) or '0'
 end
 
--- The slice `hash` holds for key if it is of the current epoch, else nil.
-local function current_slice(hash, key, epoch)
-  if redis.call('HGET', hash, 'e:' .. key) ~= epoch then return nil end
-  return redis.call('HGET', hash, 's:' .. key)
+-- A hash's fields as a table.
+local function fields_of(hash)
+  local flat = redis.call('HGETALL', hash)
+  local fields = {}
+  for i = 1, #flat, 2 do fields[flat[i]] = flat[i + 1] end
+  return fields
 end
 
 local function reap(id)
   local hash = instance_prefix .. id
-  local flat = redis.call('HGETALL', hash)
-  local fields = {}
-  for i = 1, #flat, 2 do fields[flat[i]] = flat[i + 1] end
+  local fields = fields_of(hash)
   for field, slice in pairs(fields) do
     if string.sub(field, 1, 2) == 's:' then
       local key = string.sub(field, 3)
@@ -64,16 +64,26 @@ end
 
 -- The caller has no entry for key although it holds a slice Redis acknowledged
 -- in this very epoch: only reaping removes entries, so put the slice back.
+-- Returns the restored slice, or nil.
 local function restore(key, known_slice, known_epoch, epoch)
-  if known_slice == '0' or known_epoch ~= epoch or redis.call('HEXISTS', mine, 'e:' .. key) == 1 then return end
-  if add_to_field(cum, key, known_slice) then
-    redis.call('HSET', mine, 's:' .. key, known_slice, 'e:' .. key, epoch)
-  end
+  if known_slice == '0' or known_epoch ~= epoch or not add_to_field(cum, key, known_slice) then return nil end
+  redis.call('HSET', mine, 's:' .. key, known_slice, 'e:' .. key, epoch)
+  return known_slice
 end
 
--- slice += delta (or := delta if stale), cum += delta. nil on overflow, unchanged.
-local function inc(key, delta, epoch)
-  local slice = current_slice(mine, key, epoch)
+-- The caller's slice of key if it is of the current epoch, else nil; a
+-- reaped one (no entry at all) is restored first. One HMGET reads both fields.
+local function my_slice(key, epoch, known_slice, known_epoch)
+  local entry = redis.call('HMGET', mine, 'e:' .. key, 's:' .. key)
+  if not entry[1] then return restore(key, known_slice, known_epoch, epoch) end
+  if entry[1] ~= epoch then return nil end
+  return entry[2]
+end
+
+-- cum += delta; slice += delta, or := delta if `slice` (the caller's current
+-- one, from my_slice) is nil. Returns the new cumulative and slice, as
+-- HINCRBY left them; nil on overflow, changing nothing.
+local function inc(key, delta, epoch, slice)
   local total = add_to_field(cum, key, delta)
   if not total then return nil end
   if not slice then
@@ -95,18 +105,25 @@ end
 local absent = heartbeat_and_reap()
 
 if op == 'heartbeat' then  -- ARGV[6..]: key, known slice, known epoch triples
-  for i = 6, #ARGV, 3 do restore(ARGV[i], ARGV[i + 1], ARGV[i + 2], epoch_of(ARGV[i])) end
+  for i = 6, #ARGV, 3 do my_slice(ARGV[i], epoch_of(ARGV[i]), ARGV[i + 1], ARGV[i + 2]) end
   return absent and 1 or 0
 elseif op == 'flush' then  -- ARGV[6] sequence, then key, delta, known slice, known epoch quads
+  -- A batch already applied (re-sent after a lost reply) only reads. So does
+  -- a delta of "0": no HINCRBY by 0, no slice entry created (a reaped slice
+  -- is still restored), so a client may send one just to refresh its counts.
   local applied = tonumber(ARGV[6]) > tonumber(redis.call('GET', my_seq) or '0')
   local out, overflowed = {}, {}
   for i = 7, #ARGV, 4 do
-    local key = ARGV[i]
+    local key, delta = ARGV[i], ARGV[i + 1]
     local epoch = epoch_of(key)
-    restore(key, ARGV[i + 2], ARGV[i + 3], epoch)
-    if applied and not inc(key, ARGV[i + 1], epoch) then overflowed[#overflowed + 1] = key end
-    out[#out + 1] = redis.call('HGET', cum, key) or '0'
-    out[#out + 1] = current_slice(mine, key, epoch) or '0'
+    local slice = my_slice(key, epoch, ARGV[i + 2], ARGV[i + 3])
+    local total, new_slice
+    if applied and delta ~= '0' then
+      total, new_slice = inc(key, delta, epoch, slice)
+      if not total then overflowed[#overflowed + 1] = key end
+    end
+    out[#out + 1] = total or field_or_zero(cum, key)
+    out[#out + 1] = new_slice or slice or '0'
     out[#out + 1] = epoch
   end
   if applied then redis.call('SET', my_seq, ARGV[6], 'EX', 86400) end
@@ -120,12 +137,12 @@ elseif op == 'clear' then
   redis.call('DEL', live, cum)
   return 1
 elseif op == 'clear_on_instance' then
-  local flat = redis.call('HGETALL', mine)
-  for i = 1, #flat, 2 do
-    local key = string.sub(flat[i], 3)
-    if string.sub(flat[i], 1, 2) == 's:' and flat[i + 1] ~= '0' and current_slice(mine, key, epoch_of(key)) then
-      add_to_field(cum, key, negate(flat[i + 1]))
-      redis.call('HSET', mine, flat[i], '0')  -- a zero, not a hole: holes mean "reaped"
+  local fields = fields_of(mine)
+  for field, slice in pairs(fields) do
+    local key = string.sub(field, 3)
+    if string.sub(field, 1, 2) == 's:' and slice ~= '0' and fields['e:' .. key] == epoch_of(key) then
+      add_to_field(cum, key, negate(slice))
+      redis.call('HSET', mine, field, '0')  -- a zero, not a hole: holes mean "reaped"
     end
   end
   return 1
@@ -134,14 +151,12 @@ end
 -- Single-key operations. ARGV[6] key, ARGV[7] known slice, ARGV[8] known epoch, ARGV[9] operand.
 local key, operand = ARGV[6], ARGV[9]
 local epoch = epoch_of(key)
-restore(key, ARGV[7], ARGV[8], epoch)
-local total = redis.call('HGET', cum, key) or '0'
-local slice = current_slice(mine, key, epoch) or '0'
+local slice = my_slice(key, epoch, ARGV[7], ARGV[8])  -- nil: none, or stale
 
 if op == 'get' then
-  return counts(total, slice, epoch, absent)
+  return counts(field_or_zero(cum, key), slice or '0', epoch, absent)
 elseif op == 'inc' then
-  local new_total, new_slice = inc(key, operand, epoch)
+  local new_total, new_slice = inc(key, operand, epoch, slice)
   if not new_total then return overflow_error(key) end
   return counts(new_total, new_slice, epoch, absent)
 elseif op == 'set' then
@@ -150,21 +165,25 @@ elseif op == 'set' then
   redis.call('HSET', mine, 's:' .. key, operand, 'e:' .. key, new_epoch)
   return counts(operand, operand, new_epoch, absent)
 elseif op == 'set_on_instance' then
-  if not add_to_field(cum, key, negate(slice)) then return overflow_error(key) end
+  slice = slice or '0'
+  if slice ~= '0' and not add_to_field(cum, key, negate(slice)) then return overflow_error(key) end
   local new_total = add_to_field(cum, key, operand)
   if not new_total then
-    add_to_field(cum, key, slice)
+    if slice ~= '0' then add_to_field(cum, key, slice) end
     return overflow_error(key)
   end
   redis.call('HSET', mine, 's:' .. key, operand, 'e:' .. key, epoch)
   return counts(new_total, operand, epoch, absent)
 elseif op == 'del' then
+  local total = field_or_zero(cum, key)
   local new_epoch = tostring(redis.call('HINCRBY', epochs, key, 1))
   redis.call('HDEL', cum, key)
   redis.call('HDEL', mine, 's:' .. key, 'e:' .. key)
-  return counts(total, slice, new_epoch, absent)
+  return counts(total, slice or '0', new_epoch, absent)
 elseif op == 'del_on_instance' then
-  if slice ~= '0' then total = add_to_field(cum, key, negate(slice)) end
+  slice = slice or '0'
+  local total
+  if slice ~= '0' then total = add_to_field(cum, key, negate(slice)) else total = field_or_zero(cum, key) end
   redis.call('HSET', mine, 's:' .. key, '0', 'e:' .. key, epoch)  -- a zero, not a hole
   return counts(total, slice, epoch, absent)
 end
