@@ -156,6 +156,28 @@ TEST_CASE("instance-aware: a flushed delta that would overflow is dropped; the r
   CHECK(after == std::vector<Counts>{{max, max}, {max - 10, max}, {4, 1}});
 }
 
+TEST_CASE("instance-aware: a zero delta in a flush batch only reads the key") {
+  Env env;
+  auto a = strict(env);
+  auto b = strict(env);
+  const std::vector<detail::KeyDelta> zeros{{"k", 0}, {"missing", 0}, {"stale", 0}};
+  std::vector<Counts> flushed;
+  env([&]() -> asio::awaitable<void> {
+    co_await a->inc("k", 5);
+    co_await b->inc("k", 3);
+    co_await a->inc("stale", 4);
+    co_await b->set("stale", 10);  // a's slice of it is stale now
+    flushed = co_await a->inc_batch(1, zeros);
+  }());
+  CHECK(flushed == std::vector<Counts>{{8, 5}, {0, 0}, {10, 0}});
+  const std::string base = "{" + env.prefix.str() + "}:ia:";
+  const std::string inst = base + "inst:" + a->instance_id();
+  CHECK(server().command({"HEXISTS", base + "cum", "missing"}) == "0");
+  CHECK(server().command({"HEXISTS", inst, "e:missing"}) == "0");
+  CHECK(server().command({"HGET", inst, "e:stale"}) == "0");  // not moved to the new epoch
+  CHECK(server().command({"HGET", inst, "s:k"}) == "5");
+}
+
 TEST_CASE("instance-aware: N instances cumulate via inc and set_on_instance, then leave one by one") {
   for (int n : {2, 3, 5, 10}) {
     DYNAMIC_SECTION(n << " instances") {
