@@ -29,6 +29,17 @@ local function epoch_of(key)
   return redis.call('HGET', epochs, key) or '0'
 end
 
+-- HMGET of any number of fields (unpack has a limit), as one table; false
+-- where a field is missing.
+local function hmget(hash, fields)
+  local values = {}
+  for first = 1, #fields, 1000 do
+    local part = redis.call('HMGET', hash, unpack(fields, first, math.min(first + 999, #fields)))
+    for j = 1, #part do values[first + j - 1] = part[j] end
+  end
+  return values
+end
+
 -- A hash's fields as a table.
 local function fields_of(hash)
   local flat = redis.call('HGETALL', hash)
@@ -72,12 +83,18 @@ local function restore(key, known_slice, known_epoch, epoch)
 end
 
 -- The caller's slice of key if it is of the current epoch, else nil; a
--- reaped one (no entry at all) is restored first. One HMGET reads both fields.
-local function my_slice(key, epoch, known_slice, known_epoch)
+-- reaped one (no entry at all) is restored first. `entry_epoch` and
+-- `entry_slice`: the caller's e:<key> and s:<key> as read (false if missing).
+local function my_slice(key, epoch, entry_epoch, entry_slice, known_slice, known_epoch)
+  if not entry_epoch then return restore(key, known_slice, known_epoch, epoch) end
+  if entry_epoch ~= epoch then return nil end
+  return entry_slice
+end
+
+-- my_slice, reading the caller's entry for key (one HMGET for both fields).
+local function read_my_slice(key, epoch, known_slice, known_epoch)
   local entry = redis.call('HMGET', mine, 'e:' .. key, 's:' .. key)
-  if not entry[1] then return restore(key, known_slice, known_epoch, epoch) end
-  if entry[1] ~= epoch then return nil end
-  return entry[2]
+  return my_slice(key, epoch, entry[1], entry[2], known_slice, known_epoch)
 end
 
 -- cum += delta; slice += delta, or := delta if `slice` (the caller's current
@@ -105,18 +122,34 @@ end
 local absent = heartbeat_and_reap()
 
 if op == 'heartbeat' then  -- ARGV[6..]: key, known slice, known epoch triples
-  for i = 6, #ARGV, 3 do my_slice(ARGV[i], epoch_of(ARGV[i]), ARGV[i + 1], ARGV[i + 2]) end
+  for i = 6, #ARGV, 3 do read_my_slice(ARGV[i], epoch_of(ARGV[i]), ARGV[i + 1], ARGV[i + 2]) end
   return absent and 1 or 0
 elseif op == 'flush' then  -- ARGV[6] sequence, then key, delta, known slice, known epoch quads
   -- A batch already applied (re-sent after a lost reply) only reads. So does
   -- a delta of "0": no HINCRBY by 0, no slice entry created (a reaped slice
   -- is still restored), so a client may send one just to refresh its counts.
   local applied = tonumber(ARGV[6]) > tonumber(redis.call('GET', my_seq) or '0')
-  local out, overflowed = {}, {}
+  -- Two HMGETs read every key's epoch and the caller's entries up front. Only
+  -- a key met again in the batch has its entry read anew (this loop wrote it).
+  local keys, entry_fields = {}, {}
   for i = 7, #ARGV, 4 do
-    local key, delta = ARGV[i], ARGV[i + 1]
-    local epoch = epoch_of(key)
-    local slice = my_slice(key, epoch, ARGV[i + 2], ARGV[i + 3])
+    keys[#keys + 1] = ARGV[i]
+    entry_fields[#entry_fields + 1] = 'e:' .. ARGV[i]
+    entry_fields[#entry_fields + 1] = 's:' .. ARGV[i]
+  end
+  local key_epochs, entries = hmget(epochs, keys), hmget(mine, entry_fields)
+  local seen, out, overflowed = {}, {}, {}
+  for n, key in ipairs(keys) do
+    local i = 7 + 4 * (n - 1)
+    local delta, known_slice, known_epoch = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+    local epoch = key_epochs[n] or '0'
+    local slice
+    if seen[key] then
+      slice = read_my_slice(key, epoch, known_slice, known_epoch)
+    else
+      slice = my_slice(key, epoch, entries[2 * n - 1], entries[2 * n], known_slice, known_epoch)
+      seen[key] = true
+    end
     local total, new_slice
     if applied and delta ~= '0' then
       total, new_slice = inc(key, delta, epoch, slice)
@@ -151,7 +184,7 @@ end
 -- Single-key operations. ARGV[6] key, ARGV[7] known slice, ARGV[8] known epoch, ARGV[9] operand.
 local key, operand = ARGV[6], ARGV[9]
 local epoch = epoch_of(key)
-local slice = my_slice(key, epoch, ARGV[7], ARGV[8])  -- nil: none, or stale
+local slice = read_my_slice(key, epoch, ARGV[7], ARGV[8])  -- nil: none, or stale
 
 if op == 'get' then
   return counts(field_or_zero(cum, key), slice or '0', epoch, absent)

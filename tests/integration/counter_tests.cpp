@@ -275,6 +275,18 @@ TEST_CASE("lax counter: a zero delta in a flush batch only reads the key's total
   CHECK(server().command({"HEXISTS", "{" + env.prefix.str() + "}:totals", "missing"}) == "0");
 }
 
+TEST_CASE("lax counter: a key twice in one flush batch is applied twice, in order") {
+  Env env;
+  auto writer = lax_on(env, no_background_flush);  // only its send_batch is used
+  const std::vector<detail::KeyDelta> batch{{"k", 2}, {"k", 3}, {"j", 1}, {"k", 0}, {"k", -1}};
+  std::vector<std::int64_t> flushed;
+  env([&]() -> asio::awaitable<void> {
+    flushed = co_await writer->send_batch(1, batch);
+    co_await writer->shutdown();
+  }());
+  CHECK(flushed == std::vector<std::int64_t>{2, 5, 1, 5, 4});
+}
+
 TEST_CASE("strict counter: 1000 coroutines on 4 threads sharing one connection count exactly", "[concurrency]") {
   Env env;
   auto c = strict_on(env);

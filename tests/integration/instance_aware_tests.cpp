@@ -178,6 +178,20 @@ TEST_CASE("instance-aware: a zero delta in a flush batch only reads the key") {
   CHECK(server().command({"HGET", inst, "s:k"}) == "5");
 }
 
+TEST_CASE("instance-aware: a key twice in one flush batch is applied twice, in order") {
+  Env env;
+  auto a = strict(env);
+  auto b = strict(env);
+  const std::vector<detail::KeyDelta> batch{{"k", 2}, {"k", 3}, {"j", 1}, {"k", 0}, {"stale", 1}, {"stale", -3}};
+  std::vector<Counts> flushed;
+  env([&]() -> asio::awaitable<void> {
+    co_await a->inc("stale", 4);
+    co_await b->set("stale", 10);
+    flushed = co_await a->inc_batch(1, batch);
+  }());
+  CHECK(flushed == std::vector<Counts>{{2, 2}, {5, 5}, {1, 1}, {5, 5}, {11, 1}, {8, -2}});
+}
+
 TEST_CASE("instance-aware: N instances cumulate via inc and set_on_instance, then leave one by one") {
   for (int n : {2, 3, 5, 10}) {
     DYNAMIC_SECTION(n << " instances") {
