@@ -84,7 +84,8 @@ end
 
 -- The caller's slice of key if it is of the current epoch, else nil; a
 -- reaped one (no entry at all) is restored first. `entry_epoch` and
--- `entry_slice`: the caller's e:<key> and s:<key> as read (false if missing).
+-- `entry_slice`: the caller's e:<key> and s:<key> as read (false or nil if
+-- missing).
 local function my_slice(key, epoch, entry_epoch, entry_slice, known_slice, known_epoch)
   if not entry_epoch then return restore(key, known_slice, known_epoch, epoch) end
   if entry_epoch ~= epoch then return nil end
@@ -129,15 +130,25 @@ elseif op == 'flush' then  -- ARGV[6] sequence, then key, delta, known slice, kn
   -- a delta of "0": no HINCRBY by 0, no slice entry created (a reaped slice
   -- is still restored), so a client may send one just to refresh its counts.
   local applied = tonumber(ARGV[6]) > tonumber(redis.call('GET', my_seq) or '0')
-  -- Two HMGETs read every key's epoch and the caller's entries up front. Only
-  -- a key met again in the batch has its entry read anew (this loop wrote it).
-  local keys, entry_fields = {}, {}
-  for i = 7, #ARGV, 4 do
-    keys[#keys + 1] = ARGV[i]
-    entry_fields[#entry_fields + 1] = 'e:' .. ARGV[i]
-    entry_fields[#entry_fields + 1] = 's:' .. ARGV[i]
+  -- Every key's epoch and the caller's entries are read up front. Only a key
+  -- met again in the batch has its entry read anew (this loop wrote it).
+  local keys = {}
+  for i = 7, #ARGV, 4 do keys[#keys + 1] = ARGV[i] end
+  local key_epochs, entries = hmget(epochs, keys), nil  -- entries: field -> value
+  if redis.call('HLEN', mine) <= 4 * #keys then
+    -- Not much more than the batch's fields: read it whole. A small hash may
+    -- be a listpack, where HMGET scans the whole hash for each field.
+    entries = fields_of(mine)
+  else
+    local fields = {}
+    for _, key in ipairs(keys) do
+      fields[#fields + 1] = 'e:' .. key
+      fields[#fields + 1] = 's:' .. key
+    end
+    local values = hmget(mine, fields)
+    entries = {}
+    for j, field in ipairs(fields) do entries[field] = values[j] end
   end
-  local key_epochs, entries = hmget(epochs, keys), hmget(mine, entry_fields)
   local seen, out, overflowed = {}, {}, {}
   for n, key in ipairs(keys) do
     local i = 7 + 4 * (n - 1)
@@ -147,7 +158,7 @@ elseif op == 'flush' then  -- ARGV[6] sequence, then key, delta, known slice, kn
     if seen[key] then
       slice = read_my_slice(key, epoch, known_slice, known_epoch)
     else
-      slice = my_slice(key, epoch, entries[2 * n - 1], entries[2 * n], known_slice, known_epoch)
+      slice = my_slice(key, epoch, entries['e:' .. key], entries['s:' .. key], known_slice, known_epoch)
       seen[key] = true
     end
     local total, new_slice
