@@ -98,17 +98,62 @@ local function read_my_slice(key, epoch, known_slice, known_epoch)
   return my_slice(key, epoch, entry[1], entry[2], known_slice, known_epoch)
 end
 
+-- During a flush: what it sets in the caller's hash (field, value, ...), for
+-- one HSET at the end. A HINCRBY or HSET per key costs more, above all on a
+-- small hash stored as a listpack, which each of them scans. It never holds
+-- a field of the key being worked on: a key met again in the batch writes
+-- the queue out first. nil outside a flush.
+local queued = nil
+
+local function write_queued()
+  for first = 1, #queued, 1000 do  -- unpack has a limit
+    redis.call('HSET', mine, unpack(queued, first, math.min(first + 999, #queued)))
+  end
+  queued = {}
+end
+
+-- HSET of the caller's hash; queued in a flush.
+local function set_mine(...)
+  if not queued then return redis.call('HSET', mine, ...) end
+  for _, v in ipairs({...}) do queued[#queued + 1] = v end
+end
+
+-- An integer as Redis writes and takes it: no leading zeros, no "-0".
+local function is_integer_text(s)
+  return s == '0' or string.find(s, '^%-?[1-9]%d*$') ~= nil
+end
+
+-- a + b for decimal strings, done in Lua when that is exact: both integers
+-- as Redis takes them, they and their sum below 2^53 in magnitude (so no
+-- int64 overflow either). nil otherwise: HINCRBY must do it.
+local function exact_sum(a, b)
+  if not (is_integer_text(a) and is_integer_text(b)) then return nil end
+  local x, y = tonumber(a), tonumber(b)
+  local sum = x + y
+  if x >= exact_below or x <= -exact_below or y >= exact_below or y <= -exact_below
+      or sum >= exact_below or sum <= -exact_below then
+    return nil
+  end
+  return string.format('%d', sum)
+end
+
 -- cum += delta; slice += delta, or := delta if `slice` (the caller's current
--- one, from my_slice) is nil. Returns the new cumulative and slice, as
--- HINCRBY left them; nil on overflow, changing nothing.
+-- one, from my_slice) is nil. Returns the new cumulative and slice; nil on
+-- overflow, changing nothing. In a flush the new slice is summed in Lua
+-- when exact_sum can, and queued.
 local function inc(key, delta, epoch, slice)
   local total = add_to_field(cum, key, delta)
   if not total then return nil end
   if not slice then
-    redis.call('HSET', mine, 's:' .. key, delta, 'e:' .. key, epoch)
+    set_mine('s:' .. key, delta, 'e:' .. key, epoch)
     return total, delta
   end
-  local new_slice = add_to_field(mine, 's:' .. key, delta)
+  local new_slice = queued and exact_sum(slice, delta)
+  if new_slice then
+    set_mine('s:' .. key, new_slice)
+    return total, new_slice
+  end
+  new_slice = add_to_field(mine, 's:' .. key, delta)
   if not new_slice then
     add_to_field(cum, key, negate(delta))
     return nil
@@ -150,12 +195,14 @@ elseif op == 'flush' then  -- ARGV[6] sequence, then key, delta, known slice, kn
     for j, field in ipairs(fields) do entries[field] = values[j] end
   end
   local seen, out, overflowed = {}, {}, {}
+  queued = {}
   for n, key in ipairs(keys) do
     local i = 7 + 4 * (n - 1)
     local delta, known_slice, known_epoch = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
     local epoch = key_epochs[n] or '0'
     local slice
     if seen[key] then
+      write_queued()  -- so that Redis has what this loop did to the key
       slice = read_my_slice(key, epoch, known_slice, known_epoch)
     else
       slice = my_slice(key, epoch, entries['e:' .. key], entries['s:' .. key], known_slice, known_epoch)
@@ -170,6 +217,7 @@ elseif op == 'flush' then  -- ARGV[6] sequence, then key, delta, known slice, kn
     out[#out + 1] = new_slice or slice or '0'
     out[#out + 1] = epoch
   end
+  write_queued()
   if applied then redis.call('SET', my_seq, ARGV[6], 'EX', 86400) end
   return {applied and 1 or 0, absent and 1 or 0, out, overflowed}
 elseif op == 'leave' then  -- graceful shutdown: go as if reaped, at once
