@@ -275,7 +275,12 @@ elseif op == 'del' then
 elseif op == 'del_on_instance' then
   slice = slice or '0'
   local total
-  if slice ~= '0' then total = add_to_field(cum, key, negate(slice)) else total = field_or_zero(cum, key) end
+  if slice == '0' then
+    total = field_or_zero(cum, key)
+  else
+    total = add_to_field(cum, key, negate(slice))
+    if not total then return overflow_error(key) end  -- the others' sum is beyond int64
+  end
   redis.call('HSET', mine, 's:' .. key, '0', 'e:' .. key, epoch)  -- a zero, not a hole
   return counts(total, slice, epoch, absent)
 end

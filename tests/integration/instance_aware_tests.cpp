@@ -121,6 +121,7 @@ TEST_CASE("instance-aware: a result outside int64 is overflow and changes nothin
                                 a->inc("k", 5),                 // a's slice would
                                 b->set_on_instance("k", max),   // the cumulative, once b's -10 is out
                                 a->set_on_instance("j", 0),     // the cumulative, taking a's slice out
+                                a->del_on_instance("j"),        // the same
                                 c->dec("j", 1));
     after.push_back(co_await a->get("m"));
     after.push_back(co_await a->get("k"));
@@ -128,7 +129,7 @@ TEST_CASE("instance-aware: a result outside int64 is overflow and changes nothin
     after.push_back(co_await a->get("j"));
     after.push_back(co_await c->get("j"));
   }());
-  CHECK(errors == std::vector<std::optional<errc>>(5, errc::overflow));
+  CHECK(errors == std::vector<std::optional<errc>>(6, errc::overflow));
   CHECK(after == std::vector<Counts>{{max, max}, {max - 10, max}, {max - 10, -10}, {-max - 1, max}, {-max - 1, -max - 1}});
 }
 
