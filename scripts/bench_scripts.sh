@@ -2,15 +2,20 @@
 # Measures the Lua scripts alone: redis-benchmark of EVALSHA with arguments
 # shaped like the library's, against a throwaway redis-server.
 #
-#   scripts/bench_scripts.sh [lua-dir]        (default: lua/ of this checkout)
+#   scripts/bench_scripts.sh [lua-dir...]     (default: lua/ of this checkout)
 #   SCALE=0.2 scripts/bench_scripts.sh        fewer calls, for a quick look
+#   ONLY="flush" scripts/bench_scripts.sh     only the benchmarks so named
 #
-# Prints calls/s for: plain inc, plain flush of 100 keys, instance-aware inc,
-# instance-aware flush of 100 keys (at -c 1 -P 64). Flushes use a new
-# sequence key on every call (__rand_int__), so each batch is applied.
+# Several lua dirs (say, an old checkout's lua/ and this one's) are measured
+# one after another on one server. For each of plain inc, plain flush of 100
+# keys, instance-aware inc and instance-aware flush of 100 keys (at -c 1
+# -P 64) it prints calls/s, and the server's CPU time per call (from
+# /proc/<pid>/stat) as calls per CPU-second: on a machine shared with other
+# work that is the steadier number. Flushes use a new sequence key on every
+# call (__rand_int__), so each batch is applied.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-lua_dir=${1:-lua}
+[ $# -gt 0 ] || set -- lua
 scale=${SCALE:-1}
 
 command -v redis-benchmark >/dev/null || { echo "bench_scripts.sh: redis-benchmark is not on PATH" >&2; exit 1; }
@@ -23,22 +28,27 @@ trap 'kill "$redis_pid" 2>/dev/null; wait "$redis_pid" 2>/dev/null; rm -rf "$tmp
 for _ in $(seq 50); do [ -S "$socket" ] && break; sleep 0.1; done
 
 cli() { redis-cli -s "$socket" "$@"; }
-# As cmake/embed_scripts.cmake does: common.lua, a newline, the script.
-load() { cli SCRIPT LOAD "$(cat "$lua_dir/common.lua"; echo; cat "$lua_dir/$1.lua")"; }
-counter=$(load counter)
-ia=$(load instance_aware)
+cpu_ticks() { [ -r "/proc/$redis_pid/stat" ] && awk '{ print $14 + $15 }' "/proc/$redis_pid/stat" || echo 0; }
+ticks_per_s=$(getconf CLK_TCK)
 
 bench() {  # name, number of calls, command...
   local name=$1 n
+  [[ -z "${ONLY:-}" || "$name" == *"$ONLY"* ]] || return 0
   n=$(awk -v n="$2" -v s="$scale" 'BEGIN { printf "%d", n * s }')
   shift 2
   local reply  # one call first: a benchmark of an error reply measures nothing
   reply=$(cli "$@" 2>&1 | head -c 300)
   case $reply in *ERR*|*rror*) echo "bench_scripts.sh: $name: $reply" >&2; exit 1 ;; esac
-  local rps
-  rps=$(redis-benchmark -s "$socket" -c 1 -P 64 -n "$n" -r 1000000000 --csv "$@" |
-        awk -F'"' 'NR == 2 { print $4 }')
-  printf '%-28s %12s calls/s\n' "$name" "$rps"
+  cli FLUSHALL >/dev/null
+  redis-benchmark -s "$socket" -c 1 -P 64 -n $((n / 10 + 1)) -r 1000000000 "$@" >/dev/null  # warm-up
+  local before rps after
+  before=$(cpu_ticks)
+  rps=$(redis-benchmark -s "$socket" -c 1 -P 64 -n "$n" -r 1000000000 --csv "$@" | awk -F'"' 'NR == 2 { print $4 }')
+  after=$(cpu_ticks)
+  awk -v name="$name" -v rps="$rps" -v n="$n" -v t=$((after - before)) -v hz="$ticks_per_s" 'BEGIN {
+    printf "%-28s %10.0f calls/s", name, rps
+    if (t > 0) printf "   %9.0f calls per CPU-second of redis-server", n / (t / hz)
+    printf "\n" }'
 }
 
 p='{bench}'
@@ -51,7 +61,13 @@ for i in $(seq 0 99); do
   ia_flush+=("key$i" 1 5 0)  # key, delta, known slice, known epoch
 done
 
-bench "plain inc" 400000 EVALSHA "$counter" 1 "$p:totals" inc key0 1
-bench "plain flush (100 keys)" 20000 EVALSHA "$counter" 2 "$p:totals" "$p:seq:__rand_int__" flush 1 "${plain_flush[@]}"
-bench "instance-aware inc" 200000 EVALSHA "$ia" "${ia_keys[@]}" "$p:ia:seq:$id" inc "${ia_args[@]}" key0 5 0 1
-bench "instance-aware flush (100)" 5000 EVALSHA "$ia" "${ia_keys[@]}" "$p:ia:seq:__rand_int__" flush "${ia_args[@]}" 1 "${ia_flush[@]}"
+for lua_dir in "$@"; do
+  [ $# -eq 1 ] || echo "== $lua_dir"
+  # As cmake/embed_scripts.cmake does: common.lua, a newline, the script.
+  counter=$(cli SCRIPT LOAD "$(cat "$lua_dir/common.lua"; echo; cat "$lua_dir/counter.lua")")
+  ia=$(cli SCRIPT LOAD "$(cat "$lua_dir/common.lua"; echo; cat "$lua_dir/instance_aware.lua")")
+  bench "plain inc" 400000 EVALSHA "$counter" 1 "$p:totals" inc key0 1
+  bench "plain flush (100 keys)" 20000 EVALSHA "$counter" 2 "$p:totals" "$p:seq:__rand_int__" flush 1 "${plain_flush[@]}"
+  bench "instance-aware inc" 200000 EVALSHA "$ia" "${ia_keys[@]}" "$p:ia:seq:$id" inc "${ia_args[@]}" key0 5 0 1
+  bench "instance-aware flush (100)" 5000 EVALSHA "$ia" "${ia_keys[@]}" "$p:ia:seq:__rand_int__" flush "${ia_args[@]}" 1 "${ia_flush[@]}"
+done
