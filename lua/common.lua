@@ -1,7 +1,8 @@
 -- Helpers prepended to every distkit script.
 -- Numbers travel as decimal strings: Lua numbers are doubles (exact only to
 -- 2^53, and printed as 1e+15 or -0), so values go to HINCRBY exactly as the
--- client sent them and come back as text, never through tonumber().
+-- client sent them and come back as text, never through a double that could
+-- have rounded them.
 
 -- HINCRBY's integer reply reaches Lua as a double. Below 2^53 in magnitude it
 -- is the exact value, and %d prints it exactly (as a C long: no exponent, no

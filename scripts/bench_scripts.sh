@@ -5,6 +5,8 @@
 #   scripts/bench_scripts.sh [lua-dir...]     (default: lua/ of this checkout)
 #   SCALE=0.2 scripts/bench_scripts.sh        fewer calls, for a quick look
 #   ONLY="flush" scripts/bench_scripts.sh     only the benchmarks so named
+#   REDIS_ARGS="--hash-max-listpack-entries 0" scripts/bench_scripts.sh
+#                                             server options (here: no listpacks)
 #
 # Several lua dirs (say, an old checkout's lua/ and this one's) are measured
 # one after another on one server. For each of plain inc, plain flush of 100
@@ -21,8 +23,9 @@ scale=${SCALE:-1}
 command -v redis-benchmark >/dev/null || { echo "bench_scripts.sh: redis-benchmark is not on PATH" >&2; exit 1; }
 tmp=$(mktemp -d /tmp/distkit-bench.XXXXXX)
 socket="$tmp/redis.sock"
+# shellcheck disable=SC2086  # REDIS_ARGS: several words
 redis-server --port 0 --unixsocket "$socket" --dir "$tmp" --save '' --appendonly no \
-  --logfile "$tmp/redis.log" &
+  --logfile "$tmp/redis.log" ${REDIS_ARGS:-} &
 redis_pid=$!
 trap 'kill "$redis_pid" 2>/dev/null; wait "$redis_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 for _ in $(seq 50); do [ -S "$socket" ] && break; sleep 0.1; done
