@@ -46,7 +46,11 @@ bench() {  # name, number of calls, command...
   redis-benchmark -s "$socket" -c 1 -P 64 -n $((n / 10 + 1)) -r 1000000000 "$@" >/dev/null  # warm-up
   local before rps after
   before=$(cpu_ticks)
-  rps=$(redis-benchmark -s "$socket" -c 1 -P 64 -n "$n" -r 1000000000 --csv "$@" | awk -F'"' 'NR == 2 { print $4 }')
+  if ! rps=$(redis-benchmark -s "$socket" -c 1 -P 64 -n "$n" -r 1000000000 --csv "$@" | awk -F'"' 'NR == 2 { print $4 }'); then
+    echo "bench_scripts.sh: $name: redis-benchmark failed; the server's log ends:" >&2
+    tail -n 20 "$tmp/redis.log" >&2
+    exit 1
+  fi
   after=$(cpu_ticks)
   awk -v name="$name" -v rps="$rps" -v n="$n" -v t=$((after - before)) -v hz="$ticks_per_s" 'BEGIN {
     printf "%-28s %10.0f calls/s", name, rps
