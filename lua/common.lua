@@ -1,7 +1,13 @@
 -- Helpers prepended to every distkit script.
 -- Numbers travel as decimal strings: Lua numbers are doubles (exact only to
 -- 2^53, and printed as 1e+15 or -0), so values go to HINCRBY exactly as the
--- client sent them and come back through HGET, never through tonumber().
+-- client sent them and come back as text, never through a double that could
+-- have rounded them.
+
+-- HINCRBY's integer reply reaches Lua as a double. Below 2^53 in magnitude it
+-- is the exact value, and %d prints it exactly (as a C long: no exponent, no
+-- -0); beyond, it may be rounded, so the field is read back as text instead.
+local exact_below = 2 ^ 53
 
 -- Adds `delta` to hash field; returns the new value as a string, or nil
 -- (changing nothing) when the result would overflow int64.
@@ -11,6 +17,7 @@ local function add_to_field(hash, field, delta)
     if string.find(res.err, 'overflow', 1, true) then return nil end
     return error(res.err)
   end
+  if res < exact_below and res > -exact_below then return string.format('%d', res) end
   return redis.call('HGET', hash, field)
 end
 

@@ -22,13 +22,18 @@ elseif op == 'clear' then
   return 'OK'
 elseif op == 'flush' then      -- ARGV: sequence, then field, delta pairs
   -- A batch re-sent after a lost reply carries the same sequence: skip it.
+  -- A delta of "0" is not applied (no HINCRBY by 0, which would create the
+  -- field): the key is only read, so a writer may put it in a batch just to
+  -- refresh its cached total.
   local applied = tonumber(ARGV[2]) > tonumber(redis.call('GET', KEYS[2]) or '0')
   local values, overflowed = {}, {}
   for i = 3, #ARGV, 2 do
-    local value
-    if applied then value = add_to_field(totals, ARGV[i], ARGV[i + 1]) end
-    if applied and not value then overflowed[#overflowed + 1] = ARGV[i] end
-    values[#values + 1] = value or field_or_zero(totals, ARGV[i])
+    local field, delta, value = ARGV[i], ARGV[i + 1], nil
+    if applied and delta ~= '0' then
+      value = add_to_field(totals, field, delta)
+      if not value then overflowed[#overflowed + 1] = field end
+    end
+    values[#values + 1] = value or field_or_zero(totals, field)
   end
   if applied then redis.call('SET', KEYS[2], ARGV[2], 'EX', 86400) end
   return {applied and 1 or 0, values, overflowed}

@@ -198,6 +198,33 @@ TEST_CASE("strict counter: values beyond 2^53 and round powers of ten stay exact
   }());
 }
 
+TEST_CASE("counters: totals around ±2^53 and at the int64 limits come back exact from inc and flush") {
+  Env env;
+  auto c = strict_on(env);
+  auto writer = lax_on(env, no_background_flush);  // only its send_batch is used
+  const auto values = boundary_values();
+  std::vector<std::int64_t> firsts, by_inc, by_flush_first, by_flush, read;
+  env([&]() -> asio::awaitable<void> {
+    std::vector<detail::KeyDelta> first, second;
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      const std::string key = "v" + std::to_string(i);
+      firsts.push_back(values[i] - step_to(values[i]));
+      co_await c->inc("inc-" + key, firsts.back());
+      by_inc.push_back(co_await c->inc("inc-" + key, step_to(values[i])));
+      first.push_back({"flush-" + key, firsts.back()});
+      second.push_back({"flush-" + key, step_to(values[i])});
+    }
+    by_flush_first = co_await writer->send_batch(1, first);
+    by_flush = co_await writer->send_batch(2, second);
+    for (std::size_t i = 0; i < values.size(); ++i) read.push_back(co_await c->get("flush-v" + std::to_string(i)));
+    co_await writer->shutdown();
+  }());
+  CHECK(by_inc == values);
+  CHECK(by_flush_first == firsts);
+  CHECK(by_flush == values);
+  CHECK(read == values);
+}
+
 TEST_CASE("strict counter: a result outside int64 is overflow and changes nothing") {
   Env env;
   auto c = strict_on(env);
@@ -211,6 +238,53 @@ TEST_CASE("strict counter: a result outside int64 is overflow and changes nothin
     CHECK(errors == std::vector<std::optional<errc>>(4, errc::overflow));
     CHECK(after == std::vector<std::int64_t>{int64_max, int64_min, -1, 0});
   }());
+}
+
+TEST_CASE("lax counter: a flushed delta that would overflow in Redis is dropped; the rest of the batch applies") {
+  Env env;
+  auto c = strict_on(env);
+  auto writer = lax_on(env, no_background_flush);  // only its send_batch is used
+  const std::vector<detail::KeyDelta> batch{{"a", 1}, {"max", 1}, {"min", -1}, {"b", -2}};
+  std::vector<std::int64_t> flushed, after;
+  env([&]() -> asio::awaitable<void> {
+    co_await c->set("max", int64_max);
+    co_await c->set("min", int64_min);
+    flushed = co_await writer->send_batch(1, batch);
+    after = co_await totals(*c, "a", "max", "min", "b");
+    co_await writer->shutdown();
+  }());
+  CHECK(flushed == std::vector<std::int64_t>{1, int64_max, int64_min, -2});
+  CHECK(after == flushed);
+}
+
+TEST_CASE("lax counter: a zero delta in a flush batch only reads the key's total") {
+  Env env;
+  auto c = strict_on(env);
+  auto writer = lax_on(env, no_background_flush);  // only its send_batch is used
+  const std::vector<detail::KeyDelta> batch{{"k", 0}, {"missing", 0}, {"n", 3}};
+  std::vector<std::int64_t> flushed, resent;
+  env([&]() -> asio::awaitable<void> {
+    co_await c->set("k", 7);
+    flushed = co_await writer->send_batch(1, batch);
+    co_await c->inc("k", 1);
+    resent = co_await writer->send_batch(1, batch);  // not applied again, still read
+    co_await writer->shutdown();
+  }());
+  CHECK(flushed == std::vector<std::int64_t>{7, 0, 3});
+  CHECK(resent == std::vector<std::int64_t>{8, 0, 3});
+  CHECK(server().command({"HEXISTS", "{" + env.prefix.str() + "}:totals", "missing"}) == "0");
+}
+
+TEST_CASE("lax counter: a key twice in one flush batch is applied twice, in order") {
+  Env env;
+  auto writer = lax_on(env, no_background_flush);  // only its send_batch is used
+  const std::vector<detail::KeyDelta> batch{{"k", 2}, {"k", 3}, {"j", 1}, {"k", 0}, {"k", -1}};
+  std::vector<std::int64_t> flushed;
+  env([&]() -> asio::awaitable<void> {
+    flushed = co_await writer->send_batch(1, batch);
+    co_await writer->shutdown();
+  }());
+  CHECK(flushed == std::vector<std::int64_t>{2, 5, 1, 5, 4});
 }
 
 TEST_CASE("strict counter: 1000 coroutines on 4 threads sharing one connection count exactly", "[concurrency]") {

@@ -3,6 +3,7 @@
 // after every step against a plain in-memory model and against SPEC's
 // invariant read straight from Redis. Seeded; the seed is printed on failure
 // and DISTKIT_SEED=<n> replays it.
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <random>
@@ -84,6 +85,7 @@ TEST_CASE("instance-aware model: random ops, deaths and returns keep the invaria
                                                      .heartbeat_interval = std::chrono::milliseconds(3'600'000)}));
   const std::string base = "{" + env.prefix.str() + "}:ia:";
   Model m(n);
+  std::vector<std::uint64_t> sequence(n, 0);  // of each instance's last flush batch
 
   env([&]() -> asio::awaitable<void> {
     int pauses = 0;
@@ -99,8 +101,18 @@ TEST_CASE("instance-aware model: random ops, deaths and returns keep the invaria
       }
       Counts got{}, want{};
       std::string op;
+      // A flush batch: some of the keys, in random order, a third of them with a delta of 0.
+      std::vector<detail::KeyDelta> batch;
+      std::vector<Counts> got_batch, want_batch;
+      if (what >= 25 && what < 35) {
+        std::vector<std::string> some = keys;
+        std::shuffle(some.begin(), some.end(), rng);
+        some.resize(static_cast<std::size_t>(pick(1, static_cast<int>(keys.size()))));
+        for (const auto& key : some) batch.push_back({key, pick(0, 2) == 0 ? 0 : pick(-5, 20)});
+      }
       auto run_op = [&]() -> asio::awaitable<void> {
-        if (what < 35) op = "inc", got = co_await cs[i]->inc(k, operand);
+        if (what < 25) op = "inc", got = co_await cs[i]->inc(k, operand);
+        else if (what < 35) op = "flush", got_batch = co_await cs[i]->inc_batch(++sequence[i], batch);
         else if (what < 50) op = "get", got = co_await cs[i]->get(k);
         else if (what < 58) op = "set", got = co_await cs[i]->set(k, operand);
         else if (what < 70) op = "set_on_instance", got = co_await cs[i]->set_on_instance(k, operand);
@@ -111,7 +123,10 @@ TEST_CASE("instance-aware model: random ops, deaths and returns keep the invaria
         else op = "heartbeat", co_await cs[i]->heartbeat();
       };
       co_await run_op();
-      INFO("step " << step << ": instance " << i << ' ' << op << '(' << k << ", " << operand << ')');
+      std::ostringstream batch_text;
+      for (const auto& [key, delta] : batch) batch_text << ' ' << key << ' ' << delta;
+      INFO("step " << step << ": instance " << i << ' ' << op << '(' << k << ", " << operand << ')'
+                   << (op == "flush" ? " batch" + batch_text.str() : ""));
 
       // Whom did that op reap? Redis tells: those the model had live and Redis no longer has.
       std::set<std::string> redis_live;
@@ -127,9 +142,20 @@ TEST_CASE("instance-aware model: random ops, deaths and returns keep the invaria
       m.live.insert(i);
 
       // The op itself, as SPEC says.
-      if (op != "clear" && op != "clear_on_instance" && op != "heartbeat") m.restore(i, k);
+      if (op != "clear" && op != "clear_on_instance" && op != "heartbeat" && op != "flush") m.restore(i, k);
       const std::int64_t mine = m.current(i, k);
-      if (op == "inc") {
+      if (op == "flush") {  // each key as an inc, but a delta of 0 only reads
+        for (const auto& [key, delta] : batch) {
+          m.restore(i, key);
+          const std::int64_t slice = m.current(i, key) + delta;
+          if (delta != 0) {
+            m.cumulative[key] += delta;
+            m.slices[i][key] = {slice, m.epoch[key]};
+          }
+          want_batch.push_back({m.cumulative.count(key) ? m.cumulative[key] : 0, slice});
+          m.remember(i, key, slice);
+        }
+      } else if (op == "inc") {
         m.cumulative[k] += operand;
         m.slices[i][k] = {mine + operand, m.epoch[k]};
         want = {m.cumulative[k], mine + operand};
@@ -174,6 +200,7 @@ TEST_CASE("instance-aware model: random ops, deaths and returns keep the invaria
         for (const auto& key : keys) m.restore(i, key);  // the client offers back all it knows
 
       if (op != "clear_on_instance" && op != "clear" && op != "heartbeat") CHECK(got == want);
+      CHECK(got_batch == want_batch);
 
       // The invariant, read from Redis: cumulative == sum of live current-epoch slices.
       const auto cum = hgetall(base + "cum");

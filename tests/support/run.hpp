@@ -2,8 +2,10 @@
 // Running coroutines from tests, under a deadline so a hang fails the test.
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <future>
+#include <limits>
 #include <optional>
 #include <atomic>
 #include <exception>
@@ -146,6 +148,19 @@ asio::awaitable<std::optional<errc>> lose_reply(const RedisServer& s, asio::awai
   using namespace asio::experimental::awaitable_operators;
   co_return co_await (error_of(std::move(op)) && kill());
 }
+
+// Totals where a script could lose exactness: around ±2^53 (beyond it a Lua
+// double rounds), round powers of ten (1e+15 as a Lua number), the int64 limits.
+inline std::vector<std::int64_t> boundary_values() {
+  constexpr std::int64_t p53 = std::int64_t{1} << 53;
+  constexpr std::int64_t max = std::numeric_limits<std::int64_t>::max();
+  constexpr std::int64_t min = std::numeric_limits<std::int64_t>::min();
+  return {0, 1, -1, 1'000'000'000'000'000, -1'000'000'000'000'000, 123'456'789'012'345'678,
+          -123'456'789'012'345'678, p53 - 1, p53, p53 + 1, -(p53 - 1), -p53, -(p53 + 1),
+          max - 1, max, min + 1, min};
+}
+// Tests reach each boundary value in two adds: `value - step_to(value)`, then `step_to(value)`.
+inline std::int64_t step_to(std::int64_t value) { return value > 0 ? 1 : -1; }
 
 // A prefix no other test uses.
 inline RedisKey unique_prefix(const std::string& base = "t") {

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Measures the Lua scripts alone: redis-benchmark of EVALSHA with arguments
+# shaped like the library's, against a throwaway redis-server.
+#
+#   scripts/bench_scripts.sh [lua-dir...]     (default: lua/ of this checkout)
+#   SCALE=0.2 scripts/bench_scripts.sh        fewer calls, for a quick look
+#   ONLY="flush" scripts/bench_scripts.sh     only the benchmarks so named
+#   REDIS_ARGS="--hash-max-listpack-entries 0" scripts/bench_scripts.sh
+#                                             server options (here: no listpacks)
+#
+# Several lua dirs (say, an old checkout's lua/ and this one's) are measured
+# one after another on one server. For each of plain inc, plain flush of 100
+# keys, instance-aware inc and instance-aware flush of 100 keys (at -c 1
+# -P 64) it prints calls/s, and the server's CPU time per call (from
+# /proc/<pid>/stat) as calls per CPU-second: on a machine shared with other
+# work that is the steadier number. Flushes use a new sequence key on every
+# call (__rand_int__), so each batch is applied.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+[ $# -gt 0 ] || set -- lua
+scale=${SCALE:-1}
+
+command -v redis-benchmark >/dev/null || { echo "bench_scripts.sh: redis-benchmark is not on PATH" >&2; exit 1; }
+tmp=$(mktemp -d /tmp/distkit-bench.XXXXXX)
+socket="$tmp/redis.sock"
+# shellcheck disable=SC2086  # REDIS_ARGS: several words
+redis-server --port 0 --unixsocket "$socket" --dir "$tmp" --save '' --appendonly no \
+  --logfile "$tmp/redis.log" ${REDIS_ARGS:-} &
+redis_pid=$!
+trap 'kill "$redis_pid" 2>/dev/null; wait "$redis_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
+for _ in $(seq 50); do [ -S "$socket" ] && break; sleep 0.1; done
+
+cli() { redis-cli -s "$socket" "$@"; }
+cpu_ticks() { [ -r "/proc/$redis_pid/stat" ] && awk '{ print $14 + $15 }' "/proc/$redis_pid/stat" || echo 0; }
+ticks_per_s=$(getconf CLK_TCK)
+
+bench() {  # name, number of calls, command...
+  local name=$1 n
+  [[ -z "${ONLY:-}" || "$name" == *"$ONLY"* ]] || return 0
+  n=$(awk -v n="$2" -v s="$scale" 'BEGIN { printf "%d", n * s }')
+  shift 2
+  local reply  # one call first: a benchmark of an error reply measures nothing
+  reply=$(cli "$@" 2>&1 | head -c 300)
+  case $reply in *ERR*|*rror*) echo "bench_scripts.sh: $name: $reply" >&2; exit 1 ;; esac
+  cli FLUSHALL >/dev/null
+  redis-benchmark -s "$socket" -c 1 -P 64 -n $((n / 10 + 1)) -r 1000000000 "$@" >/dev/null  # warm-up
+  local before rps after
+  before=$(cpu_ticks)
+  if ! rps=$(redis-benchmark -s "$socket" -c 1 -P 64 -n "$n" -r 1000000000 --csv "$@" | awk -F'"' 'NR == 2 { print $4 }'); then
+    echo "bench_scripts.sh: $name: redis-benchmark failed; the server's log ends:" >&2
+    tail -n 20 "$tmp/redis.log" >&2
+    exit 1
+  fi
+  after=$(cpu_ticks)
+  awk -v name="$name" -v rps="$rps" -v n="$n" -v t=$((after - before)) -v hz="$ticks_per_s" 'BEGIN {
+    printf "%-28s %10.0f calls/s", name, rps
+    if (t > 0) printf "   %9.0f calls per CPU-second of redis-server", n / (t / hz)
+    printf "\n" }'
+}
+
+p='{bench}'
+id=0f8e2c4a-5b1d-4e7f-9a3c-6d2b1e0f4a5c
+ia_keys=(5 "$p:ia:live" "$p:ia:cum" "$p:ia:epoch" "$p:ia:inst:$id")
+ia_args=("$id" 30000 "$p:ia:inst:" "$p:ia:seq:")
+plain_flush=() ia_flush=()
+for i in $(seq 0 99); do
+  plain_flush+=("key$i" 1)
+  ia_flush+=("key$i" 1 5 0)  # key, delta, known slice, known epoch
+done
+
+for lua_dir in "$@"; do
+  [ $# -eq 1 ] || echo "== $lua_dir"
+  # As cmake/embed_scripts.cmake does: common.lua, a newline, the script.
+  counter=$(cli SCRIPT LOAD "$(cat "$lua_dir/common.lua"; echo; cat "$lua_dir/counter.lua")")
+  ia=$(cli SCRIPT LOAD "$(cat "$lua_dir/common.lua"; echo; cat "$lua_dir/instance_aware.lua")")
+  bench "plain inc" 400000 EVALSHA "$counter" 1 "$p:totals" inc key0 1
+  bench "plain flush (100 keys)" 20000 EVALSHA "$counter" 2 "$p:totals" "$p:seq:__rand_int__" flush 1 "${plain_flush[@]}"
+  bench "instance-aware inc" 200000 EVALSHA "$ia" "${ia_keys[@]}" "$p:ia:seq:$id" inc "${ia_args[@]}" key0 5 0 1
+  bench "instance-aware flush (100)" 5000 EVALSHA "$ia" "${ia_keys[@]}" "$p:ia:seq:__rand_int__" flush "${ia_args[@]}" 1 "${ia_flush[@]}"
+done
