@@ -89,8 +89,8 @@ TEST_CASE("instance-aware: counts around ±2^53 and at the int64 limits come bac
       first.push_back({"flush-" + key, f});
       second.push_back({"flush-" + key, step_to(v)});
     }
-    by_flush_first = co_await c->inc_batch(1, first);
-    by_flush = co_await c->inc_batch(2, second);
+    by_flush_first = co_await c->inc_batch(0, 1, first);
+    by_flush = co_await c->inc_batch(0, 2, second);
     for (std::size_t i = 0; i < values.size(); ++i) read.push_back(co_await reader->get("flush-v" + std::to_string(i)));
   }());
   CHECK(by_inc_first == want_first);
@@ -146,8 +146,8 @@ TEST_CASE("instance-aware: a flushed delta that would overflow is dropped; the r
     co_await a->inc("max", max);
     co_await a->inc("s", max);
     co_await b->inc("s", -10);
-    flushed = co_await b->inc_batch(1, first);
-    again = co_await a->inc_batch(1, second);
+    flushed = co_await b->inc_batch(0, 1, first);
+    again = co_await a->inc_batch(0, 1, second);
     after.push_back(co_await a->get("max"));
     after.push_back(co_await a->get("s"));
     after.push_back(co_await b->get("x"));
@@ -168,7 +168,7 @@ TEST_CASE("instance-aware: a zero delta in a flush batch only reads the key") {
     co_await b->inc("k", 3);
     co_await a->inc("stale", 4);
     co_await b->set("stale", 10);  // a's slice of it is stale now
-    flushed = co_await a->inc_batch(1, zeros);
+    flushed = co_await a->inc_batch(0, 1, zeros);
   }());
   CHECK(flushed == std::vector<Counts>{{8, 5}, {0, 0}, {10, 0}});
   const std::string base = "{" + env.prefix.str() + "}:ia:";
@@ -188,7 +188,7 @@ TEST_CASE("instance-aware: a key twice in one flush batch is applied twice, in o
   env([&]() -> asio::awaitable<void> {
     co_await a->inc("stale", 4);
     co_await b->set("stale", 10);
-    flushed = co_await a->inc_batch(1, batch);
+    flushed = co_await a->inc_batch(0, 1, batch);
   }());
   CHECK(flushed == std::vector<Counts>{{2, 2}, {5, 5}, {1, 1}, {5, 5}, {11, 1}, {8, -2}});
 }
@@ -359,7 +359,7 @@ TEST_CASE("instance-aware: a reaped instance that comes back recovers its slice"
       co_await gone("k", 0);
       std::vector<detail::KeyDelta> batch;
       batch.push_back({"k", 2});
-      const auto back = co_await a->inc_batch(1, batch);
+      const auto back = co_await a->inc_batch(0, 1, batch);
       CHECK(back == std::vector<Counts>{{9, 9}});
     }
     SECTION("through heartbeat") {

@@ -2,10 +2,10 @@
 # Measures the Lua scripts alone: redis-benchmark of EVALSHA with arguments
 # shaped like the library's, against a throwaway redis-server.
 #
-#   scripts/bench_scripts.sh [lua-dir...]     (default: lua/ of this checkout)
-#   SCALE=0.2 scripts/bench_scripts.sh        fewer calls, for a quick look
-#   ONLY="flush" scripts/bench_scripts.sh     only the benchmarks so named
-#   REDIS_ARGS="--hash-max-listpack-entries 0" scripts/bench_scripts.sh
+#   bench/scripts.sh [lua-dir...]     (default: lua/ of this checkout)
+#   SCALE=0.2 bench/scripts.sh        fewer calls, for a quick look
+#   ONLY="flush" bench/scripts.sh     only the benchmarks so named
+#   REDIS_ARGS="--hash-max-listpack-entries 0" bench/scripts.sh
 #                                             server options (here: no listpacks)
 #
 # Several lua dirs (say, an old checkout's lua/ and this one's) are measured
@@ -20,7 +20,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 [ $# -gt 0 ] || set -- lua
 scale=${SCALE:-1}
 
-command -v redis-benchmark >/dev/null || { echo "bench_scripts.sh: redis-benchmark is not on PATH" >&2; exit 1; }
+command -v redis-benchmark >/dev/null || { echo "bench/scripts.sh: redis-benchmark is not on PATH" >&2; exit 1; }
 tmp=$(mktemp -d /tmp/distkit-bench.XXXXXX)
 socket="$tmp/redis.sock"
 # shellcheck disable=SC2086  # REDIS_ARGS: several words
@@ -41,13 +41,13 @@ bench() {  # name, number of calls, command...
   shift 2
   local reply  # one call first: a benchmark of an error reply measures nothing
   reply=$(cli "$@" 2>&1 | head -c 300)
-  case $reply in *ERR*|*rror*) echo "bench_scripts.sh: $name: $reply" >&2; exit 1 ;; esac
+  case $reply in *ERR*|*rror*) echo "bench/scripts.sh: $name: $reply" >&2; exit 1 ;; esac
   cli FLUSHALL >/dev/null
   redis-benchmark -s "$socket" -c 1 -P 64 -n $((n / 10 + 1)) -r 1000000000 "$@" >/dev/null  # warm-up
   local before rps after
   before=$(cpu_ticks)
   if ! rps=$(redis-benchmark -s "$socket" -c 1 -P 64 -n "$n" -r 1000000000 --csv "$@" | awk -F'"' 'NR == 2 { print $4 }'); then
-    echo "bench_scripts.sh: $name: redis-benchmark failed; the server's log ends:" >&2
+    echo "bench/scripts.sh: $name: redis-benchmark failed; the server's log ends:" >&2
     tail -n 20 "$tmp/redis.log" >&2
     exit 1
   fi
