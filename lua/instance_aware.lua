@@ -71,6 +71,8 @@ local function restore(key, known_slice, known_epoch, epoch)
 end
 
 -- slice += delta (or := delta if stale), cum += delta. nil on overflow, unchanged.
+-- A slice of INT64_MIN counts as overflow: taking it away would negate it.
+-- (The client never sends a delta of INT64_MIN.)
 local function inc(key, delta, epoch)
   local slice = current_slice(mine, key, epoch)
   local total = add_to_field(cum, key, delta)
@@ -80,7 +82,8 @@ local function inc(key, delta, epoch)
     return total, delta
   end
   local new_slice = add_to_field(mine, 's:' .. key, delta)
-  if not new_slice then
+  if not new_slice or new_slice == '-9223372036854775808' then
+    if new_slice then add_to_field(mine, 's:' .. key, negate(delta)) end
     add_to_field(cum, key, negate(delta))
     return nil
   end
