@@ -1,6 +1,8 @@
 // URL parsing and validation of ConnectionOptions.
 #include "distkit/redis/options.hpp"
 
+#include <sys/un.h>
+
 #include <charconv>
 #include <optional>
 #include <utility>
@@ -147,9 +149,21 @@ void ConnectionOptions::validate() const {
   positive(health_check_interval, "health_check_interval");
   positive(reconnect_backoff_min, "reconnect_backoff_min");
   positive(reconnect_backoff_max, "reconnect_backoff_max");
-  if (unix_socket.empty() && (host.empty() || port == 0))
-    throw Error(errc::invalid_argument, "ConnectionOptions needs a host and a non-zero port, or a unix_socket");
-  if (db < 0) throw Error(errc::invalid_argument, fmt::format("ConnectionOptions::db must be >= 0, got {}", db));
+  auto invalid = [](std::string_view why) {
+    throw Error(errc::invalid_argument, fmt::format("ConnectionOptions::{}", why));
+  };
+  if (unix_socket.empty()) {
+    if (host.empty()) invalid("host is empty and no unix_socket is set");
+    if (port == 0) invalid(fmt::format("port must be in 1..65535, got 0 (host {})", quoted(host)));
+  }
+  // Both reach C APIs as NUL-terminated strings: a NUL would cut them short.
+  if (host.find('\0') != std::string::npos) invalid(fmt::format("host {} contains a NUL byte", quoted(host)));
+  if (unix_socket.find('\0') != std::string::npos)
+    invalid(fmt::format("unix_socket {} contains a NUL byte", quoted(unix_socket)));
+  // hiredis would silently cut a longer path to fit sockaddr_un.
+  if (constexpr std::size_t fits = sizeof(sockaddr_un::sun_path) - 1; unix_socket.size() > fits)
+    invalid(fmt::format("unix_socket {} is {} bytes, at most {} fit", quoted(unix_socket), unix_socket.size(), fits));
+  if (db < 0) invalid(fmt::format("db must be >= 0, got {}", db));
 }
 
 }  // namespace distkit::redis
