@@ -6,6 +6,7 @@
 #include <vector>
 
 #include <asio/awaitable.hpp>
+#include <fmt/format.h>
 
 #include "distkit/counts.hpp"
 #include "distkit/detail/checked.hpp"
@@ -31,6 +32,7 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
 
  public:
   static std::shared_ptr<BasicLaxInstanceAwareCounter> create(LaxInstanceAwareCounterOptions o) {
+    check_intervals(o.flush_interval, o.allowed_lag);  // before the backend starts its heartbeat
     return create(Strict::create_lax_backend({.prefix = std::move(o.prefix),
                                               .connection = std::move(o.connection),
                                               .dead_instance_threshold = o.dead_instance_threshold,
@@ -41,10 +43,7 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
   static std::shared_ptr<BasicLaxInstanceAwareCounter> create(std::shared_ptr<Strict> backend,
                                                               std::chrono::milliseconds flush_interval,
                                                               std::chrono::milliseconds allowed_lag) {
-    if (flush_interval.count() <= 0 || allowed_lag.count() < 0)
-      throw Error(errc::invalid_argument, fmt::format("flush_interval must be positive and allowed_lag >= 0, got "
-                                                      "{}ms and {}ms",
-                                                      flush_interval.count(), allowed_lag.count()));
+    check_intervals(flush_interval, allowed_lag);
     auto counter = std::make_shared<BasicLaxInstanceAwareCounter>(Private{}, std::move(backend), flush_interval,
                                                                   allowed_lag);
     counter->engine_.start(counter);
@@ -130,6 +129,15 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
   }
 
  private:
+  static void check_intervals(std::chrono::milliseconds flush_interval, std::chrono::milliseconds allowed_lag) {
+    if (flush_interval.count() <= 0)
+      throw Error(errc::invalid_argument, fmt::format("LaxInstanceAwareCounterOptions::flush_interval must be "
+                                                      "positive, got {}ms", flush_interval.count()));
+    if (allowed_lag.count() < 0)
+      throw Error(errc::invalid_argument, fmt::format("LaxInstanceAwareCounterOptions::allowed_lag must be >= 0, "
+                                                      "got {}ms", allowed_lag.count()));
+  }
+
   static void check_counts(const detail::DeltaMap<Counts>::View& v) {
     detail::checked_add(v.remote.cumulative, v.local, "lax cumulative");
     detail::checked_add(v.remote.instance, v.local, "lax slice");
