@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -60,15 +61,18 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
   const std::string& instance_id() const noexcept { return backend_->instance_id(); }
 
   asio::awaitable<Counts> inc(std::string_view key, std::int64_t n = 1) { return update(key, n); }
+  // A coroutine, unlike inc: dec(key, INT64_MIN) must fail when awaited.
   asio::awaitable<Counts> dec(std::string_view key, std::int64_t n = 1) {
-    return update(key, detail::checked_neg(n, "dec"));
+    co_return co_await update(key, detail::dec_delta(key, n));
   }
   asio::awaitable<Counts> get(std::string_view key) { return update(key, 0); }
 
   asio::awaitable<Counts> set_on_instance(std::string_view key, std::int64_t n) {
+    if (n == std::numeric_limits<std::int64_t>::min())
+      detail::throw_overflow_on(key, "set_on_instance to", n, detail::instance_aware_range);
     const Counts now = co_await update(key, 0);
     std::int64_t delta;
-    if (__builtin_sub_overflow(n, now.instance, &delta)) detail::throw_overflow("set_on_instance", n, now.instance);
+    if (__builtin_sub_overflow(n, now.instance, &delta)) detail::throw_overflow_on(key, "set_on_instance to", n);
     co_return co_await update(key, delta);
   }
 
@@ -138,17 +142,28 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
                                                       "got {}ms", allowed_lag.count()));
   }
 
+  // As the strict counter refuses them: a slice or a local delta (sent as one
+  // operand) of INT64_MIN, which the script could not negate.
   static void check_counts(const detail::DeltaMap<Counts>::View& v) {
+    constexpr auto min = std::numeric_limits<std::int64_t>::min();
     detail::checked_add(v.remote.cumulative, v.local, "lax cumulative");
-    detail::checked_add(v.remote.instance, v.local, "lax slice");
+    if (v.local == min || detail::checked_add(v.remote.instance, v.local, "lax slice") == min)
+      detail::throw_overflow("lax slice", v.remote.instance, v.local);
   }
   static Counts view_of(const detail::DeltaMap<Counts>::View& v) {
     return {v.remote.cumulative + v.local, v.remote.instance + v.local};
   }
 
   asio::awaitable<Counts> update(std::string_view key, std::int64_t n) {
-    auto view = co_await engine_.update(key, n, check_counts, [this](std::string_view k) { return backend_->get(k); });
-    co_return view_of(view);
+    try {
+      if (n == std::numeric_limits<std::int64_t>::min()) detail::throw_overflow("operand", 0, n);  // as the strict one
+      auto view =
+          co_await engine_.update(key, n, check_counts, [this](std::string_view k) { return backend_->get(k); });
+      co_return view_of(view);
+    } catch (const Error& e) {
+      if (e.value() == errc::overflow) detail::throw_overflow_on(key, "adding", n, detail::instance_aware_range);
+      throw;
+    }
   }
 
   asio::awaitable<void> flush_key(std::string_view key) {
