@@ -142,8 +142,10 @@ end
 
 -- cum += delta; slice += delta, or := delta if `slice` (the caller's current
 -- one, from my_slice) is nil. Returns the new cumulative and slice; nil on
--- overflow, changing nothing. In a flush the new slice is summed in Lua
--- when exact_sum can, and queued.
+-- overflow, changing nothing. A slice of INT64_MIN counts as overflow:
+-- taking it away would negate it. (The client never sends a delta of
+-- INT64_MIN.) In a flush the new slice is summed in Lua when exact_sum can,
+-- and queued.
 local function inc(key, delta, epoch, slice)
   local total = add_to_field(cum, key, delta)
   if not total then return nil end
@@ -157,7 +159,8 @@ local function inc(key, delta, epoch, slice)
     return total, new_slice
   end
   new_slice = add_to_field(mine, 's:' .. key, delta)
-  if not new_slice then
+  if not new_slice or new_slice == '-9223372036854775808' then
+    if new_slice then add_to_field(mine, 's:' .. key, negate(delta)) end
     add_to_field(cum, key, negate(delta))
     return nil
   end

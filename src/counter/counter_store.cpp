@@ -13,10 +13,6 @@ using redis::Command;
 
 }  // namespace
 
-void throw_overflow(std::string_view what, std::int64_t a, std::int64_t b) {
-  throw Error(errc::overflow, fmt::format("{}: {} + {} overflows int64", what, a, b));
-}
-
 CounterStore::CounterStore(CounterOptions options)
     : options_(std::move(options)), totals_key_(fmt::format("{{{}}}:totals", options_.prefix.str())) {
   if (!options_.connection) throw Error(errc::invalid_argument, "CounterOptions::connection is null");
@@ -26,8 +22,13 @@ CounterStore::CounterStore(CounterOptions options)
 }
 
 asio::awaitable<std::int64_t> CounterStore::inc(std::string_view key, std::int64_t n) {
-  auto r = co_await scripts::counter.call(*options_.connection, Command{"1", totals_key_, "inc", key}.push(n));
-  co_return to_int64(r);
+  try {
+    co_return to_int64(
+        co_await scripts::counter.call(*options_.connection, Command{"1", totals_key_, "inc", key}.push(n)));
+  } catch (const Error& e) {
+    if (e.value() == errc::overflow) throw_overflow_on(key, "adding", n);  // the script's message has the key raw
+    throw;
+  }
 }
 
 asio::awaitable<std::int64_t> CounterStore::get(std::string_view key) {

@@ -1,8 +1,11 @@
 #include "distkit/counter/lax_counter.hpp"
 
+#include <fmt/format.h>
+
 #include "counter_store.hpp"
 #include "distkit/detail/checked.hpp"
 #include "instance_id.hpp"
+#include "quoted.hpp"
 
 namespace distkit {
 namespace {
@@ -30,9 +33,14 @@ LaxCounter::LaxCounter(Private, CounterOptions options)
 LaxCounter::~LaxCounter() { engine_.log_abandoned("LaxCounter"); }
 
 asio::awaitable<std::int64_t> LaxCounter::update(std::string_view key, std::int64_t n) {
-  auto view = engine_.add_local(key, n, check_total);
-  if (!view) view = co_await engine_.update(key, n, check_total, [this](std::string_view k) { return store_->get(k); });
-  co_return view->remote + view->local;
+  try {
+    auto view = engine_.add_local(key, n, check_total);
+    if (!view) view = co_await engine_.update(key, n, check_total, [this](std::string_view k) { return store_->get(k); });
+    co_return view->remote + view->local;
+  } catch (const Error& e) {
+    if (e.value() == errc::overflow) detail::throw_overflow_on(key, "adding", n);  // name the key
+    throw;
+  }
 }
 
 asio::awaitable<std::int64_t> LaxCounter::inc(std::string_view key, std::int64_t n) { return update(key, n); }
@@ -40,7 +48,7 @@ asio::awaitable<std::int64_t> LaxCounter::inc(std::string_view key, std::int64_t
 // A coroutine, unlike inc: dec(key, INT64_MIN) must fail when awaited, not
 // when called (co_spawn(ex, c->dec(...), use_future) would throw at the call).
 asio::awaitable<std::int64_t> LaxCounter::dec(std::string_view key, std::int64_t n) {
-  co_return co_await update(key, detail::checked_neg(n, "dec"));
+  co_return co_await update(key, detail::dec_delta(key, n));
 }
 
 asio::awaitable<std::int64_t> LaxCounter::get(std::string_view key) { return update(key, 0); }
@@ -48,7 +56,8 @@ asio::awaitable<std::int64_t> LaxCounter::get(std::string_view key) { return upd
 asio::awaitable<std::int64_t> LaxCounter::set(std::string_view key, std::int64_t n) {
   const std::int64_t current = co_await update(key, 0);
   std::int64_t delta;
-  if (__builtin_sub_overflow(n, current, &delta)) detail::throw_overflow("lax set", n, current);
+  if (__builtin_sub_overflow(n, current, &delta))
+    detail::throw_overflow_on(key, "set to", n, fmt::format("int64 as a delta from the local total {}", current));
   co_await update(key, delta);
   co_return n;
 }
@@ -84,7 +93,7 @@ asio::awaitable<std::vector<std::int64_t>> LaxCounter::send_batch(std::size_t la
   auto outcome = co_await store_->flush(lane_writers_[lane], sequence, batch);
   if (!outcome.applied) logger()->debug("LaxCounter batch {} had been applied already; skipped", sequence);
   for (const auto& key : outcome.overflowed)
-    logger()->error("LaxCounter: flushing key \"{}\" would overflow int64; its delta is dropped", key);
+    logger()->error("LaxCounter: flushing key {} would overflow int64; its delta is dropped", detail::quoted(key));
   co_return std::move(outcome.totals);
 }
 

@@ -19,7 +19,7 @@ asio::awaitable<std::int64_t> StrictCounter::inc(std::string_view key, std::int6
 
 asio::awaitable<std::int64_t> StrictCounter::dec(std::string_view key, std::int64_t n) {
   RedisKey::validate(key);
-  co_return co_await store_->inc(key, detail::checked_neg(n, "dec"));
+  co_return co_await store_->inc(key, detail::dec_delta(key, n));
 }
 
 asio::awaitable<std::int64_t> StrictCounter::get(std::string_view key) {

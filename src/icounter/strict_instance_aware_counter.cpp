@@ -15,6 +15,7 @@
 #include "distkit/logging.hpp"
 #include "instance_id.hpp"
 #include "known_slice_map.hpp"
+#include "quoted.hpp"
 #include "reply_parse.hpp"
 #include "scripts.hpp"
 
@@ -22,13 +23,6 @@ namespace distkit {
 namespace {
 
 using detail::to_int64;
-
-// Deltas travel through Lua as strings and are negated there by text, which
-// has no room for -INT64_MIN.
-std::int64_t checked_operand(std::int64_t n) {
-  if (n == std::numeric_limits<std::int64_t>::min()) detail::throw_overflow("instance-aware delta", 0, n);
-  return n;
-}
 
 void check_options(const StrictInstanceAwareCounterOptions& o) {
   if (!o.connection) throw Error(errc::invalid_argument, "instance-aware counter options: connection is null");
@@ -104,12 +98,25 @@ asio::awaitable<Counts> StrictInstanceAwareCounter::call(std::string_view op, st
                                                           std::int64_t operand, After after) {
   throw_if_stopped();
   RedisKey::validate(key);
+  // Operands travel through Lua as strings and are negated there by text
+  // (to take a slice away), which has no room for -INT64_MIN.
+  auto overflow = [&] {
+    const std::string change = op == "inc" ? "adding" : fmt::format("{} to", op);
+    detail::throw_overflow_on(key, change, operand, detail::instance_aware_range);
+  };
+  if (operand == std::numeric_limits<std::int64_t>::min()) overflow();
   redis::Command cmd = begin(op);
   cmd.push(key);
   push_known(cmd, key);
   cmd.push(operand);
   touch();
-  const redis::Reply r = co_await detail::scripts::instance_aware.call(*options_.connection, cmd);
+  redis::Reply r;
+  try {
+    r = co_await detail::scripts::instance_aware.call(*options_.connection, cmd);
+  } catch (const Error& e) {
+    if (e.value() != errc::overflow) throw;
+    overflow();  // the script's message has the key raw
+  }
   if (r.elements.size() != 4) throw Error(errc::script_error, "malformed reply from the instance-aware script");
   const Counts counts{to_int64(r.elements[0]), to_int64(r.elements[1])};
   known_->remember(key, {after == After::keep_slice ? counts.instance : 0, to_int64(r.elements[2])});
@@ -118,19 +125,21 @@ asio::awaitable<Counts> StrictInstanceAwareCounter::call(std::string_view op, st
 }
 
 asio::awaitable<Counts> StrictInstanceAwareCounter::inc(std::string_view key, std::int64_t n) {
-  return call("inc", key, checked_operand(n), After::keep_slice);
+  return call("inc", key, n, After::keep_slice);
 }
+// A coroutine, unlike inc: dec(key, INT64_MIN) must fail when awaited, not
+// when called.
 asio::awaitable<Counts> StrictInstanceAwareCounter::dec(std::string_view key, std::int64_t n) {
-  return call("inc", key, detail::checked_neg(checked_operand(n), "dec"), After::keep_slice);
+  co_return co_await call("inc", key, detail::dec_delta(key, n), After::keep_slice);
 }
 asio::awaitable<Counts> StrictInstanceAwareCounter::get(std::string_view key) {
   return call("get", key, 0, After::keep_slice);
 }
 asio::awaitable<Counts> StrictInstanceAwareCounter::set(std::string_view key, std::int64_t n) {
-  return call("set", key, checked_operand(n), After::keep_slice);
+  return call("set", key, n, After::keep_slice);
 }
 asio::awaitable<Counts> StrictInstanceAwareCounter::set_on_instance(std::string_view key, std::int64_t n) {
-  return call("set_on_instance", key, checked_operand(n), After::keep_slice);
+  return call("set_on_instance", key, n, After::keep_slice);
 }
 asio::awaitable<Counts> StrictInstanceAwareCounter::del(std::string_view key) {
   return call("del", key, 0, After::zero_slice);
@@ -184,7 +193,15 @@ asio::awaitable<std::vector<Counts>> StrictInstanceAwareCounter::inc_batch(
   redis::Command cmd = begin("flush", lane);
   cmd.push(sequence);
   for (const auto& [key, delta] : batch) {
-    cmd.push(key).push(checked_operand(delta));
+    // Local deltas may add up to INT64_MIN, which the script cannot negate:
+    // dropped like a delta that would overflow in Redis, not failing the batch.
+    if (delta == std::numeric_limits<std::int64_t>::min()) {
+      logger()->error("flushing key {} of instance {}: a delta of {} would leave {}; it is dropped",
+                      detail::quoted(key), id_, delta, detail::instance_aware_range);
+      cmd.push(key).push(0);
+    } else {
+      cmd.push(key).push(delta);
+    }
     push_known(cmd, key);
   }
   touch();
@@ -193,7 +210,8 @@ asio::awaitable<std::vector<Counts>> StrictInstanceAwareCounter::inc_batch(
     throw Error(errc::script_error, "malformed reply from the instance-aware flush script");
   if (r.elements[0].integer == 0) logger()->debug("flush batch {} of {} had been applied already", sequence, id_);
   for (const auto& key : r.elements[3].elements)
-    logger()->error("flushing key \"{}\" of instance {} would overflow int64; its delta is dropped", key.str, id_);
+    logger()->error("flushing key {} of instance {} would overflow int64; its delta is dropped",
+                    detail::quoted(key.str), id_);
   std::vector<Counts> out;
   out.reserve(batch.size());
   const auto& values = r.elements[2].elements;

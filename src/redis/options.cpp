@@ -1,6 +1,8 @@
 // URL parsing and validation of ConnectionOptions.
 #include "distkit/redis/options.hpp"
 
+#include <sys/un.h>
+
 #include <charconv>
 #include <optional>
 #include <utility>
@@ -8,12 +10,28 @@
 #include <fmt/format.h>
 
 #include "distkit/error.hpp"
+#include "quoted.hpp"
 
 namespace distkit::redis {
 namespace {
 
+using detail::quoted;
+
+// `url` with its password, if any, replaced by "***": errors end up in logs.
+// The last '@' ends the user info, even where a '/' in the password (which
+// should have been escaped) makes the URL malformed.
+std::string redacted(std::string_view url) {
+  const auto scheme = url.find("://");
+  const auto at = url.rfind('@');
+  if (scheme == std::string_view::npos || at == std::string_view::npos || at < scheme) return std::string(url);
+  const auto start = scheme + 3;
+  const auto colon = url.substr(start, at - start).find(':');
+  const auto secret = colon == std::string_view::npos ? start : start + colon + 1;  // no ':': all of it
+  return fmt::format("{}***{}", url.substr(0, secret), url.substr(at));
+}
+
 [[noreturn]] void bad_url(std::string_view url, std::string_view why) {
-  throw Error(errc::invalid_argument, fmt::format("invalid redis URL \"{}\": {}", url, why));
+  throw Error(errc::invalid_argument, fmt::format("invalid redis URL {}: {}", quoted(redacted(url), 256), why));
 }
 
 template <class Int>
@@ -24,7 +42,7 @@ bool parse_int(std::string_view text, Int& out) {
 
 int parse_db(std::string_view url, std::string_view text) {
   int db = 0;
-  if (!parse_int(text, db) || db < 0) bad_url(url, fmt::format("database \"{}\" is not a number >= 0", text));
+  if (!parse_int(text, db) || db < 0) bad_url(url, fmt::format("database {} is not a number >= 0", quoted(text)));
   return db;
 }
 
@@ -66,12 +84,15 @@ std::pair<std::string_view, std::optional<std::string_view>> split_host_port(std
 std::uint16_t parse_port(std::string_view url, std::string_view text) {
   unsigned value = 0;
   if (!parse_int(text, value) || value == 0 || value > 65535)
-    bad_url(url, fmt::format("port \"{}\" is not in 1..65535", text));
+    bad_url(url, fmt::format("port {} is not in 1..65535", quoted(text)));
   return static_cast<std::uint16_t>(value);
 }
 
 void parse_tcp(std::string_view url, std::string_view rest, ConnectionOptions& o) {
   auto slash = rest.find('/');
+  // Else the path (the db) would be a piece of the password, shown in errors.
+  if (auto at = rest.rfind('@'); at != std::string_view::npos && slash != std::string_view::npos && at > slash)
+    bad_url(url, "a '/' in the user info must be escaped as %2F");
   std::string_view authority = rest.substr(0, slash);
   if (slash != std::string_view::npos) {
     std::string_view path = rest.substr(slash + 1);
@@ -98,7 +119,7 @@ void parse_unix(std::string_view url, std::string_view rest, ConnectionOptions& 
   if (auto q = rest.find('?'); q != std::string_view::npos) {
     path = rest.substr(0, q);
     std::string_view query = rest.substr(q + 1);
-    if (!query.starts_with("db=")) bad_url(url, fmt::format("unknown query \"{}\"", query));
+    if (!query.starts_with("db=")) bad_url(url, fmt::format("unknown query {}", quoted(query)));
     o.db = parse_db(url, query.substr(3));
   }
   if (path.empty() || path.front() != '/') bad_url(url, "unix socket path must be absolute");
@@ -128,9 +149,21 @@ void ConnectionOptions::validate() const {
   positive(health_check_interval, "health_check_interval");
   positive(reconnect_backoff_min, "reconnect_backoff_min");
   positive(reconnect_backoff_max, "reconnect_backoff_max");
-  if (unix_socket.empty() && (host.empty() || port == 0))
-    throw Error(errc::invalid_argument, "ConnectionOptions needs a host and a non-zero port, or a unix_socket");
-  if (db < 0) throw Error(errc::invalid_argument, fmt::format("ConnectionOptions::db must be >= 0, got {}", db));
+  auto invalid = [](std::string_view why) {
+    throw Error(errc::invalid_argument, fmt::format("ConnectionOptions::{}", why));
+  };
+  if (unix_socket.empty()) {
+    if (host.empty()) invalid("host is empty and no unix_socket is set");
+    if (port == 0) invalid(fmt::format("port must be in 1..65535, got 0 (host {})", quoted(host)));
+  }
+  // Both reach C APIs as NUL-terminated strings: a NUL would cut them short.
+  if (host.find('\0') != std::string::npos) invalid(fmt::format("host {} contains a NUL byte", quoted(host)));
+  if (unix_socket.find('\0') != std::string::npos)
+    invalid(fmt::format("unix_socket {} contains a NUL byte", quoted(unix_socket)));
+  // hiredis would silently cut a longer path to fit sockaddr_un.
+  if (constexpr std::size_t fits = sizeof(sockaddr_un::sun_path) - 1; unix_socket.size() > fits)
+    invalid(fmt::format("unix_socket {} is {} bytes, at most {} fit", quoted(unix_socket), unix_socket.size(), fits));
+  if (db < 0) invalid(fmt::format("db must be >= 0, got {}", db));
 }
 
 }  // namespace distkit::redis

@@ -43,15 +43,6 @@ asio::awaitable<std::vector<std::int64_t>> totals(Counter& c, Key... keys) {
   co_return out;
 }
 
-// How often the test server ran a script (EVALSHA or EVAL) so far.
-std::int64_t script_calls() {
-  const auto stats = server().command({"INFO", "commandstats"});
-  std::int64_t calls = 0;
-  for (std::string name : {"cmdstat_evalsha:calls=", "cmdstat_eval:calls="})
-    if (auto at = stats.find(name); at != std::string::npos) calls += std::stoll(stats.substr(at + name.size()));
-  return calls;
-}
-
 // What under_load() saw: rounds of increments, and the increments that returned.
 struct Load {
   int rounds = 0;
@@ -698,7 +689,7 @@ TEST_CASE("counters: an invalid key is invalid_key, for every op, without touchi
       {"lax del", [&](std::string_view k) { return error_of(lax->del(k)); }},
   };
   const auto dbsize = server().command({"DBSIZE"});
-  const auto calls = script_calls();
+  const auto calls = server().script_calls();
   for (const auto& bad : bad_keys()) {
     for (const auto& [name, op] : ops) {
       INFO(name << " on a key of " << bad.size() << " bytes");
@@ -706,7 +697,7 @@ TEST_CASE("counters: an invalid key is invalid_key, for every op, without touchi
       CHECK(error == errc::invalid_key);
     }
   }
-  CHECK(script_calls() == calls);
+  CHECK(server().script_calls() == calls);
   CHECK(server().command({"DBSIZE"}) == dbsize);
   env(lax->shutdown());
 }

@@ -118,4 +118,12 @@ std::string RedisServer::command(const std::vector<std::string>& args) const {
   return out;
 }
 
+std::int64_t RedisServer::script_calls() const {
+  const auto stats = command({"INFO", "commandstats"});
+  std::int64_t calls = 0;
+  for (std::string name : {"cmdstat_evalsha:calls=", "cmdstat_eval:calls="})
+    if (auto at = stats.find(name); at != std::string::npos) calls += std::stoll(stats.substr(at + name.size()));
+  return calls;
+}
+
 }  // namespace distkit::test

@@ -28,6 +28,9 @@ class RedisServer {
   // flattened to text (integers in decimal, arrays space-separated, nil as "").
   std::string command(const std::vector<std::string>& args) const;
 
+  // How many scripts (EVALSHA or EVAL) the server has run so far.
+  std::int64_t script_calls() const;
+
   // Drops every client connection but the admin's own (CLIENT KILL TYPE normal).
   void kill_clients() const { command({"CLIENT", "KILL", "TYPE", "normal"}); }
 

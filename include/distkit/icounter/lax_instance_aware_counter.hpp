@@ -1,11 +1,13 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string_view>
 #include <vector>
 
 #include <asio/awaitable.hpp>
+#include <fmt/format.h>
 
 #include "distkit/counts.hpp"
 #include "distkit/detail/checked.hpp"
@@ -32,6 +34,7 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
 
  public:
   static std::shared_ptr<BasicLaxInstanceAwareCounter> create(LaxInstanceAwareCounterOptions o) {
+    check_intervals(o.flush_interval, o.allowed_lag);  // before the backend starts its heartbeat
     // The backend records what Redis acknowledged of our slices in our own
     // delta map: each key is stored once.
     auto map = std::make_shared<detail::DeltaMap<Counts>>();
@@ -46,10 +49,7 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
   static std::shared_ptr<BasicLaxInstanceAwareCounter> create(
       std::shared_ptr<Strict> backend, std::chrono::milliseconds flush_interval, std::chrono::milliseconds allowed_lag,
       std::shared_ptr<detail::DeltaMap<Counts>> map = std::make_shared<detail::DeltaMap<Counts>>()) {
-    if (flush_interval.count() <= 0 || allowed_lag.count() < 0)
-      throw Error(errc::invalid_argument, fmt::format("flush_interval must be positive and allowed_lag >= 0, got "
-                                                      "{}ms and {}ms",
-                                                      flush_interval.count(), allowed_lag.count()));
+    check_intervals(flush_interval, allowed_lag);
     auto counter = std::make_shared<BasicLaxInstanceAwareCounter>(Private{}, std::move(backend), flush_interval,
                                                                   allowed_lag, std::move(map));
     counter->engine_.start(counter);
@@ -67,15 +67,18 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
   const std::string& instance_id() const noexcept { return backend_->instance_id(); }
 
   asio::awaitable<Counts> inc(std::string_view key, std::int64_t n = 1) { return update(key, n); }
+  // A coroutine, unlike inc: dec(key, INT64_MIN) must fail when awaited.
   asio::awaitable<Counts> dec(std::string_view key, std::int64_t n = 1) {
-    return update(key, detail::checked_neg(n, "dec"));
+    co_return co_await update(key, detail::dec_delta(key, n));
   }
   asio::awaitable<Counts> get(std::string_view key) { return update(key, 0); }
 
   asio::awaitable<Counts> set_on_instance(std::string_view key, std::int64_t n) {
+    if (n == std::numeric_limits<std::int64_t>::min())
+      detail::throw_overflow_on(key, "set_on_instance to", n, detail::instance_aware_range);
     const Counts now = co_await update(key, 0);
     std::int64_t delta;
-    if (__builtin_sub_overflow(n, now.instance, &delta)) detail::throw_overflow("set_on_instance", n, now.instance);
+    if (__builtin_sub_overflow(n, now.instance, &delta)) detail::throw_overflow_on(key, "set_on_instance to", n);
     co_return co_await update(key, delta);
   }
 
@@ -139,19 +142,38 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
   }
 
  private:
+  static void check_intervals(std::chrono::milliseconds flush_interval, std::chrono::milliseconds allowed_lag) {
+    if (flush_interval.count() <= 0)
+      throw Error(errc::invalid_argument, fmt::format("LaxInstanceAwareCounterOptions::flush_interval must be "
+                                                      "positive, got {}ms", flush_interval.count()));
+    if (allowed_lag.count() < 0)
+      throw Error(errc::invalid_argument, fmt::format("LaxInstanceAwareCounterOptions::allowed_lag must be >= 0, "
+                                                      "got {}ms", allowed_lag.count()));
+  }
+
+  // As the strict counter refuses them: a slice or a local delta (sent as one
+  // operand) of INT64_MIN, which the script could not negate.
   static void check_counts(const detail::DeltaMap<Counts>::View& v) {
+    constexpr auto min = std::numeric_limits<std::int64_t>::min();
     detail::checked_add(v.remote.cumulative, v.local, "lax cumulative");
-    detail::checked_add(v.remote.instance, v.local, "lax slice");
+    if (v.local == min || detail::checked_add(v.remote.instance, v.local, "lax slice") == min)
+      detail::throw_overflow("lax slice", v.remote.instance, v.local);
   }
   static Counts view_of(const detail::DeltaMap<Counts>::View& v) {
     return {v.remote.cumulative + v.local, v.remote.instance + v.local};
   }
 
   asio::awaitable<Counts> update(std::string_view key, std::int64_t n) {
-    auto view = engine_.add_local(key, n, check_counts);
-    if (!view)
-      view = co_await engine_.update(key, n, check_counts, [this](std::string_view k) { return backend_->get(k); });
-    co_return view_of(*view);
+    try {
+      if (n == std::numeric_limits<std::int64_t>::min()) detail::throw_overflow("operand", 0, n);  // as the strict one
+      auto view = engine_.add_local(key, n, check_counts);
+      if (!view)
+        view = co_await engine_.update(key, n, check_counts, [this](std::string_view k) { return backend_->get(k); });
+      co_return view_of(*view);
+    } catch (const Error& e) {
+      if (e.value() == errc::overflow) detail::throw_overflow_on(key, "adding", n, detail::instance_aware_range);
+      throw;
+    }
   }
 
   asio::awaitable<void> flush_key(std::string_view key) {
