@@ -269,6 +269,9 @@ asio::awaitable<void> ConnectionImpl::handshake() {
     if (auto r = co_await exec(Command{"SELECT"}.push(options_.db), true); r.is_error())
       refuse(fmt::format("SELECT {}", options_.db), r);
   }
+  // A restarted server accepts connections while it loads its data, and
+  // answers every command with -LOADING until it is done: not ready yet.
+  if (auto r = co_await exec(Command{"PING"}, true); r.is_error()) refuse("PING", r);
 }
 
 asio::awaitable<void> ConnectionImpl::connect_once() {
