@@ -148,6 +148,31 @@ TEST_CASE("connection: a stalled server makes commands time out; late replies ar
   CHECK(k == 5);      // the timed-out inc ran once, late, and was not re-sent
 }
 
+TEST_CASE("connection: a reconnect whose handshake times out is retried; the link comes back after a stall") {
+  RedisServer stalled;
+  auto options = redis::ConnectionOptions::from_url(stalled.url());
+  options.command_timeout = std::chrono::milliseconds(200);
+  Env env(options);
+  auto c = StrictCounter::create({.prefix = env.prefix, .connection = env.conn});
+  env(c->inc("k", 1));
+  // Dropped, and every reconnect's handshake stalls for 1.5 s (CLIENT PAUSE
+  // holds the PING that ends each one): several handshakes time out.
+  stalled.kill_clients();
+  stalled.command({"CLIENT", "PAUSE", "1500", "ALL"});
+  std::int64_t k = -1;
+  const bool answered = env(eventually([&]() -> asio::awaitable<bool> {
+    try {
+      k = co_await c->get("k");
+      co_return true;
+    } catch (const Error& e) {
+      if (e.value() != errc::timeout && e.value() != errc::connection_lost) throw;
+      co_return false;
+    }
+  }));
+  CHECK(answered);
+  CHECK(k == 1);
+}
+
 TEST_CASE("connection: a restarted server still loading its data is waited for, not reported as a script error") {
   // Test settings of redis-server: loading takes 100 us a key, about a second
   // for 10,000 keys, and clients are served (with -LOADING) meanwhile.
