@@ -259,15 +259,25 @@ asio::awaitable<void> ConnectionImpl::handshake() {
     drop_link("handshake refused");
     throw Error(errc::connection_failed, fmt::format("{} refused by {}: {}", what, endpoint_, r.str));
   };
-  if (!options_.password.empty()) {
-    Command auth{"AUTH"};
-    if (!options_.user.empty()) auth.push(options_.user);
-    auth.push(options_.password);
-    if (auto r = co_await exec(std::move(auth), true); r.is_error()) refuse("AUTH", r);
-  }
-  if (options_.db != 0) {
-    if (auto r = co_await exec(Command{"SELECT"}.push(options_.db), true); r.is_error())
-      refuse(fmt::format("SELECT {}", options_.db), r);
+  try {
+    if (!options_.password.empty()) {
+      Command auth{"AUTH"};
+      if (!options_.user.empty()) auth.push(options_.user);
+      auth.push(options_.password);
+      if (auto r = co_await exec(std::move(auth), true); r.is_error()) refuse("AUTH", r);
+    }
+    if (options_.db != 0) {
+      if (auto r = co_await exec(Command{"SELECT"}.push(options_.db), true); r.is_error())
+        refuse(fmt::format("SELECT {}", options_.db), r);
+    }
+    // A restarted server accepts connections while it loads its data, and
+    // answers every command with -LOADING until it is done: not ready yet.
+    if (auto r = co_await exec(Command{"PING"}, true); r.is_error()) refuse("PING", r);
+  } catch (const Error& e) {
+    if (e.value() == errc::connection_failed) throw;
+    // No reply in time (a stalled server) or the link dropped: connect_once()
+    // drops what is left of the link.
+    throw Error(errc::connection_failed, fmt::format("handshake with {} failed: {}", endpoint_, e.what()));
   }
 }
 
@@ -306,6 +316,9 @@ asio::awaitable<void> ConnectionImpl::connect_once() {
     }
     co_await handshake();
   } catch (...) {
+    // A handshake that failed midway leaves a live context behind; the next
+    // attempt must not find it (nor its socket still assigned).
+    drop_link("connect failed");
     if (state_ != State::closed) state_ = State::down;
     throw;
   }

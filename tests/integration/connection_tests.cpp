@@ -148,6 +148,53 @@ TEST_CASE("connection: a stalled server makes commands time out; late replies ar
   CHECK(k == 5);      // the timed-out inc ran once, late, and was not re-sent
 }
 
+TEST_CASE("connection: a reconnect whose handshake times out is retried; the link comes back after a stall") {
+  RedisServer stalled;
+  auto options = redis::ConnectionOptions::from_url(stalled.url());
+  options.command_timeout = std::chrono::milliseconds(200);
+  Env env(options);
+  auto c = StrictCounter::create({.prefix = env.prefix, .connection = env.conn});
+  env(c->inc("k", 1));
+  // Dropped, and every reconnect's handshake stalls for 1.5 s (CLIENT PAUSE
+  // holds the PING that ends each one): several handshakes time out.
+  stalled.kill_clients();
+  stalled.command({"CLIENT", "PAUSE", "1500", "ALL"});
+  std::int64_t k = -1;
+  const bool answered = env(eventually([&]() -> asio::awaitable<bool> {
+    try {
+      k = co_await c->get("k");
+      co_return true;
+    } catch (const Error& e) {
+      if (e.value() != errc::timeout && e.value() != errc::connection_lost) throw;
+      co_return false;
+    }
+  }));
+  CHECK(answered);
+  CHECK(k == 1);
+}
+
+TEST_CASE("connection: a restarted server still loading its data is waited for, not reported as a script error") {
+  // Test settings of redis-server: loading takes 100 us a key, about a second
+  // for 10,000 keys, and clients are served (with -LOADING) meanwhile.
+  RedisServer restarted({"--key-load-delay", "100", "--loading-process-events-interval-bytes", "1024"});
+  auto options = redis::ConnectionOptions::from_url(restarted.url());
+  options.command_timeout = std::chrono::seconds(15);  // outlasts the loading
+  Env env(options);
+  auto c = StrictCounter::create({.prefix = env.prefix, .connection = env.conn});
+  env(c->inc("k", 1));
+  restarted.command({"EVAL", "for i = 1, 10000 do redis.call('SET', 'pad' .. i, 'x') end", "0"});
+  restarted.command({"SAVE"});
+  restarted.kill_hard();
+  restarted.start();  // returns once it accepts connections
+  const bool loading = restarted.command({"INFO", "persistence"}).find("loading:1") != std::string::npos;
+  // A first try may go out on the link the kill broke: connection_lost, and not run.
+  const auto error = env(error_of(retrying([&] { return c->inc("k", 1); })));
+  const auto k = env(c->get("k"));
+  CHECK(loading);
+  CHECK(error == std::nullopt);
+  CHECK(k == 2);
+}
+
 TEST_CASE("connection: AUTH with a password, or a user and a percent-escaped password, also on reconnect") {
   RedisServer secured({"--requirepass", "secret"});
   secured.command({"ACL", "SETUSER", "bob", "on", ">p@ss:w/rd", "~*", "&*", "+@all"});

@@ -1,5 +1,6 @@
 #include "redis_server.hpp"
 
+#include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -71,8 +72,17 @@ void RedisServer::start() {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  if (::posix_spawnp(&pid_, "redis-server", nullptr, nullptr, argv.data(), environ) != 0)
-    throw std::runtime_error("cannot start redis-server (is it installed?)");
+  // Its output goes to a file, not to the test's: a server left behind by a
+  // crashed test would hold ctest's output pipe open, and ctest would wait.
+  const std::string out = dir_ + "/redis.out";
+  posix_spawn_file_actions_t files;
+  ::posix_spawn_file_actions_init(&files);
+  ::posix_spawn_file_actions_addopen(&files, 0, "/dev/null", O_RDONLY, 0);
+  ::posix_spawn_file_actions_addopen(&files, 1, out.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+  ::posix_spawn_file_actions_adddup2(&files, 1, 2);
+  const int spawned = ::posix_spawnp(&pid_, "redis-server", &files, nullptr, argv.data(), environ);
+  ::posix_spawn_file_actions_destroy(&files);
+  if (spawned != 0) throw std::runtime_error("cannot start redis-server (is it installed?)");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (std::chrono::steady_clock::now() < deadline) {
     if (redisContext* c = redisConnect("127.0.0.1", port_)) {
