@@ -171,9 +171,22 @@ asio::awaitable<void> StrictInstanceAwareCounter::heartbeat() {
 
 // `absent`: Redis did not know us. If it had before, we were reaped (paused
 // longer than the threshold): offer back every slice it acknowledged to us.
+// Redis now counts us as live, so a restore that failed is not announced
+// again: it is retried after our next reply.
 asio::awaitable<void> StrictInstanceAwareCounter::after_reply(bool absent) {
   const bool known_before = registered_.exchange(true);
-  if (absent && known_before) co_await restore_all();
+  if (absent && known_before) restore_pending_ = true;
+  if (!restore_pending_.exchange(false)) co_return;
+  bool restored = false;
+  struct Retry {  // a failed restore_all() is retried after the next reply
+    StrictInstanceAwareCounter& self;
+    const bool& restored;
+    ~Retry() {
+      if (!restored) self.restore_pending_ = true;
+    }
+  } retry{*this, restored};
+  co_await restore_all();
+  restored = true;
 }
 
 // Redis takes back the slices whose epoch has not moved, 100 keys a call.

@@ -388,6 +388,24 @@ TEST_CASE("instance-aware: a reaped instance that comes back recovers its slice"
   }());
 }
 
+TEST_CASE("instance-aware: a restore that failed is retried after the next reply") {
+  Env env;
+  auto witness = strict(env, 300ms);
+  auto a = strict(env, 300ms);
+  const std::string cum = "{" + env.prefix.str() + "}:ia:cum";
+  std::optional<errc> failed;
+  env([&]() -> asio::awaitable<void> {
+    co_await a->inc("k", 7);
+    co_await expect_cumulative_becomes(*witness, "k", 0);  // a reaped
+    server().command({"SET", cum, "not a hash"});           // the restore's HINCRBY fails
+    failed = co_await error_of(a->heartbeat());             // told it was reaped; restoring fails
+    server().command({"DEL", cum});
+    co_await a->get("other");  // Redis knows a again: only the pending retry restores k
+    co_await expect_cumulative_becomes(*witness, "k", 7);
+  }());
+  CHECK(failed == errc::script_error);
+}
+
 TEST_CASE("instance-aware: graceful shutdown leaves at once; later ops fail with shut_down") {
   Env env;
   auto a = strict(env);

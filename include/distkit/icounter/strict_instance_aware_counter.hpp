@@ -83,6 +83,7 @@ class StrictInstanceAwareCounter : public std::enable_shared_from_this<StrictIns
   std::atomic<detail::Clock::rep> last_activity_{0};
   std::atomic<bool> stopped_{false};
   std::atomic<bool> registered_{false};  // Redis has seen us at least once
+  std::atomic<bool> restore_pending_{false};  // reaped, and our slices not yet offered back
   asio::strand<asio::any_io_executor> strand_;
   std::shared_ptr<asio::steady_timer> heartbeat_timer_;  // shared with the heartbeat loop
 };
