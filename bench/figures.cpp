@@ -271,7 +271,7 @@ LoadResult lax_under_load(const Setup& setup) {
 }
 
 template <class Lax>
-double lax_flush_capacity(const Setup& setup) {
+FlushResult lax_flush_capacity(const Setup& setup) {
   Session s(setup.port);
   auto c = create<Lax>(s, 10s);  // no background flush in the way
   const auto keys = make_keys("c", setup.quick ? 20'000 : 100'000);
@@ -279,11 +279,16 @@ double lax_flush_capacity(const Setup& setup) {
   s.run([&]() -> asio::awaitable<void> {
     for (const auto& k : keys) co_await c->inc(k, 1);
   }());
+  timespec c0{}, c1{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
   const auto t0 = Clock::now();
   s.run(c->flush());
   const double rate = static_cast<double>(keys.size()) / seconds_since(t0);
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+  const double cpu_us = (static_cast<double>(c1.tv_sec - c0.tv_sec) * 1e6 +
+                         static_cast<double>(c1.tv_nsec - c0.tv_nsec) / 1e3);
   s.run(c->shutdown());
-  return rate;
+  return {rate, cpu_us / static_cast<double>(keys.size())};
 }
 
 double resident_bytes() {
@@ -329,7 +334,7 @@ double lax_warm_inc_ops(const Setup& s, Kind kind, int threads) {
 LoadResult lax_under_load(const Setup& s, Kind kind) {
   return kind == Kind::plain ? lax_under_load<LaxCounter>(s) : lax_under_load<LaxInstanceAwareCounter>(s);
 }
-double lax_flush_capacity(const Setup& s, Kind kind) {
+FlushResult lax_flush_capacity(const Setup& s, Kind kind) {
   return kind == Kind::plain ? lax_flush_capacity<LaxCounter>(s) : lax_flush_capacity<LaxInstanceAwareCounter>(s);
 }
 double lax_bytes_per_key(const Setup& s, Kind kind) {

@@ -39,7 +39,11 @@ struct LoadResult {
 };
 LoadResult lax_under_load(const Setup& s, Kind kind);  // 10,000 hot keys for 10 s
 
-double lax_flush_capacity(const Setup& s, Kind kind);  // key-deltas/s of flush() over many keys
+struct FlushResult {
+  double key_deltas_per_s = 0;    // of flush() over many keys
+  double client_cpu_us_per_key = 0;  // this process' CPU time in it, per key-delta
+};
+FlushResult lax_flush_capacity(const Setup& s, Kind kind);
 double lax_bytes_per_key(const Setup& s, Kind kind);   // RSS growth / keys, 1,000,000 16-byte keys
 
 }  // namespace distkit::bench

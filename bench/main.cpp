@@ -194,10 +194,17 @@ void lax_flush(const Group& g) {
   flush[3 + std::stoul(flush[2]) - 1] += ":__rand_int__";  // the sequence key: every call is applied, none skipped
   const double ceiling =
       100 * g.median([&] { return redis_benchmark(g.s().port, 64, flush, g.secs(), 1'000'000'000).rps; });
-  const double capacity = g.median([&] { return lax_flush_capacity(g.s(), g.kind); });
+  std::vector<FlushResult> runs;
+  const double capacity = g.median([&] {
+    runs.push_back(lax_flush_capacity(g.s(), g.kind));
+    return runs.back().key_deltas_per_s;
+  });
+  double cpu = 0;
+  for (const auto& r : runs) cpu += r.client_cpu_us_per_key / static_cast<double>(runs.size());
   g.report.add({g.name + " flush capacity", "key-deltas/s", capacity, "redis-benchmark -P 64 of a 100-key flush x 100",
                 ceiling, capacity / ceiling, ">= 0.8 and >= 100000",
                 capacity / ceiling >= 0.8 && capacity >= 100'000});
+  g.report.add({g.name + " flush: client CPU per key-delta (mean)", "us", cpu, "", 0, 0, "(info)", true});
 }
 
 void lax_memory(const Group& g) {
