@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "distkit/detail/check_duration.hpp"
+
 #include "distkit/detail/checked.hpp"
 #include "reply_parse.hpp"
 #include "scripts.hpp"
@@ -16,9 +18,7 @@ using redis::Command;
 CounterStore::CounterStore(CounterOptions options)
     : options_(std::move(options)), totals_key_(fmt::format("{{{}}}:totals", options_.prefix.str())) {
   if (!options_.connection) throw Error(errc::invalid_argument, "CounterOptions::connection is null");
-  if (options_.allowed_lag.count() < 0)
-    throw Error(errc::invalid_argument,
-                fmt::format("CounterOptions::allowed_lag must be >= 0, got {}ms", options_.allowed_lag.count()));
+  detail::check_duration("CounterOptions::allowed_lag", options_.allowed_lag, true);
 }
 
 asio::awaitable<std::int64_t> CounterStore::inc(std::string_view key, std::int64_t n) {

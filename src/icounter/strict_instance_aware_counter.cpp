@@ -9,6 +9,7 @@
 #include <asio/use_awaitable.hpp>
 #include <fmt/format.h>
 
+#include "distkit/detail/check_duration.hpp"
 #include "distkit/detail/checked.hpp"
 #include "distkit/detail/lax_engine.hpp"
 #include "distkit/error.hpp"
@@ -26,12 +27,8 @@ using detail::to_int64;
 
 void check_options(const StrictInstanceAwareCounterOptions& o) {
   if (!o.connection) throw Error(errc::invalid_argument, "instance-aware counter options: connection is null");
-  if (o.dead_instance_threshold.count() <= 0)
-    throw Error(errc::invalid_argument, fmt::format("dead_instance_threshold must be positive, got {}ms",
-                                                    o.dead_instance_threshold.count()));
-  if (o.heartbeat_interval && o.heartbeat_interval->count() <= 0)
-    throw Error(errc::invalid_argument,
-                fmt::format("heartbeat_interval must be positive, got {}ms", o.heartbeat_interval->count()));
+  detail::check_duration("dead_instance_threshold", o.dead_instance_threshold);
+  if (o.heartbeat_interval) detail::check_duration("heartbeat_interval", *o.heartbeat_interval);
 }
 
 }  // namespace

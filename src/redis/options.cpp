@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "distkit/detail/check_duration.hpp"
 #include "distkit/error.hpp"
 #include "quoted.hpp"
 
@@ -140,15 +141,11 @@ ConnectionOptions ConnectionOptions::from_url(std::string_view url) {
 }
 
 void ConnectionOptions::validate() const {
-  auto positive = [](std::chrono::milliseconds d, std::string_view name) {
-    if (d.count() <= 0)
-      throw Error(errc::invalid_argument, fmt::format("ConnectionOptions::{} must be positive, got {}ms", name, d.count()));
-  };
-  positive(connect_timeout, "connect_timeout");
-  positive(command_timeout, "command_timeout");
-  positive(health_check_interval, "health_check_interval");
-  positive(reconnect_backoff_min, "reconnect_backoff_min");
-  positive(reconnect_backoff_max, "reconnect_backoff_max");
+  detail::check_duration("ConnectionOptions::connect_timeout", connect_timeout);
+  detail::check_duration("ConnectionOptions::command_timeout", command_timeout);
+  detail::check_duration("ConnectionOptions::health_check_interval", health_check_interval);
+  detail::check_duration("ConnectionOptions::reconnect_backoff_min", reconnect_backoff_min);
+  detail::check_duration("ConnectionOptions::reconnect_backoff_max", reconnect_backoff_max);
   auto invalid = [](std::string_view why) {
     throw Error(errc::invalid_argument, fmt::format("ConnectionOptions::{}", why));
   };

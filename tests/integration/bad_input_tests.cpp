@@ -432,6 +432,10 @@ TEST_CASE("bad input: a zero or negative duration, or another field out of range
        "reconnect_backoff_min must be positive, got -5ms"},
       {"reconnect_backoff_max 0", [](auto& o) { o.reconnect_backoff_max = 0ms; },
        "reconnect_backoff_max must be positive, got 0ms"},
+      {"command_timeout of centuries", [](auto& o) { o.command_timeout = std::chrono::milliseconds::max(); },
+       "command_timeout must be at most 315619200000ms (ten years), got 9223372036854775807ms"},
+      {"health_check_interval of centuries", [](auto& o) { o.health_check_interval = std::chrono::hours(24 * 365 * 100); },
+       "health_check_interval must be at most 315619200000ms (ten years)"},
       {"port 0", [](auto& o) { o.port = 0; }, R"(port must be in 1..65535, got 0 (host "127.0.0.1"))"},
       {"no host", [](auto& o) { o.host.clear(); }, "host is empty and no unix_socket is set"},
       {"a NUL in the host", [](auto& o) { o.host = std::string("127.0.0.1\0x", 11); },
@@ -493,6 +497,18 @@ TEST_CASE("bad input: a null connection, or a zero or negative duration, in the 
       {"LaxInstanceAwareCounter, allowed_lag < 0",
        [&] { LaxInstanceAwareCounter::create({p, c, 1s, {}, 20ms, -1ms}); },
        "LaxInstanceAwareCounterOptions::allowed_lag must be >= 0, got -1ms"},
+      // Longer than ten years: would overflow clock arithmetic ("never" is not a duration).
+      {"LaxCounter, allowed_lag of centuries", [&] { LaxCounter::create({p, c, std::chrono::milliseconds::max()}); },
+       "CounterOptions::allowed_lag must be at most 315619200000ms (ten years)"},
+      {"StrictInstanceAwareCounter, dead_instance_threshold of centuries",
+       [&] { StrictInstanceAwareCounter::create({p, c, std::chrono::milliseconds::max()}); },
+       "dead_instance_threshold must be at most 315619200000ms"},
+      {"StrictInstanceAwareCounter, heartbeat_interval of centuries",
+       [&] { StrictInstanceAwareCounter::create({p, c, 1s, std::chrono::milliseconds::max()}); },
+       "heartbeat_interval must be at most 315619200000ms"},
+      {"LaxInstanceAwareCounter, flush_interval of centuries",
+       [&] { LaxInstanceAwareCounter::create({p, c, 1s, {}, std::chrono::milliseconds::max()}); },
+       "LaxInstanceAwareCounterOptions::flush_interval must be at most 315619200000ms"},
   };
   for (const auto& [what, create, names] : invalid) {
     INFO(what);

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "distkit/counts.hpp"
+#include "distkit/detail/check_duration.hpp"
 #include "distkit/detail/checked.hpp"
 #include "distkit/detail/known_slices.hpp"
 #include "distkit/detail/lax_engine.hpp"
@@ -143,12 +144,8 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
 
  private:
   static void check_intervals(std::chrono::milliseconds flush_interval, std::chrono::milliseconds allowed_lag) {
-    if (flush_interval.count() <= 0)
-      throw Error(errc::invalid_argument, fmt::format("LaxInstanceAwareCounterOptions::flush_interval must be "
-                                                      "positive, got {}ms", flush_interval.count()));
-    if (allowed_lag.count() < 0)
-      throw Error(errc::invalid_argument, fmt::format("LaxInstanceAwareCounterOptions::allowed_lag must be >= 0, "
-                                                      "got {}ms", allowed_lag.count()));
+    detail::check_duration("LaxInstanceAwareCounterOptions::flush_interval", flush_interval);
+    detail::check_duration("LaxInstanceAwareCounterOptions::allowed_lag", allowed_lag, true);
   }
 
   // As the strict counter refuses them: a slice or a local delta (sent as one
