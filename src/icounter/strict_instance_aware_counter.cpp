@@ -174,16 +174,12 @@ asio::awaitable<void> StrictInstanceAwareCounter::after_reply(bool absent) {
   const bool known_before = registered_.exchange(true);
   if (absent && known_before) restore_pending_ = true;
   if (!restore_pending_.exchange(false)) co_return;
-  bool restored = false;
-  struct Retry {  // a failed restore_all() is retried after the next reply
-    StrictInstanceAwareCounter& self;
-    const bool& restored;
-    ~Retry() {
-      if (!restored) self.restore_pending_ = true;
-    }
-  } retry{*this, restored};
-  co_await restore_all();
-  restored = true;
+  try {
+    co_await restore_all();
+  } catch (...) {
+    restore_pending_ = true;  // retried after the next reply
+    throw;
+  }
 }
 
 // Redis takes back the slices whose epoch has not moved, 100 keys a call.

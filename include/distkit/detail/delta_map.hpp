@@ -184,7 +184,13 @@ class DeltaMap {
     }
     return n;
   }
-  bool has_pending() { return pending_keys() > 0; }
+  bool has_pending() {  // pending_keys() > 0, without counting them all
+    for (auto& s : shards_) {
+      std::lock_guard dirty_lock(s.dirty_mutex);
+      if (!s.dirty.empty()) return true;
+    }
+    return false;
+  }
 
   // A batch was acknowledged: its deltas leave flight, Redis' values arrive.
   // A key is in one batch in flight at most (take() skips it meanwhile), so
