@@ -84,7 +84,13 @@ void ConnectionImpl::enqueue(std::unique_ptr<Op> op) {
     op->complete(make_error(errc::connection_lost, "connection closed"), {});
     return;
   }
-  if (state_ == State::ready || (op->handshake && ctx_))
+  if (op->handshake && !ctx_) {
+    // Belongs to a link that is gone: waiting for the next one would only
+    // hold its handshake until the command timeout.
+    op->complete(make_error(errc::connection_lost, fmt::format("connection to {} lost", endpoint_)), {});
+    return;
+  }
+  if (state_ == State::ready || op->handshake)
     send(std::move(op));
   else
     waiting_.push_back(std::move(op));
@@ -325,6 +331,12 @@ asio::awaitable<void> ConnectionImpl::connect_once() {
   if (state_ == State::closed) {
     drop_link("closed while connecting");
     throw Error(errc::connection_failed, "connection closed while connecting");
+  }
+  // The link may have dropped between the handshake's last reply and this
+  // coroutine resuming (its EOF was handled first): not ready, try again.
+  if (!ctx_) {
+    state_ = State::down;
+    throw Error(errc::connection_failed, fmt::format("connection to {} lost right after the handshake", endpoint_));
   }
   state_ = State::ready;
   auto queued = std::move(waiting_);
