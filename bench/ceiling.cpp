@@ -1,5 +1,6 @@
 #include "ceiling.hpp"
 
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +13,8 @@
 
 namespace distkit::bench {
 namespace {
+
+double seconds_of(const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; }
 
 std::unique_ptr<redisContext, void (*)(redisContext*)> connect_sync(std::uint16_t port) {
   std::unique_ptr<redisContext, void (*)(redisContext*)> ctx(redisConnect("127.0.0.1", port), redisFree);
@@ -72,8 +75,9 @@ Args parse_monitor_line(std::string_view line) {
   return args;
 }
 
-// Runs a program and returns what it printed on stdout.
-std::string output_of(const Args& argv) {
+// Runs a program and returns what it printed on stdout; `cpu_us` gets the
+// CPU time it used.
+std::string output_of(const Args& argv, double& cpu_us) {
   int fds[2];
   if (pipe(fds) != 0) throw std::runtime_error("pipe failed");
   const pid_t pid = fork();
@@ -93,7 +97,9 @@ std::string output_of(const Args& argv) {
   for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
   close(fds[0]);
   int status = 0;
-  waitpid(pid, &status, 0);
+  rusage usage{};
+  wait4(pid, &status, 0, &usage);
+  cpu_us = seconds_of(usage.ru_utime) * 1e6 + seconds_of(usage.ru_stime) * 1e6;
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw std::runtime_error(fmt::format("{} failed", argv[0]));
   return out;
 }
@@ -104,7 +110,8 @@ BenchmarkResult run_once(std::uint16_t port, int pipeline, const Args& command, 
             std::to_string(pipeline), "-n", std::to_string(requests), "--csv"};
   if (random_range > 0) argv.insert(argv.end(), {"-r", std::to_string(random_range)});
   argv.insert(argv.end(), command.begin(), command.end());
-  const std::string out = output_of(argv);
+  double cpu_us = 0;
+  const std::string out = output_of(argv, cpu_us);
   // The last line: "name","rps","avg","min","p50","p95","p99","max" (ms).
   std::string_view last(out);
   while (!last.empty() && last.back() == '\n') last.remove_suffix(1);
@@ -116,7 +123,7 @@ BenchmarkResult run_once(std::uint16_t port, int pipeline, const Args& command, 
     fields.insert(fields.begin(), std::stod(std::string(last.substr(begin + 1, end - begin - 1))));
     last = last.substr(0, begin - 1);
   }
-  return {fields[0], fields[3] * 1000.0};
+  return {fields[0], fields[3] * 1000.0, cpu_us / static_cast<double>(requests)};
 }
 
 }  // namespace

@@ -34,6 +34,7 @@ Args capture_evalsha(std::uint16_t port, const std::function<void()>& op);
 struct BenchmarkResult {
   double rps = 0;
   double p50_us = 0;
+  double cpu_us_per_request = 0;  // redis-benchmark's own CPU time (user + system)
 };
 
 // redis-benchmark -c 1 -P <pipeline> of `command` for about `seconds`.

@@ -33,6 +33,13 @@ using namespace std::chrono_literals;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
+// CPU time this process has used (all threads, user and system).
+double process_cpu_us() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) * 1e6 + static_cast<double>(t.tv_nsec) / 1e3;
+}
+
 // An io_context with a connection to the bench server, run by the calling
 // thread until the task at hand is done.
 class Session {
@@ -152,10 +159,11 @@ Args flush_command(const Setup& setup) {
 }
 
 template <class Strict>
-double strict_inc_throughput(const Setup& setup) {
+ThroughputResult strict_inc_throughput(const Setup& setup) {
   Session s(setup.port);
   auto c = create<Strict>(s);
   s.run(c->inc("hot", 1));
+  const double cpu0 = process_cpu_us();
   const auto t0 = Clock::now();
   const auto end = t0 + (setup.quick ? 500ms : 2s);
   std::uint64_t ops = 0;
@@ -165,7 +173,8 @@ double strict_inc_throughput(const Setup& setup) {
       ++ops;
     }
   });
-  return static_cast<double>(ops) / seconds_since(t0);
+  const double rate = static_cast<double>(ops) / seconds_since(t0);
+  return {rate, (process_cpu_us() - cpu0) / static_cast<double>(ops)};
 }
 
 template <class Strict>
@@ -279,14 +288,11 @@ FlushResult lax_flush_capacity(const Setup& setup) {
   s.run([&]() -> asio::awaitable<void> {
     for (const auto& k : keys) co_await c->inc(k, 1);
   }());
-  timespec c0{}, c1{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
+  const double cpu0 = process_cpu_us();
   const auto t0 = Clock::now();
   s.run(c->flush());
   const double rate = static_cast<double>(keys.size()) / seconds_since(t0);
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
-  const double cpu_us = (static_cast<double>(c1.tv_sec - c0.tv_sec) * 1e6 +
-                         static_cast<double>(c1.tv_nsec - c0.tv_nsec) / 1e3);
+  const double cpu_us = process_cpu_us() - cpu0;
   s.run(c->shutdown());
   return {rate, cpu_us / static_cast<double>(keys.size())};
 }
@@ -320,7 +326,7 @@ Args strict_inc_command(const Setup& s, Kind kind) {
 Args flush_command(const Setup& s, Kind kind) {
   return kind == Kind::plain ? flush_command<LaxCounter>(s) : flush_command<LaxInstanceAwareCounter>(s);
 }
-double strict_inc_throughput(const Setup& s, Kind kind) {
+ThroughputResult strict_inc_throughput(const Setup& s, Kind kind) {
   return kind == Kind::plain ? strict_inc_throughput<StrictCounter>(s)
                              : strict_inc_throughput<StrictInstanceAwareCounter>(s);
 }

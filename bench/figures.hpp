@@ -21,7 +21,11 @@ struct Setup {
 Args strict_inc_command(const Setup& s, Kind kind);
 Args flush_command(const Setup& s, Kind kind);  // one lax flush batch of 100 keys
 
-double strict_inc_throughput(const Setup& s, Kind kind);  // ops/s, 64 coroutines, one connection
+struct ThroughputResult {
+  double ops_per_s = 0;
+  double client_cpu_us_per_op = 0;  // this process' CPU time, per op
+};
+ThroughputResult strict_inc_throughput(const Setup& s, Kind kind);  // 64 coroutines, one connection
 double strict_inc_p50_us(const Setup& s, Kind kind);      // one coroutine, sequential ops
 
 // shared_mutex + unordered_map + fetch_add, each thread on a map of its own.

@@ -70,13 +70,40 @@ ConnectionImpl::~ConnectionImpl() {
 asio::awaitable<Reply> ConnectionImpl::exec(Command cmd, bool handshake) {
   return asio::async_initiate<const asio::use_awaitable_t<>&, void(std::exception_ptr, Reply)>(
       [self = shared_from_this(), handshake](auto handler, Command cmd) {
-        auto op = std::make_unique<HandlerOp<decltype(handler)>>(std::move(handler));
-        op->cmd = std::move(cmd);
+        auto op = std::make_unique<HandlerOp<decltype(handler)>>(std::move(handler), std::move(cmd));
         op->handshake = handshake;
         op->deadline = Clock::now() + self->options_.command_timeout;
-        asio::dispatch(self->strand_, [self, op = std::move(op)]() mutable { self->enqueue(std::move(op)); });
+        self->submit(std::move(op));
       },
       asio::use_awaitable, std::move(cmd));
+}
+
+// Commands submitted from anywhere are collected, and handed to hiredis and
+// written by one handler on the strand. Posted, it runs after the handlers
+// already queued, which submit more: coroutines woken by one read of replies
+// send their next commands in one write, as a pipelining client would.
+void ConnectionImpl::submit(std::unique_ptr<Op> op) {
+  {
+    std::lock_guard lock(submit_mutex_);
+    submitted_.push_back(std::move(op));
+    if (std::exchange(take_posted_, true)) return;
+  }
+  asio::post(strand_, [self = shared_from_this()] { self->take_submitted(); });
+}
+
+void ConnectionImpl::take_submitted() {
+  {
+    std::lock_guard lock(submit_mutex_);
+    taking_.swap(submitted_);
+    take_posted_ = false;
+  }
+  batching_ = true;
+  for (auto& op : taking_) enqueue(std::move(op));
+  taking_.clear();
+  batching_ = false;
+  // A connected socket is nearly always writable: write without asking the
+  // reactor first. If it is full, hiredis asks for a write again (arm()).
+  if (writing_.wanted && !writing_.armed && ctx_ && (ctx_->c.flags & REDIS_CONNECTED)) redisAsyncHandleWrite(ctx_);
 }
 
 void ConnectionImpl::enqueue(std::unique_ptr<Op> op) {
@@ -103,7 +130,6 @@ void ConnectionImpl::send(std::unique_ptr<Op> op) {
     op->complete(make_error(errc::connection_lost, "connection is closing"), {});
     return;
   }
-  op->cmd = Command{};  // hiredis holds its own copy now
   inflight_.push_back(std::move(op));
 }
 
@@ -181,6 +207,7 @@ void ConnectionImpl::on_del_read(void* self) { static_cast<ConnectionImpl*>(self
 void ConnectionImpl::on_add_write(void* self) {
   auto* impl = static_cast<ConnectionImpl*>(self);
   impl->writing_.wanted = true;
+  if (impl->batching_) return;  // take_submitted() writes at the end of the batch
   impl->arm(impl->writing_, asio::posix::descriptor_base::wait_write, &redisAsyncHandleWrite);
 }
 void ConnectionImpl::on_del_write(void* self) { static_cast<ConnectionImpl*>(self)->writing_.wanted = false; }

@@ -6,8 +6,10 @@
 #include <deque>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <string>
+#include <vector>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/associated_executor.hpp>
@@ -31,6 +33,7 @@ using Clock = std::chrono::steady_clock;
 
 // One command on its way: queued, then handed to hiredis, then answered.
 struct Op {
+  explicit Op(Command c) : cmd(std::move(c)) {}
   virtual ~Op() = default;
   // Hands the outcome to the waiting coroutine. Called exactly once.
   virtual void complete(std::exception_ptr error, Reply reply) = 0;
@@ -46,7 +49,7 @@ struct Op {
 // coroutine's own executor (never inside the hiredis callback).
 template <class Handler>
 struct HandlerOp final : Op {
-  explicit HandlerOp(Handler&& h) : handler(std::move(h)) {}
+  HandlerOp(Handler&& h, Command c) : Op(std::move(c)), handler(std::move(h)) {}
   void complete(std::exception_ptr error, Reply reply) override {
     auto ex = asio::get_associated_executor(handler);
     asio::post(ex, [h = std::move(handler), error, r = std::move(reply)]() mutable {
@@ -92,6 +95,8 @@ class ConnectionImpl : public std::enable_shared_from_this<ConnectionImpl> {
   void arm(Interest& interest, asio::posix::descriptor_base::wait_type what, void (*handle)(redisAsyncContext*));
   void context_gone();
 
+  void submit(std::unique_ptr<Op> op);
+  void take_submitted();
   void enqueue(std::unique_ptr<Op> op);
   void send(std::unique_ptr<Op> op);
   void drop_answered();
@@ -116,6 +121,12 @@ class ConnectionImpl : public std::enable_shared_from_this<ConnectionImpl> {
   unsigned generation_ = 0;  // bumped per context, so stale handlers back off
   asio::posix::stream_descriptor socket_;
   Interest reading_, writing_;
+
+  std::mutex submit_mutex_;  // guards submitted_ and take_posted_: exec() runs on any thread
+  std::vector<std::unique_ptr<Op>> submitted_;
+  bool take_posted_ = false;
+  std::vector<std::unique_ptr<Op>> taking_;  // submitted_'s buffer, swapped back and forth
+  bool batching_ = false;                    // inside take_submitted()
 
   State state_ = State::down;
   std::deque<std::unique_ptr<Op>> waiting_;   // not yet handed to hiredis

@@ -14,7 +14,10 @@ namespace distkit::redis {
 
 class Command {
  public:
-  Command() { buf_.assign(header_room, ' '); }
+  Command() {
+    buf_.reserve(initial_capacity);  // one allocation for a typical counter command, not one per doubling
+    buf_.assign(header_room, ' ');
+  }
   // Command{"HGET", key, field}; integers are sent in decimal. (Variadic
   // rather than an initializer_list, which g++ 12 mishandles in coroutines.)
   template <class... Args>
@@ -66,6 +69,7 @@ class Command {
 
  private:
   static constexpr std::size_t header_room = 16;
+  static constexpr std::size_t initial_capacity = 256;
   std::string buf_;
   std::size_t count_ = 0;
 };
