@@ -5,6 +5,7 @@
 #include "distkit/detail/check_duration.hpp"
 
 #include "distkit/detail/checked.hpp"
+#include "distkit/redis_key.hpp"
 #include "reply_parse.hpp"
 #include "scripts.hpp"
 
@@ -22,6 +23,7 @@ CounterStore::CounterStore(CounterOptions options)
 }
 
 asio::awaitable<std::int64_t> CounterStore::inc(std::string_view key, std::int64_t n) {
+  RedisKey::validate(key);
   try {
     co_return to_int64(
         co_await scripts::counter.call(*options_.connection, Command{"1", totals_key_, "inc", key}.push(n)));
@@ -32,15 +34,18 @@ asio::awaitable<std::int64_t> CounterStore::inc(std::string_view key, std::int64
 }
 
 asio::awaitable<std::int64_t> CounterStore::get(std::string_view key) {
+  RedisKey::validate(key);
   co_return to_int64(co_await scripts::counter.call(*options_.connection, Command{"1", totals_key_, "get", key}));
 }
 
 asio::awaitable<std::int64_t> CounterStore::set(std::string_view key, std::int64_t n) {
+  RedisKey::validate(key);
   co_return to_int64(
       co_await scripts::counter.call(*options_.connection, Command{"1", totals_key_, "set", key}.push(n)));
 }
 
 asio::awaitable<std::int64_t> CounterStore::del(std::string_view key) {
+  RedisKey::validate(key);
   co_return to_int64(co_await scripts::counter.call(*options_.connection, Command{"1", totals_key_, "del", key}));
 }
 
@@ -53,7 +58,7 @@ asio::awaitable<FlushOutcome> CounterStore::flush(std::string_view writer, std::
   Command args{"2", totals_key_, fmt::format("{{{}}}:seq:{}", options_.prefix.str(), writer), "flush"};
   args.push(static_cast<std::int64_t>(sequence));
   for (const auto& [key, delta] : batch) args.push(key).push(delta);
-  auto r = co_await scripts::counter.call(*options_.connection, args);
+  auto r = co_await scripts::counter.call(*options_.connection, std::move(args));
   if (r.elements.size() != 3 || r.elements[1].elements.size() != batch.size())
     throw Error(errc::script_error, "malformed reply from the counter flush script");
   FlushOutcome out{r.elements[0].integer == 1, {}, {}};

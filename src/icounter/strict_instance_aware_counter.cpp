@@ -81,7 +81,8 @@ void StrictInstanceAwareCounter::touch() noexcept {
 }
 
 redis::Command StrictInstanceAwareCounter::begin(std::string_view op, std::size_t lane) const {
-  redis::Command cmd = keys_[lane];
+  redis::Command cmd;  // not a copy of keys_[lane]: that would have no room to grow
+  cmd.append(keys_[lane]);
   cmd.push(op).push(id_).push(options_.dead_instance_threshold.count()).push(instance_prefix_).push(seq_prefix_);
   return cmd;
 }
@@ -109,7 +110,7 @@ asio::awaitable<Counts> StrictInstanceAwareCounter::call(std::string_view op, st
   touch();
   redis::Reply r;
   try {
-    r = co_await detail::scripts::instance_aware.call(*options_.connection, cmd);
+    r = co_await detail::scripts::instance_aware.call(*options_.connection, std::move(cmd));
   } catch (const Error& e) {
     if (e.value() != errc::overflow) throw;
     overflow();  // the script's message has the key raw
@@ -190,7 +191,7 @@ asio::awaitable<void> StrictInstanceAwareCounter::restore_all() {
     redis::Command cmd = begin("heartbeat");
     for (std::size_t j = i; j < std::min(known.size(), i + 100); ++j)
       cmd.push(known[j].first).push(known[j].second.slice).push(known[j].second.epoch);
-    co_await detail::scripts::instance_aware.call(*options_.connection, cmd);
+    co_await detail::scripts::instance_aware.call(*options_.connection, std::move(cmd));
   }
 }
 
@@ -211,7 +212,7 @@ asio::awaitable<std::vector<Counts>> StrictInstanceAwareCounter::inc_batch(
     push_known(cmd, key);
   }
   touch();
-  const redis::Reply r = co_await detail::scripts::instance_aware.call(*options_.connection, cmd);
+  const redis::Reply r = co_await detail::scripts::instance_aware.call(*options_.connection, std::move(cmd));
   if (r.elements.size() != 4 || r.elements[2].elements.size() != 3 * batch.size())
     throw Error(errc::script_error, "malformed reply from the instance-aware flush script");
   if (r.elements[0].integer == 0) logger()->debug("flush batch {} of {} had been applied already", sequence, id_);

@@ -21,6 +21,10 @@ const ConnectionOptions& Connection::options() const noexcept { return impl_->op
 
 asio::awaitable<Reply> Connection::exec(Command cmd) { return impl_->exec(std::move(cmd)); }
 
+asio::awaitable<Reply> Connection::exec(const Script& script, Command keys_and_args) {
+  return impl_->exec(std::move(keys_and_args), false, &script);
+}
+
 asio::awaitable<std::shared_ptr<Connection>> connect(asio::any_io_executor ex, std::string_view url) {
   co_return co_await connect(std::move(ex), ConnectionOptions::from_url(url));
 }

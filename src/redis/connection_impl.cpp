@@ -67,11 +67,12 @@ ConnectionImpl::~ConnectionImpl() {
 
 // ---- commands --------------------------------------------------------------
 
-asio::awaitable<Reply> ConnectionImpl::exec(Command cmd, bool handshake) {
+asio::awaitable<Reply> ConnectionImpl::exec(Command cmd, bool handshake, const Script* script) {
   return asio::async_initiate<const asio::use_awaitable_t<>&, void(std::exception_ptr, Reply)>(
-      [self = shared_from_this(), handshake](auto handler, Command cmd) {
+      [self = shared_from_this(), handshake, script](auto handler, Command cmd) {
         auto op = std::make_unique<HandlerOp<decltype(handler)>>(std::move(handler), std::move(cmd));
         op->handshake = handshake;
+        op->script = script;
         op->deadline = Clock::now() + self->options_.command_timeout;
         self->submit(std::move(op));
       },
@@ -125,7 +126,7 @@ void ConnectionImpl::enqueue(std::unique_ptr<Op> op) {
 }
 
 void ConnectionImpl::send(std::unique_ptr<Op> op) {
-  auto resp = op->cmd.resp();
+  auto resp = op->script && !op->as_eval ? op->cmd.resp(op->script->evalsha_head(), 2) : op->cmd.resp();
   if (redisAsyncFormattedCommand(ctx_, &ConnectionImpl::on_reply, op.get(), resp.data(), resp.size()) != REDIS_OK) {
     op->complete(make_error(errc::connection_lost, "connection is closing"), {});
     return;
@@ -135,18 +136,40 @@ void ConnectionImpl::send(std::unique_ptr<Op> op) {
 
 void ConnectionImpl::on_reply(redisAsyncContext* ctx, void* reply, void* privdata) {
   auto* self = static_cast<ConnectionImpl*>(ctx->data);
-  auto* op = static_cast<Op*>(privdata);
-  op->answered = true;
-  if (!op->completed) {
-    op->completed = true;
-    if (reply)
-      op->complete(nullptr, convert(static_cast<redisReply*>(reply)));
-    else
-      op->complete(make_error(errc::connection_lost,
-                              fmt::format("connection to {} lost before the reply arrived", self->endpoint_)),
-                   {});
-  }
+  self->answer(*static_cast<Op*>(privdata), static_cast<const redisReply*>(reply));
   self->drop_answered();
+}
+
+void ConnectionImpl::answer(Op& op, const redisReply* reply) {
+  op.answered = true;
+  if (op.completed) return;  // timed out: a late reply is dropped
+  if (!reply) {
+    op.completed = true;
+    op.complete(make_error(errc::connection_lost, fmt::format("connection to {} lost before the reply arrived", endpoint_)),
+                {});
+    return;
+  }
+  const bool error = reply->type == REDIS_REPLY_ERROR;
+  if (op.script && !op.as_eval && error && std::string_view(reply->str, reply->len).starts_with("NOSCRIPT")) {
+    resend_as_eval(op);  // the script did not run
+    return;
+  }
+  op.completed = true;
+  Reply r = convert(reply);
+  auto failure = op.script && error ? op.script->error_of(r) : nullptr;  // before r is moved
+  op.complete(std::move(failure), std::move(r));
+}
+
+// The script is not in the server's cache: sent again, as EVAL with its body
+// (which caches it), behind the commands already in flight.
+void ConnectionImpl::resend_as_eval(Op& op) {
+  auto it = std::find_if(inflight_.begin(), inflight_.end(), [&](const auto& o) { return o.get() == &op; });
+  auto owned = std::move(*it);
+  inflight_.erase(it);
+  owned->cmd = Command{"EVAL", owned->script->body()}.append(std::as_const(owned->cmd));
+  owned->as_eval = true;
+  owned->answered = false;
+  send(std::move(owned));
 }
 
 void ConnectionImpl::drop_answered() {

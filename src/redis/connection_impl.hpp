@@ -23,9 +23,11 @@
 #include "distkit/redis/command.hpp"
 #include "distkit/redis/options.hpp"
 #include "distkit/redis/reply.hpp"
+#include "distkit/redis/script.hpp"
 #include "event.hpp"
 
 struct redisAsyncContext;
+struct redisReply;
 
 namespace distkit::redis::detail {
 
@@ -39,6 +41,8 @@ struct Op {
   virtual void complete(std::exception_ptr error, Reply reply) = 0;
 
   Command cmd;
+  const Script* script = nullptr;  // error replies are this script's errors
+  bool as_eval = false;            // cmd is a whole EVAL; else (with a script) the EVALSHA's keys and arguments
   Clock::time_point deadline;
   bool handshake = false;  // AUTH/SELECT: sent before the link counts as ready
   bool completed = false;  // outcome delivered (reply, error or timeout)
@@ -69,7 +73,7 @@ class ConnectionImpl : public std::enable_shared_from_this<ConnectionImpl> {
   const asio::strand<asio::any_io_executor>& strand() const noexcept { return strand_; }
 
   // Any thread. `handshake` commands go out before the link counts as ready.
-  asio::awaitable<Reply> exec(Command cmd, bool handshake = false);
+  asio::awaitable<Reply> exec(Command cmd, bool handshake = false, const Script* script = nullptr);
   void close();
 
   // On strand(). First connect: throws Error(connection_failed). Then keeps
@@ -87,6 +91,8 @@ class ConnectionImpl : public std::enable_shared_from_this<ConnectionImpl> {
   static void on_cleanup(void* self);
   static void on_connect(const redisAsyncContext* ctx, int status);
   static void on_reply(redisAsyncContext* ctx, void* reply, void* privdata);
+  void answer(Op& op, const redisReply* reply);
+  void resend_as_eval(Op& op);
 
   struct Interest {  // in one direction of the socket
     bool wanted = false;  // hiredis asked for it

@@ -217,6 +217,17 @@ TEST_CASE("command: append adds the other's arguments; counts of 10 and more") {
   CHECK(Command{}.resp() == "*0\r\n");
 }
 
+TEST_CASE("command: a script's EVALSHA head goes before the arguments, which are sent as they are") {
+  constexpr redis::Script script("s", "return 1", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db");
+  Command args{"1", "{p}:totals", "inc"};
+  args.push(7);
+  CHECK(args.resp(script.evalsha_head(), 2) ==
+        "*6\r\n$7\r\nEVALSHA\r\n$40\r\ne0e1f9fabfc9d4800c877a703b823ac0578ff8db\r\n$1\r\n1\r\n$10\r\n{p}:totals\r\n"
+        "$3\r\ninc\r\n$1\r\n7\r\n");
+  CHECK(args.resp() == "*4\r\n$1\r\n1\r\n$10\r\n{p}:totals\r\n$3\r\ninc\r\n$1\r\n7\r\n");  // again, without
+  CHECK_THROWS_AS(args.resp(std::string(Command::max_head + 1, 'x'), 1), std::length_error);
+}
+
 // ---- checked arithmetic ---------------------------------------------------------
 
 TEST_CASE("checked: add and negate within int64") {

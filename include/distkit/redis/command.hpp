@@ -4,8 +4,10 @@
 // this), and the connection strand only copies it into hiredis' buffer.
 
 #include <charconv>
+#include <cstring>
 #include <cstdint>
 #include <concepts>
+#include <stdexcept>
 #include <type_traits>
 #include <string>
 #include <string_view>
@@ -26,27 +28,40 @@ class Command {
     (push(std::forward<Args>(args)), ...);
   }
 
-  Command& push(std::string_view arg) {
-    char len[24];
-    auto end = std::to_chars(len, len + sizeof len, arg.size()).ptr;
-    buf_ += '$';
-    buf_.append(len, end);
-    buf_ += "\r\n";
-    buf_ += arg;
-    buf_ += "\r\n";
+  // On a temporary, push() and append() return it as an rvalue, so that a
+  // command built in place is moved, not copied, into a call.
+  Command&& push(std::string_view arg) && { return std::move(push(arg)); }
+  template <std::integral Int>
+  Command&& push(Int value) && {
+    return std::move(push(value));
+  }
+  Command&& append(const Command& other) && { return std::move(append(other)); }
+
+  Command& push(std::string_view arg) & {
+    char head[24];
+    head[0] = '$';
+    auto end = std::to_chars(head + 1, head + sizeof head - 2, arg.size()).ptr;
+    *end++ = '\r';
+    *end++ = '\n';
+    const auto head_size = static_cast<std::size_t>(end - head), at = buf_.size();
+    buf_.resize(at + head_size + arg.size() + 2);  // one capacity check, then plain copies
+    char* out = buf_.data() + at;
+    std::memcpy(out, head, head_size);
+    if (!arg.empty()) std::memcpy(out + head_size, arg.data(), arg.size());
+    std::memcpy(out + head_size + arg.size(), "\r\n", 2);
     ++count_;
     return *this;
   }
 
   template <std::integral Int>
-  Command& push(Int value) {
+  Command& push(Int value) & {
     char digits[24];
     auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
     return push(std::string_view(digits, static_cast<std::size_t>(end - digits)));
   }
 
   // Appends every argument of `other`.
-  Command& append(const Command& other) {
+  Command& append(const Command& other) & {
     buf_.append(other.buf_, header_room);
     count_ += other.count_;
     return *this;
@@ -55,21 +70,28 @@ class Command {
   std::size_t size() const noexcept { return count_; }
 
   // The whole command in RESP: writes the "*N\r\n" header into the room kept
-  // at the front of the buffer, so no copy is needed.
-  std::string_view resp() {
-    char head[header_room];
-    head[0] = '*';
-    auto end = std::to_chars(head + 1, head + header_room - 2, count_).ptr;
+  // at the front of the buffer, so no copy is needed. `head` (at most
+  // max_head bytes) is `head_args` arguments already in RESP, sent before
+  // this command's own: a script's EVALSHA and SHA1.
+  std::string_view resp(std::string_view head = {}, std::size_t head_args = 0) {
+    if (head.size() > max_head) throw std::length_error("Command::resp: head too long");
+    char count[count_room];
+    count[0] = '*';
+    auto end = std::to_chars(count + 1, count + count_room - 2, count_ + head_args).ptr;
     *end++ = '\r';
     *end++ = '\n';
-    auto n = static_cast<std::size_t>(end - head);
-    buf_.replace(header_room - n, n, head, n);
-    return std::string_view(buf_).substr(header_room - n);
+    const auto n = static_cast<std::size_t>(end - count), start = header_room - head.size() - n;
+    std::memcpy(buf_.data() + start, count, n);
+    if (!head.empty()) std::memcpy(buf_.data() + start + n, head.data(), head.size());
+    return std::string_view(buf_).substr(start);
   }
 
+  static constexpr std::size_t max_head = 64;
+
  private:
-  static constexpr std::size_t header_room = 16;
-  static constexpr std::size_t initial_capacity = 256;
+  static constexpr std::size_t count_room = 24;
+  static constexpr std::size_t header_room = count_room + max_head;
+  static constexpr std::size_t initial_capacity = 320;
   std::string buf_;
   std::size_t count_ = 0;
 };

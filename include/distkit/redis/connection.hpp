@@ -18,6 +18,7 @@ namespace distkit::redis {
 namespace detail {
 class ConnectionImpl;
 }
+class Script;
 
 class Connection {
  public:
@@ -37,6 +38,10 @@ class Connection {
   // (the link dropped after the command may have been sent: its outcome is
   // unknown, and it is never re-sent). Callable from any thread.
   asio::awaitable<Reply> exec(Command cmd);
+
+  // Runs a script (see Script::call), with EVALSHA; re-sent as EVAL if Redis
+  // answers NOSCRIPT. `script` must outlive the call.
+  asio::awaitable<Reply> exec(const Script& script, Command keys_and_args);
 
  private:
   std::shared_ptr<detail::ConnectionImpl> impl_;

@@ -1,8 +1,11 @@
 #pragma once
 // A Lua script run with EVALSHA. When Redis answers NOSCRIPT (script cache
-// flushed, server restarted, failover) it is sent again as EVAL, which also
-// caches it: a NOSCRIPT reply means the script did not run, so this is safe.
+// flushed, server restarted, failover) the connection sends it again as EVAL,
+// which also caches it: a NOSCRIPT reply means the script did not run, so
+// this is safe.
 
+#include <array>
+#include <exception>
 #include <string_view>
 
 #include <asio/awaitable.hpp>
@@ -15,20 +18,38 @@ namespace distkit::redis {
 
 class Script {
  public:
+  // `sha1` must be the 40 hex digits of `body`'s SHA1. The views must
+  // outlive the Script, and the Script every call of it.
   constexpr Script(std::string_view name, std::string_view body, std::string_view sha1) noexcept
-      : name_(name), body_(body), sha1_(sha1) {}
+      : name_(name), body_(body), sha1_(sha1) {
+    constexpr std::string_view evalsha = "$7\r\nEVALSHA\r\n$40\r\n";
+    std::size_t at = 0;
+    for (char c : evalsha) evalsha_head_[at++] = c;
+    for (std::size_t i = 0; i < 40 && i < sha1.size(); ++i) evalsha_head_[at++] = sha1[i];
+    evalsha_head_[at++] = '\r';
+    evalsha_head_[at] = '\n';
+  }
 
   std::string_view name() const noexcept { return name_; }
   std::string_view body() const noexcept { return body_; }
   std::string_view sha1() const noexcept { return sha1_; }
 
-  // `keys_and_args` is what follows the SHA1: numkeys, keys, then arguments.
-  // Error replies are thrown: "OVERFLOW ..." as Error(errc::overflow), any
-  // other as Error(errc::script_error).
-  asio::awaitable<Reply> call(Connection& connection, const Command& keys_and_args) const;
+  // Runs the script. `keys_and_args` is what follows the SHA1: numkeys, keys,
+  // then arguments. Error replies are thrown: "OVERFLOW ..." as
+  // Error(errc::overflow), any other as Error(errc::script_error); otherwise
+  // as Connection::exec().
+  asio::awaitable<Reply> call(Connection& connection, Command keys_and_args) const {
+    return connection.exec(*this, std::move(keys_and_args));
+  }
+
+  // For the connection: "EVALSHA <sha1>" in RESP, sent before the arguments.
+  std::string_view evalsha_head() const noexcept { return {evalsha_head_.data(), evalsha_head_.size()}; }
+  // For the connection: the error an error reply of this script is thrown as.
+  std::exception_ptr error_of(const Reply& reply) const;
 
  private:
   std::string_view name_, body_, sha1_;
+  std::array<char, 60> evalsha_head_{};
 };
 
 }  // namespace distkit::redis
