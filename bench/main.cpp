@@ -47,11 +47,16 @@ struct Options {
   std::string only;
 };
 
+double median_value(std::vector<double> values) {
+  const auto mid = values.begin() + static_cast<std::ptrdiff_t>(values.size() / 2);
+  std::nth_element(values.begin(), mid, values.end());
+  return *mid;
+}
+
 double median_of(int n, const std::function<double()>& measure) {
   std::vector<double> values;
   for (int i = 0; i < n; ++i) values.push_back(measure());
-  std::nth_element(values.begin(), values.begin() + n / 2, values.end());
-  return values[static_cast<std::size_t>(n / 2)];
+  return median_value(std::move(values));
 }
 
 std::string machine() {
@@ -131,6 +136,23 @@ struct Group {
   const Setup& s() const { return o.setup; }
   double secs() const { return o.setup.quick ? 0.5 : 2.0; }
   double median(const std::function<double()>& measure) const { return median_of(o.repeat, measure); }
+
+  // Measures the reference and the figure alternately, `repeat` times each,
+  // and returns their medians and the median of the per-pair ratios
+  // figure / reference: each ratio compares two runs seconds apart, so that
+  // a stretch of host noise does not fall on one side of it only.
+  struct Paired {
+    double value, reference, ratio;
+  };
+  Paired paired(const std::function<double()>& reference, const std::function<double()>& value) const {
+    std::vector<double> values, references, ratios;
+    for (int i = 0; i < o.repeat; ++i) {
+      references.push_back(reference());
+      values.push_back(value());
+      ratios.push_back(values.back() / references.back());
+    }
+    return {median_value(std::move(values)), median_value(std::move(references)), median_value(std::move(ratios))};
+  }
 };
 
 // A strict counter's inc: pipelined throughput, sequential latency.
@@ -139,41 +161,44 @@ struct Group {
 // the next batch of commands is time Redis waits.
 void strict_throughput(const Group& g, const Args& command) {
   double benchmark_cpu = 0, client_cpu = 0;
-  const double ceiling = g.median([&] {
-    const auto r = redis_benchmark(g.s().port, 64, command, g.secs());
-    benchmark_cpu += r.cpu_us_per_request / g.o.repeat;
-    return r.rps;
-  });
-  const double value = g.median([&] {
-    const auto r = strict_inc_throughput(g.s(), g.kind);
-    client_cpu += r.client_cpu_us_per_op / g.o.repeat;
-    return r.ops_per_s;
-  });
-  g.report.add({g.name + " inc, 64 coroutines, one connection", "ops/s", value,
-                "redis-benchmark -c 1 -P 64, same EVALSHA", ceiling, value / ceiling, ">= 0.90", value / ceiling >= 0.90});
+  const auto r = g.paired(
+      [&] {
+        const auto b = redis_benchmark(g.s().port, 64, command, g.secs());
+        benchmark_cpu += b.cpu_us_per_request / g.o.repeat;
+        return b.rps;
+      },
+      [&] {
+        const auto t = strict_inc_throughput(g.s(), g.kind);
+        client_cpu += t.client_cpu_us_per_op / g.o.repeat;
+        return t.ops_per_s;
+      });
+  g.report.add({g.name + " inc, 64 coroutines, one connection", "ops/s", r.value,
+                "redis-benchmark -c 1 -P 64, same EVALSHA", r.reference, r.ratio, ">= 0.90", r.ratio >= 0.90});
   g.report.add({g.name + " inc, 64 coroutines: client CPU per op (mean)", "us", client_cpu,
                 "redis-benchmark's own", benchmark_cpu, client_cpu / benchmark_cpu, "(info)", true});
 }
 
 void strict_latency(const Group& g, const Args& command) {
-  const double ceiling = g.median([&] { return redis_benchmark(g.s().port, 1, command, g.secs()).p50_us; });
-  const double p50 = g.median([&] { return strict_inc_p50_us(g.s(), g.kind); });
-  g.report.add({g.name + " inc p50, one coroutine, sequential", "us", p50, "redis-benchmark -c 1 -P 1 p50", ceiling,
-                p50 / ceiling, "<= 1.2", p50 / ceiling <= 1.2});
+  const auto r = g.paired([&] { return redis_benchmark(g.s().port, 1, command, g.secs()).p50_us; },
+                          [&] { return strict_inc_p50_us(g.s(), g.kind); });
+  g.report.add({g.name + " inc p50, one coroutine, sequential", "us", r.value, "redis-benchmark -c 1 -P 1 p50",
+                r.reference, r.ratio, "<= 1.2", r.ratio <= 1.2});
 }
 
 // A lax counter's inc on warm keys: against a bare map, and on 2 threads.
 void lax_hot_path(const Group& g) {
-  const double bare = g.median([&] { return bare_map_ops(g.s(), 1); });
-  const double one = g.median([&] { return lax_warm_inc_ops(g.s(), g.kind, 1); });
-  g.report.add({g.name + " warm inc, co_await in a loop, 1 thread", "ns/op", 1e9 / one,
-                "shared_mutex + unordered_map + fetch_add", 1e9 / bare, bare / one, "<= 3", bare / one <= 3});
-  const double two = g.median([&] { return lax_warm_inc_ops(g.s(), g.kind, 2); });
-  g.report.add({g.name + " warm inc, 2 threads, different keys", "ops/s", two, "the same, 1 thread", one, two / one,
-                ">= 1.6", two / one >= 1.6});
-  const double bare_two = g.median([&] { return bare_map_ops(g.s(), 2); });
-  g.report.add({"(machine) bare map, 2 threads, a map each", "ops/s", bare_two, "the same, 1 thread", bare,
-                bare_two / bare, "(info)", true});
+  // Costs per op: the ratio is lax / bare.
+  const auto cost = g.paired([&] { return 1e9 / bare_map_ops(g.s(), 1); },
+                             [&] { return 1e9 / lax_warm_inc_ops(g.s(), g.kind, 1); });
+  g.report.add({g.name + " warm inc, co_await in a loop, 1 thread", "ns/op", cost.value,
+                "shared_mutex + unordered_map + fetch_add", cost.reference, cost.ratio, "<= 3", cost.ratio <= 3});
+  const auto two = g.paired([&] { return lax_warm_inc_ops(g.s(), g.kind, 1); },
+                            [&] { return lax_warm_inc_ops(g.s(), g.kind, 2); });
+  g.report.add({g.name + " warm inc, 2 threads, different keys", "ops/s", two.value, "the same, 1 thread",
+                two.reference, two.ratio, ">= 1.6", two.ratio >= 1.6});
+  const auto bare_two = g.paired([&] { return bare_map_ops(g.s(), 1); }, [&] { return bare_map_ops(g.s(), 2); });
+  g.report.add({"(machine) bare map, 2 threads, a map each", "ops/s", bare_two.value, "the same, 1 thread",
+                bare_two.reference, bare_two.ratio, "(info)", true});
 }
 
 // 10,000 hot keys for 10 s: batching, and whether flushing keeps up.
@@ -206,18 +231,16 @@ void lax_load(const Group& g) {
 void lax_flush(const Group& g) {
   Args flush = flush_command(g.s(), g.kind);
   flush[3 + std::stoul(flush[2]) - 1] += ":__rand_int__";  // the sequence key: every call is applied, none skipped
-  const double ceiling =
-      100 * g.median([&] { return redis_benchmark(g.s().port, 64, flush, g.secs(), 1'000'000'000).rps; });
-  std::vector<FlushResult> runs;
-  const double capacity = g.median([&] {
-    runs.push_back(lax_flush_capacity(g.s(), g.kind));
-    return runs.back().key_deltas_per_s;
-  });
   double cpu = 0;
-  for (const auto& r : runs) cpu += r.client_cpu_us_per_key / static_cast<double>(runs.size());
-  g.report.add({g.name + " flush capacity", "key-deltas/s", capacity, "redis-benchmark -P 64 of a 100-key flush x 100",
-                ceiling, capacity / ceiling, ">= 0.8 and >= 100000",
-                capacity / ceiling >= 0.8 && capacity >= 100'000});
+  const auto r = g.paired(
+      [&] { return 100 * redis_benchmark(g.s().port, 64, flush, g.secs(), 1'000'000'000).rps; },
+      [&] {
+        const auto f = lax_flush_capacity(g.s(), g.kind);
+        cpu += f.client_cpu_us_per_key / g.o.repeat;
+        return f.key_deltas_per_s;
+      });
+  g.report.add({g.name + " flush capacity", "key-deltas/s", r.value, "redis-benchmark -P 64 of a 100-key flush x 100",
+                r.reference, r.ratio, ">= 0.8 and >= 100000", r.ratio >= 0.8 && r.value >= 100'000});
   g.report.add({g.name + " flush: client CPU per key-delta (mean)", "us", cpu, "", 0, 0, "(info)", true});
 }
 
