@@ -82,14 +82,21 @@ asio::awaitable<Reply> ConnectionImpl::exec(Command cmd, bool handshake, const S
 // Commands submitted from anywhere are collected, and handed to hiredis and
 // written by one handler on the strand. Posted, it runs after the handlers
 // already queued, which submit more: coroutines woken by one read of replies
-// send their next commands in one write, as a pipelining client would.
+// send their next commands in one write, as a pipelining client would. Every
+// `write_chunk` commands are written at once (dispatched), so that Redis
+// works on them while the client still turns replies into commands.
 void ConnectionImpl::submit(std::unique_ptr<Op> op) {
+  bool post = false, chunk = false;
   {
     std::lock_guard lock(submit_mutex_);
     submitted_.push_back(std::move(op));
-    if (std::exchange(take_posted_, true)) return;
+    post = !std::exchange(take_posted_, true);
+    chunk = submitted_.size() >= write_chunk;
   }
-  asio::post(strand_, [self = shared_from_this()] { self->take_submitted(); });
+  if (chunk)
+    asio::dispatch(strand_, [self = shared_from_this()] { self->take_submitted(); });
+  else if (post)
+    asio::post(strand_, [self = shared_from_this()] { self->take_submitted(); });
 }
 
 void ConnectionImpl::take_submitted() {

@@ -130,6 +130,7 @@ class ConnectionImpl : public std::enable_shared_from_this<ConnectionImpl> {
 
   std::mutex submit_mutex_;  // guards submitted_ and take_posted_: exec() runs on any thread
   std::vector<std::unique_ptr<Op>> submitted_;
+  static constexpr std::size_t write_chunk = 16;
   bool take_posted_ = false;
   std::vector<std::unique_ptr<Op>> taking_;  // submitted_'s buffer, swapped back and forth
   bool batching_ = false;                    // inside take_submitted()
