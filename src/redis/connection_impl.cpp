@@ -83,15 +83,17 @@ asio::awaitable<Reply> ConnectionImpl::exec(Command cmd, bool handshake, const S
 // written by one handler on the strand. Posted, it runs after the handlers
 // already queued, which submit more: coroutines woken by one read of replies
 // send their next commands in one write, as a pipelining client would. Every
-// `write_chunk` commands are written at once (dispatched), so that Redis
-// works on them while the client still turns replies into commands.
+// `write_chunk` commands (or `write_chunk_bytes`, a big flush batch) are
+// written at once (dispatched), so that Redis works on them while the client
+// still turns replies into commands.
 void ConnectionImpl::submit(std::unique_ptr<Op> op) {
   bool post = false, chunk = false;
   {
     std::lock_guard lock(submit_mutex_);
+    submitted_bytes_ += op->cmd.bytes();
     submitted_.push_back(std::move(op));
     post = !std::exchange(take_posted_, true);
-    chunk = submitted_.size() >= write_chunk;
+    chunk = submitted_.size() >= write_chunk || submitted_bytes_ >= write_chunk_bytes;
   }
   if (chunk)
     asio::dispatch(strand_, [self = shared_from_this()] { self->take_submitted(); });
@@ -104,6 +106,7 @@ void ConnectionImpl::take_submitted() {
     std::lock_guard lock(submit_mutex_);
     taking_.swap(submitted_);
     take_posted_ = false;
+    submitted_bytes_ = 0;
   }
   batching_ = true;
   for (auto& op : taking_) enqueue(std::move(op));

@@ -128,9 +128,10 @@ class ConnectionImpl : public std::enable_shared_from_this<ConnectionImpl> {
   asio::posix::stream_descriptor socket_;
   Interest reading_, writing_;
 
-  std::mutex submit_mutex_;  // guards submitted_ and take_posted_: exec() runs on any thread
+  static constexpr std::size_t write_chunk = 16, write_chunk_bytes = 2048;
+  std::mutex submit_mutex_;  // guards the next three: exec() runs on any thread
   std::vector<std::unique_ptr<Op>> submitted_;
-  static constexpr std::size_t write_chunk = 16;
+  std::size_t submitted_bytes_ = 0;
   bool take_posted_ = false;
   std::vector<std::unique_ptr<Op>> taking_;  // submitted_'s buffer, swapped back and forth
   bool batching_ = false;                    // inside take_submitted()

@@ -68,6 +68,7 @@ class Command {
   }
 
   std::size_t size() const noexcept { return count_; }
+  std::size_t bytes() const noexcept { return buf_.size(); }  // about its length in RESP
 
   // The whole command in RESP: writes the "*N\r\n" header into the room kept
   // at the front of the buffer, so no copy is needed. `head` (at most
