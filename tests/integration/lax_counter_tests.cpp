@@ -1,0 +1,366 @@
+// LaxCounter against a real redis-server.
+#include <algorithm>
+#include <numeric>
+#include <random>
+#include <sstream>
+
+#include <spdlog/sinks/ostream_sink.h>
+
+#include "counter_support.hpp"
+
+using namespace distkit;
+using namespace distkit::test;
+
+// ---- LaxCounter ------------------------------------------------------------------
+
+TEST_CASE_METHOD(LaxFixture, "lax counter: ops answer from the local view; Redis sees nothing before a flush") {
+  env([&]() -> asio::awaitable<void> {
+    co_await strict->set("k", 100);
+    std::vector<std::int64_t> local;
+    local.push_back(co_await lax->inc("k", 5));
+    local.push_back(co_await lax->dec("k", 2));
+    local.push_back(co_await lax->inc("k", -1));
+    local.push_back(co_await lax->inc("k", 0));
+    local.push_back(co_await lax->get("k"));
+    local.push_back(co_await lax->get("missing"));
+    local.push_back(co_await lax->inc("new", 7));
+    const auto remote_before = co_await strict->get("k");
+    const auto new_before = co_await strict->get("new");
+    co_await lax->flush();
+    const auto remote_after = co_await strict->get("k");
+    const auto new_after = co_await strict->get("new");
+    co_await lax->shutdown();
+    CHECK(local == std::vector<std::int64_t>{105, 103, 102, 102, 102, 0, 7});
+    CHECK(remote_before == 100);
+    CHECK(new_before == 0);
+    CHECK(remote_after == 102);
+    CHECK(new_after == 7);
+  }());
+}
+
+TEST_CASE_METHOD(LaxFixture, "lax counter: set turns into a delta on top of Redis' total") {
+  env([&]() -> asio::awaitable<void> {
+    co_await strict->set("k", 10);
+    const auto set = co_await lax->set("k", 50);
+    const auto local = co_await lax->inc("k", 1);
+    co_await strict->inc("k", 1000);  // lands in Redis meanwhile; the lax delta goes on top
+    co_await lax->flush();
+    const auto remote = co_await strict->get("k");
+    co_await lax->shutdown();
+    CHECK(set == 50);
+    CHECK(local == 51);
+    CHECK(remote == 1051);
+  }());
+}
+
+TEST_CASE("lax counter: flush() makes totals visible to a fresh reader, across batches") {
+  Env env;
+  auto lax = lax_on(env, no_background_flush);
+  constexpr int keys = 250;  // more than one batch of 100
+  env([&]() -> asio::awaitable<void> {
+    for (int i = 0; i < keys; ++i) co_await lax->inc("k" + std::to_string(i), i);
+    co_await lax->flush();
+    auto fresh_lax = lax_on(env, no_background_flush);
+    auto fresh_strict = strict_on(env);
+    int strict_right = 0, lax_right = 0;
+    for (int i = 0; i < keys; ++i) {
+      const auto key = "k" + std::to_string(i);
+      strict_right += (co_await fresh_strict->get(key)) == i;
+      lax_right += (co_await fresh_lax->get(key)) == i;
+    }
+    co_await lax->shutdown();
+    co_await fresh_lax->shutdown();
+    CHECK(strict_right == keys);
+    CHECK(lax_right == keys);
+  }());
+}
+
+TEST_CASE("lax counter: the background flush makes deltas visible without flush()") {
+  Env env;
+  auto lax = lax_on(env);
+  auto strict = strict_on(env);
+  env([&]() -> asio::awaitable<void> {
+    co_await lax->inc("a", 3);
+    co_await lax->inc("b", -4);
+    const bool visible = co_await eventually([&]() -> asio::awaitable<bool> {
+      co_return co_await strict->get("a") == 3 && co_await strict->get("b") == -4;
+    });
+    co_await lax->shutdown();
+    CHECK(visible);
+  }());
+}
+
+TEST_CASE("lax counter: a cached total older than allowed_lag is read again") {
+  Env env;
+  auto lax = lax_on(env);
+  auto strict = strict_on(env);
+  env([&]() -> asio::awaitable<void> {
+    const auto first = co_await lax->get("k");
+    co_await strict->inc("k", 9);
+    const bool refreshed = co_await eventually([&]() -> asio::awaitable<bool> { co_return co_await lax->get("k") == 9; });
+    co_await lax->shutdown();
+    CHECK(first == 0);
+    CHECK(refreshed);
+  }());
+}
+
+TEST_CASE("lax counter: an inc on a stale key answers locally; its flush brings the fresh total") {
+  Env env;
+  auto lax = lax_on(env);
+  auto strict = strict_on(env);
+  env([&]() -> asio::awaitable<void> {
+    co_await lax->get("k");
+    co_await strict->inc("k", 9);
+    co_await sleep_for(50ms);  // the cached 0 is now older than allowed_lag
+    std::int64_t local = -1;
+    {
+      ScriptPause pause(server());  // Redis holds every script call: only a local answer can come back
+      local = co_await lax->inc("k", 1);
+    }
+    co_await lax->flush();
+    const auto fresh = co_await lax->get("k");
+    co_await lax->shutdown();
+    CHECK(local == 1);
+    CHECK(fresh == 10);
+  }());
+}
+
+TEST_CASE_METHOD(LaxFixture, "counters: a StrictCounter and a LaxCounter with one prefix share totals") {
+  env([&]() -> asio::awaitable<void> {
+    co_await strict->inc("k", 10);
+    const auto lax_sees = co_await lax->inc("k", 5);
+    co_await lax->flush();
+    const auto strict_sees = co_await strict->inc("k", 1);
+    co_await lax->shutdown();
+    CHECK(lax_sees == 15);
+    CHECK(strict_sees == 16);
+  }());
+}
+
+TEST_CASE_METHOD(LaxFixture, "lax counter: del returns Redis' total and drops the key's local delta") {
+  env([&]() -> asio::awaitable<void> {
+    co_await strict->set("k", 10);
+    co_await lax->inc("k", 5);
+    co_await lax->inc("other", 1);
+    const auto old = co_await lax->del("k");
+    const auto local_after = co_await lax->get("k");
+    co_await lax->flush();
+    const auto remote_after = co_await strict->get("k");
+    const auto other = co_await strict->get("other");
+    co_await lax->shutdown();
+    CHECK(old == 10);
+    CHECK(local_after == 0);
+    CHECK(remote_after == 0);
+    CHECK(other == 1);  // only the deleted key lost its delta
+  }());
+}
+
+TEST_CASE_METHOD(LaxFixture, "lax counter: del and clear also drop a delta whose flush failed") {
+  std::function<asio::awaitable<void>()> drop;
+  SECTION("del") {
+    drop = [&]() -> asio::awaitable<void> { co_await lax->del("k"); };
+  }
+  SECTION("clear") {
+    drop = [&] { return lax->clear(); };
+  }
+  env([&]() -> asio::awaitable<void> {
+    co_await lax->inc("k", 5);
+    const auto flush_error = co_await lose_reply(server(), lax->flush());
+    co_await retrying(drop);
+    co_await lax->flush();  // the failed batch must not come back now
+    const auto remote = co_await strict->get("k");
+    const auto local = co_await lax->get("k");
+    co_await lax->shutdown();
+    CHECK(flush_error == errc::connection_lost);
+    CHECK(remote == 0);
+    CHECK(local == 0);
+  }());
+}
+
+TEST_CASE_METHOD(LaxFixture, "lax counter: clear drops every local delta of the counter") {
+  env([&]() -> asio::awaitable<void> {
+    co_await strict->set("a", 10);
+    co_await lax->inc("a", 1);
+    co_await lax->inc("b", 2);
+    co_await lax->clear();
+    co_await lax->flush();
+    const auto remote = co_await totals(*strict, "a", "b");
+    const auto local = co_await totals(*lax, "a", "b");
+    co_await lax->shutdown();
+    CHECK(remote == std::vector<std::int64_t>{0, 0});
+    CHECK(local == std::vector<std::int64_t>{0, 0});
+  }());
+}
+
+TEST_CASE_METHOD(LaxFixture, "lax counter: shutdown() flushes, then every op fails with shut_down") {
+  env([&]() -> asio::awaitable<void> {
+    co_await lax->inc("k", 5);
+    co_await lax->shutdown();
+    const auto flushed = co_await strict->get("k");
+    const auto errors = co_await errors_of(lax->inc("k", 1), lax->dec("k", 1), lax->get("k"), lax->set("k", 1),
+                                           lax->del("k"), lax->clear(), lax->flush(), lax->shutdown());
+    const auto untouched = co_await strict->get("k");
+    CHECK(flushed == 5);
+    CHECK(errors == std::vector<std::optional<errc>>(8, errc::shut_down));
+    CHECK(untouched == 5);
+  }());
+}
+
+TEST_CASE_METHOD(LaxFixture, "lax counter: flush() returns while other coroutines keep incrementing") {
+  Load load;
+  env([&]() -> asio::awaitable<void> {
+    load = co_await under_load(*lax, lax->flush());
+    co_await lax->shutdown();
+  }());
+  CHECK(load.rounds < 500);
+}
+
+TEST_CASE_METHOD(LaxFixture, "lax counter: an inc still reading its key when shutdown() begins is flushed or refused") {
+  std::optional<errc> inc_error;
+  std::int64_t remote = -1;
+  env([&]() -> asio::awaitable<void> {
+    using namespace asio::experimental::awaitable_operators;
+    inc_error = co_await (error_of(lax->inc("new", 1)) && lax->shutdown());
+    remote = co_await strict->get("new");
+  }());
+  INFO("inc: " << Catch::StringMaker<std::optional<errc>>::convert(inc_error) << ", in Redis: " << remote);
+  CHECK((inc_error == errc::shut_down || remote == 1));
+}
+
+TEST_CASE_METHOD(LaxFixture, "lax counter: shutdown() while other coroutines keep incrementing loses nothing") {
+  Load load;
+  std::int64_t remote = 0;
+  env([&]() -> asio::awaitable<void> {
+    load = co_await under_load(*lax, lax->shutdown());
+    for (int i = 0; i < 100; ++i) remote += co_await strict->get("k" + std::to_string(i));
+  }());
+  CHECK(remote == load.made);
+}
+
+TEST_CASE_METHOD(LaxFixture, "lax counter: a shutdown() whose last flush failed can be retried and loses nothing") {
+  env([&]() -> asio::awaitable<void> {
+    co_await lax->inc("k", 5);
+    const auto first = co_await lose_reply(server(), lax->shutdown());
+    const auto inc_meanwhile = co_await error_of(lax->inc("k", 1));
+    co_await retrying([&] { return lax->shutdown(); });
+    const auto remote = co_await strict->get("k");
+    const auto again = co_await error_of(lax->shutdown());
+    CHECK(first == errc::connection_lost);
+    CHECK(inc_meanwhile == errc::shut_down);
+    CHECK(remote == 5);
+    CHECK(again == errc::shut_down);
+  }());
+}
+
+TEST_CASE("lax counter: dropped without shutdown(), it sends nothing and logs what it abandons") {
+  Env env;
+  auto strict = strict_on(env);
+  std::ostringstream log;
+  set_logger(std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::ostream_sink_mt>(log)));
+  env([&]() -> asio::awaitable<void> {
+    auto lax = lax_on(env, no_background_flush);
+    co_await lax->inc("a", 5);
+    co_await lax->inc("b", 2);
+  }());
+  set_logger(nullptr);
+  auto remote = env(strict->get("a"));
+  CHECK(remote == 0);
+  CHECK(log.str().find("abandoning unflushed deltas on 2 keys (sum 7)") != std::string::npos);
+}
+
+TEST_CASE_METHOD(LaxFixture, "lax counter: a local total outside int64 is overflow and changes nothing") {
+  env([&]() -> asio::awaitable<void> {
+    co_await strict->set("remote-max", int64_max);
+    co_await lax->inc("local-max", int64_max);
+    co_await lax->inc("local-min", int64_min);
+    const auto errors = co_await errors_of(lax->inc("remote-max", 1), lax->inc("local-max", 1),
+                                           lax->dec("local-min", 1), lax->dec("zero", int64_min),
+                                           lax->set("local-min", 1));  // a delta of 1 - INT64_MIN
+    co_await lax->flush();
+    const auto local = co_await totals(*lax, "remote-max", "local-max", "local-min", "zero");
+    const auto remote = co_await totals(*strict, "remote-max", "local-max", "local-min", "zero");
+    co_await lax->shutdown();
+    CHECK(errors == std::vector<std::optional<errc>>(5, errc::overflow));
+    CHECK(local == std::vector<std::int64_t>{int64_max, int64_max, int64_min, 0});
+    CHECK(remote == local);
+  }());
+}
+
+TEST_CASE("lax counter: 1000 coroutines on 4 threads sharing one counter lose nothing", "[concurrency]") {
+  Env env;
+  auto lax = lax_on(env);
+  auto strict = strict_on(env);
+  constexpr int coroutines = 1000, incs = 10;
+  std::int64_t a = 0, b = 0;
+  run(
+      env.io,
+      [&]() -> asio::awaitable<void> {
+        co_await concurrently(coroutines, [&](int n) -> asio::awaitable<void> {
+          for (int i = 0; i < incs; ++i) co_await lax->inc(n % 2 ? "a" : "b", 1);
+        });
+        co_await lax->shutdown();
+        a = co_await strict->get("a");
+        b = co_await strict->get("b");
+      }(),
+      std::chrono::seconds(60), 4);
+  CHECK(a == coroutines * incs / 2);
+  CHECK(b == coroutines * incs / 2);
+}
+
+// ---- exactly-once under failure ---------------------------------------------
+
+TEST_CASE("lax counter: flushes are applied exactly once while connections keep being killed", "[concurrency]") {
+  Env env;
+  auto lax = lax_on(env);
+  constexpr int keys = 500;
+  auto key = [](int i) { return "k" + std::to_string(i); };
+  std::vector<std::int64_t> made(keys, 0);  // what the incs that returned added
+  std::atomic<int> kills{0};
+  std::atomic<bool> killing{true};
+  std::jthread killer([&](std::stop_token stop) {
+    std::minstd_rand rng(std::random_device{}());
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    while (!stop.stop_requested() && std::chrono::steady_clock::now() < end) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50 + rng() % 150));  // pacing, not syncing
+      server().kill_clients();
+      ++kills;
+    }
+    killing = false;
+  });
+  auto expect_link_trouble = [](const Error& e) {
+    if (e.value() != errc::connection_lost && e.value() != errc::timeout) throw;
+  };
+  env(
+      [&]() -> asio::awaitable<void> {
+        while (killing) {
+          for (int i = 0; i < keys; ++i) {
+            try {
+              co_await lax->inc(key(i), i % 7 + 1);
+              made[static_cast<std::size_t>(i)] += i % 7 + 1;
+            } catch (const Error& e) {
+              expect_link_trouble(e);
+            }
+          }
+          try {
+            co_await lax->flush();
+          } catch (const Error& e) {
+            expect_link_trouble(e);
+          }
+        }
+        co_await retrying([&] { return lax->shutdown(); }, 10);
+      }(),
+      std::chrono::seconds(60));
+
+  auto reader = strict_on(env);
+  std::vector<std::int64_t> in_redis(keys);
+  env([&]() -> asio::awaitable<void> {
+    for (int i = 0; i < keys; ++i) in_redis[static_cast<std::size_t>(i)] = co_await reader->get(key(i));
+  }());
+  int wrong = 0;
+  for (int i = 0; i < keys; ++i) wrong += in_redis[static_cast<std::size_t>(i)] != made[static_cast<std::size_t>(i)];
+  INFO(kills << " kills");
+  CHECK(kills > 0);
+  CHECK(std::accumulate(in_redis.begin(), in_redis.end(), std::int64_t{0}) ==
+        std::accumulate(made.begin(), made.end(), std::int64_t{0}));
+  CHECK(wrong == 0);
+}
