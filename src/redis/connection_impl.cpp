@@ -95,10 +95,12 @@ void ConnectionImpl::submit(std::unique_ptr<Op> op) {
     post = !std::exchange(take_posted_, true);
     chunk = submitted_.size() >= write_chunk || submitted_bytes_ >= write_chunk_bytes;
   }
+  if (!chunk && !post) return;
+  auto take = [self = shared_from_this()] { self->take_submitted(); };
   if (chunk)
-    asio::dispatch(strand_, [self = shared_from_this()] { self->take_submitted(); });
-  else if (post)
-    asio::post(strand_, [self = shared_from_this()] { self->take_submitted(); });
+    asio::dispatch(strand_, std::move(take));
+  else
+    asio::post(strand_, std::move(take));
 }
 
 void ConnectionImpl::take_submitted() {

@@ -40,7 +40,7 @@ struct Op {
   // Hands the outcome to the waiting coroutine. Called exactly once.
   virtual void complete(std::exception_ptr error, Reply reply) = 0;
 
-  Command cmd;
+  Command cmd;  // kept until answered: a script answered NOSCRIPT is re-sent from it
   const Script* script = nullptr;  // error replies are this script's errors
   bool as_eval = false;            // cmd is a whole EVAL; else (with a script) the EVALSHA's keys and arguments
   Clock::time_point deadline;

@@ -36,14 +36,13 @@ class HangUpAfterHandshake {
   asio::awaitable<void> serve() {
     for (;;) asio::co_spawn(io_, answer(co_await acceptor_.async_accept(asio::use_awaitable)), asio::detached);
   }
-  // Any reply but an error ends a handshake. A big one keeps the client
-  // busy with it while its end of file arrives.
-  static inline const std::string reply_ = "$1048576\r\n" + std::string(1 << 20, 'x') + "\r\n";
-
   static asio::awaitable<void> answer(asio::ip::tcp::socket link) {
     std::string in;
     co_await asio::async_read_until(link, asio::dynamic_buffer(in), "PING\r\n", asio::use_awaitable);
-    co_await asio::async_write(link, asio::buffer(reply_), asio::use_awaitable);
+    // Any reply but an error ends a handshake. A big one keeps the client
+    // busy with it while its end of file arrives.
+    static const std::string reply = "$1048576\r\n" + std::string(1 << 20, 'x') + "\r\n";
+    co_await asio::async_write(link, asio::buffer(reply), asio::use_awaitable);
     link.close();
   }
 
