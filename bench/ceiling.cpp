@@ -123,7 +123,7 @@ BenchmarkResult run_once(std::uint16_t port, int pipeline, const Args& command, 
     fields.insert(fields.begin(), std::stod(std::string(last.substr(begin + 1, end - begin - 1))));
     last = last.substr(0, begin - 1);
   }
-  return {fields[0], fields[3] * 1000.0, cpu_us / static_cast<double>(requests)};
+  return {fields[0], fields[3] * 1000.0, cpu_us / static_cast<double>(requests), {}};
 }
 
 }  // namespace
@@ -149,6 +149,29 @@ std::uint64_t Admin::calls(const std::string& name) {
   return pos == std::string::npos ? 0 : std::stoull(info.substr(pos + tag.size()));
 }
 
+ServerWatch::ServerWatch(std::uint16_t port) : admin_(port) {
+  admin_.command({"CONFIG", "RESETSTAT"});
+  cpu0_ = server_cpu_us();
+  t0_ = std::chrono::steady_clock::now();
+}
+
+ServerLoad ServerWatch::stop() {
+  const double wall_us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0_).count();
+  const double cpu = server_cpu_us() - cpu0_;
+  const auto calls = static_cast<double>(std::max<std::uint64_t>(admin_.calls("evalsha"), 1));
+  return {cpu / calls, cpu / wall_us};
+}
+
+double ServerWatch::server_cpu_us() {
+  const std::string info = admin_.command({"INFO", "cpu"});
+  auto field = [&](const std::string& name) {
+    const auto pos = info.find(name + ":");
+    if (pos == std::string::npos) throw std::runtime_error("INFO cpu has no " + name);
+    return std::stod(info.substr(pos + name.size() + 1));
+  };
+  return (field("used_cpu_sys") + field("used_cpu_user")) * 1e6;
+}
+
 Args capture_evalsha(std::uint16_t port, const std::function<void()>& op) {
   auto monitor = connect_sync(port);
   freeReplyObject(checked(monitor.get(), redisCommand(monitor.get(), "MONITOR")));
@@ -167,7 +190,10 @@ BenchmarkResult redis_benchmark(std::uint16_t port, int pipeline, const Args& co
                                 long random_range) {
   const auto probe = run_once(port, pipeline, command, 20L * pipeline + 1000, random_range);
   const long requests = std::max(1000L, static_cast<long>(probe.rps * seconds));
-  return run_once(port, pipeline, command, requests, random_range);
+  ServerWatch watch(port);
+  auto result = run_once(port, pipeline, command, requests, random_range);
+  result.server = watch.stop();
+  return result;
 }
 
 }  // namespace distkit::bench

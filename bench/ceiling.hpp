@@ -4,6 +4,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -31,10 +32,33 @@ class Admin {
 // it saw, as its arguments: the exact command the library sends.
 Args capture_evalsha(std::uint16_t port, const std::function<void()>& op);
 
+// What Redis itself spent while a measurement ran: CPU per EVALSHA, and the
+// share of the wall time it was busy. A client can only beat
+// redis-benchmark's batches of 64 by keeping Redis busier; with smaller
+// batches, Redis pays for its reads and writes more often, which shows here
+// as more CPU per call.
+struct ServerLoad {
+  double cpu_us_per_call = 0, busy = 0;
+};
+
+// Watches the server from construction to stop(). Resets INFO commandstats.
+class ServerWatch {
+ public:
+  explicit ServerWatch(std::uint16_t port);
+  ServerLoad stop();
+
+ private:
+  double server_cpu_us();
+  Admin admin_;
+  double cpu0_;
+  std::chrono::steady_clock::time_point t0_;
+};
+
 struct BenchmarkResult {
   double rps = 0;
   double p50_us = 0;
   double cpu_us_per_request = 0;  // redis-benchmark's own CPU time (user + system)
+  ServerLoad server;
 };
 
 // redis-benchmark -c 1 -P <pipeline> of `command` for about `seconds`.

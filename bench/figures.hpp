@@ -19,11 +19,16 @@ struct Setup {
 
 // The commands the library sends, captured with MONITOR.
 Args strict_inc_command(const Setup& s, Kind kind);
-Args flush_command(const Setup& s, Kind kind);  // one lax flush batch of 100 keys
+// One lax flush batch of 100 keys, as the ceiling of lax_flush_capacity():
+// its keys and sequence key made __rand_int__ for redis-benchmark -r, over
+// flush_capacity_keys() keys.
+Args flush_command(const Setup& s, Kind kind);
+std::size_t flush_capacity_keys(const Setup& s);
 
 struct ThroughputResult {
   double ops_per_s = 0;
   double client_cpu_us_per_op = 0;  // this process' CPU time, per op
+  ServerLoad server;
 };
 ThroughputResult strict_inc_throughput(const Setup& s, Kind kind);  // 64 coroutines, one connection
 double strict_inc_p50_us(const Setup& s, Kind kind);      // one coroutine, sequential ops
@@ -46,6 +51,7 @@ LoadResult lax_under_load(const Setup& s, Kind kind);  // 10,000 hot keys for 10
 struct FlushResult {
   double key_deltas_per_s = 0;    // of flush() over many keys
   double client_cpu_us_per_key = 0;  // this process' CPU time in it, per key-delta
+  ServerLoad server;
 };
 FlushResult lax_flush_capacity(const Setup& s, Kind kind);
 double lax_bytes_per_key(const Setup& s, Kind kind);   // RSS growth / keys, 1,000,000 16-byte keys

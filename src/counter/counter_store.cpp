@@ -57,6 +57,7 @@ asio::awaitable<FlushOutcome> CounterStore::flush(std::string_view writer, std::
                                                   std::span<const KeyDelta> batch) {
   Command args{"2", totals_key_, fmt::format("{{{}}}:seq:{}", options_.prefix.str(), writer), "flush"};
   args.push(static_cast<std::int64_t>(sequence));
+  args.reserve(resp_bytes(batch, 0));
   for (const auto& [key, delta] : batch) args.push(key).push(delta);
   auto r = co_await scripts::counter.call(*options_.connection, std::move(args));
   if (r.elements.size() != 3 || r.elements[1].elements.size() != batch.size())

@@ -198,7 +198,7 @@ asio::awaitable<void> StrictInstanceAwareCounter::restore_all() {
 asio::awaitable<std::vector<Counts>> StrictInstanceAwareCounter::inc_batch(
     std::size_t lane, std::uint64_t sequence, const std::vector<detail::KeyDelta>& batch) {
   redis::Command cmd = begin("flush", lane);
-  cmd.push(sequence);
+  cmd.push(sequence).reserve(detail::resp_bytes(batch, 2));  // and the known slice and epoch
   for (const auto& [key, delta] : batch) {
     // Local deltas may add up to INT64_MIN, which the script cannot negate:
     // dropped like a delta that would overflow in Redis, not failing the batch.

@@ -15,29 +15,13 @@
 
 #include "distkit/error.hpp"
 #include "distkit/logging.hpp"
+#include "reply_reader.hpp"
 
 namespace distkit::redis::detail {
 namespace {
 
 std::exception_ptr make_error(errc code, std::string what) {
   return std::make_exception_ptr(Error(code, std::move(what)));
-}
-
-Reply convert(const redisReply* r) {
-  Reply out;
-  switch (r->type) {
-    case REDIS_REPLY_STRING: out.type = Reply::Type::string; break;
-    case REDIS_REPLY_STATUS: out.type = Reply::Type::status; break;
-    case REDIS_REPLY_ERROR: out.type = Reply::Type::error; break;
-    case REDIS_REPLY_INTEGER: out.type = Reply::Type::integer; break;
-    case REDIS_REPLY_ARRAY: out.type = Reply::Type::array; break;
-    default: out.type = Reply::Type::nil; break;
-  }
-  if (r->str) out.str.assign(r->str, r->len);
-  out.integer = r->integer;
-  out.elements.reserve(r->elements);
-  for (std::size_t i = 0; i < r->elements; ++i) out.elements.push_back(convert(r->element[i]));
-  return out;
 }
 
 }  // namespace
@@ -86,6 +70,10 @@ asio::awaitable<Reply> ConnectionImpl::exec(Command cmd, bool handshake, const S
 // `write_chunk` commands (or `write_chunk_bytes`, a big flush batch) are
 // written at once (dispatched), so that Redis works on them while the client
 // still turns replies into commands.
+//
+// The posted handler goes to the plain executor and only enters the strand
+// when it runs: a strand with a handler queued counts as busy, and would
+// queue the early writes behind it instead of running them.
 void ConnectionImpl::submit(std::unique_ptr<Op> op) {
   bool post = false, chunk = false;
   {
@@ -93,21 +81,23 @@ void ConnectionImpl::submit(std::unique_ptr<Op> op) {
     submitted_bytes_ += op->cmd.bytes();
     submitted_.push_back(std::move(op));
     post = !std::exchange(take_posted_, true);
-    chunk = submitted_.size() >= write_chunk || submitted_bytes_ >= write_chunk_bytes;
+    chunk = !take_dispatched_ && (submitted_.size() >= write_chunk || submitted_bytes_ >= write_chunk_bytes);
+    take_dispatched_ = take_dispatched_ || chunk;
   }
-  if (!chunk && !post) return;
   auto take = [self = shared_from_this()] { self->take_submitted(); };
   if (chunk)
     asio::dispatch(strand_, std::move(take));
-  else
-    asio::post(strand_, std::move(take));
+  else if (post)
+    asio::post(executor_, [strand = strand_, take = std::move(take)]() mutable {
+      asio::dispatch(strand, std::move(take));
+    });
 }
 
 void ConnectionImpl::take_submitted() {
   {
     std::lock_guard lock(submit_mutex_);
     taking_.swap(submitted_);
-    take_posted_ = false;
+    take_posted_ = take_dispatched_ = false;
     submitted_bytes_ = 0;
   }
   batching_ = true;
@@ -148,11 +138,11 @@ void ConnectionImpl::send(std::unique_ptr<Op> op) {
 
 void ConnectionImpl::on_reply(redisAsyncContext* ctx, void* reply, void* privdata) {
   auto* self = static_cast<ConnectionImpl*>(ctx->data);
-  self->answer(*static_cast<Op*>(privdata), static_cast<const redisReply*>(reply));
+  self->answer(*static_cast<Op*>(privdata), reply ? &reply_of(reply) : nullptr);
   self->drop_answered();
 }
 
-void ConnectionImpl::answer(Op& op, const redisReply* reply) {
+void ConnectionImpl::answer(Op& op, Reply* reply) {
   op.answered = true;
   if (op.completed) return;  // timed out: a late reply is dropped
   if (!reply) {
@@ -161,15 +151,14 @@ void ConnectionImpl::answer(Op& op, const redisReply* reply) {
                 {});
     return;
   }
-  const bool error = reply->type == REDIS_REPLY_ERROR;
-  if (op.script && !op.as_eval && error && std::string_view(reply->str, reply->len).starts_with("NOSCRIPT")) {
+  const bool error = reply->is_error();
+  if (op.script && !op.as_eval && error && reply->str.starts_with("NOSCRIPT")) {
     resend_as_eval(op);  // the script did not run
     return;
   }
   op.completed = true;
-  Reply r = convert(reply);
-  auto failure = op.script && error ? op.script->error_of(r) : nullptr;  // before r is moved
-  op.complete(std::move(failure), std::move(r));
+  auto failure = op.script && error ? op.script->error_of(*reply) : nullptr;  // before the reply is moved
+  op.complete(std::move(failure), std::move(*reply));
 }
 
 // The script is not in the server's cache: sent again, as EVAL with its body
@@ -302,6 +291,7 @@ asio::awaitable<void> ConnectionImpl::attach(redisAsyncContext* ctx, Clock::time
   ctx_ = ctx;
   ++generation_;
   socket_.assign(ctx->c.fd);
+  build_replies_directly(*ctx->c.reader);
   // Hooks first: setting the connect callback already asks for a write event.
   ctx->data = this;
   ctx->ev.data = this;

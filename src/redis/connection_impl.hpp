@@ -27,7 +27,6 @@
 #include "event.hpp"
 
 struct redisAsyncContext;
-struct redisReply;
 
 namespace distkit::redis::detail {
 
@@ -91,7 +90,7 @@ class ConnectionImpl : public std::enable_shared_from_this<ConnectionImpl> {
   static void on_cleanup(void* self);
   static void on_connect(const redisAsyncContext* ctx, int status);
   static void on_reply(redisAsyncContext* ctx, void* reply, void* privdata);
-  void answer(Op& op, const redisReply* reply);
+  void answer(Op& op, Reply* reply);  // null: the link is gone
   void resend_as_eval(Op& op);
 
   struct Interest {  // in one direction of the socket
@@ -129,10 +128,10 @@ class ConnectionImpl : public std::enable_shared_from_this<ConnectionImpl> {
   Interest reading_, writing_;
 
   static constexpr std::size_t write_chunk = 16, write_chunk_bytes = 2048;
-  std::mutex submit_mutex_;  // guards the next three: exec() runs on any thread
+  std::mutex submit_mutex_;  // guards the next four: exec() runs on any thread
   std::vector<std::unique_ptr<Op>> submitted_;
   std::size_t submitted_bytes_ = 0;
-  bool take_posted_ = false;
+  bool take_posted_ = false, take_dispatched_ = false;
   std::vector<std::unique_ptr<Op>> taking_;  // submitted_'s buffer, swapped back and forth
   bool batching_ = false;                    // inside take_submitted()
 

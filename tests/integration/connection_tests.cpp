@@ -4,6 +4,7 @@
 #include <asio/read_until.hpp>
 #include <asio/write.hpp>
 
+#include "log_watch.hpp"
 #include "run.hpp"
 
 using namespace distkit;
@@ -19,33 +20,46 @@ std::string tcp_url(const RedisServer& s, const std::string& user_info, int db =
   return "redis://" + user_info + "127.0.0.1:" + std::to_string(s.port()) + "/" + std::to_string(db);
 }
 
-// A peer that answers the handshake's PING and hangs up at once, as a server
-// killing the link right then would. Its end of file can reach the client
-// before the PONG resumes the handshake: hiredis has then freed the link the
-// handshake was for. A real server cannot be made to do this on cue.
-class HangUpAfterHandshake {
+// A stand-in for a server that misbehaves in ways a real one cannot be made
+// to on cue. On each link it waits for each request in turn (text up to and
+// including `until`) and writes its `answer`; then it hangs up, or keeps the
+// link open until the client closes it.
+class FakeServer {
  public:
-  HangUpAfterHandshake() : acceptor_(io_, {asio::ip::address_v4::loopback(), 0}) {
+  struct Exchange {
+    std::string until, answer;
+  };
+  enum class Then { hang_up, stay };
+
+  FakeServer(std::vector<Exchange> exchanges, Then then)
+      : exchanges_(std::move(exchanges)), then_(then), acceptor_(io_, {asio::ip::address_v4::loopback(), 0}) {
     asio::co_spawn(io_, serve(), asio::detached);
     thread_ = std::jthread([this] { io_.run(); });
   }
-  ~HangUpAfterHandshake() { io_.stop(); }
+  ~FakeServer() { io_.stop(); }
   std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+  std::string url() const { return "redis://127.0.0.1:" + std::to_string(port()); }
 
  private:
   asio::awaitable<void> serve() {
     for (;;) asio::co_spawn(io_, answer(co_await acceptor_.async_accept(asio::use_awaitable)), asio::detached);
   }
-  static asio::awaitable<void> answer(asio::ip::tcp::socket link) {
+  asio::awaitable<void> answer(asio::ip::tcp::socket link) {
     std::string in;
-    co_await asio::async_read_until(link, asio::dynamic_buffer(in), "PING\r\n", asio::use_awaitable);
-    // Any reply but an error ends a handshake. A big one keeps the client
-    // busy with it while its end of file arrives.
-    static const std::string reply = "$1048576\r\n" + std::string(1 << 20, 'x') + "\r\n";
-    co_await asio::async_write(link, asio::buffer(reply), asio::use_awaitable);
+    for (const auto& [until, answer] : exchanges_) {
+      const auto n = co_await asio::async_read_until(link, asio::dynamic_buffer(in), until, asio::use_awaitable);
+      in.erase(0, n);
+      co_await asio::async_write(link, asio::buffer(answer), asio::use_awaitable);
+    }
+    if (then_ == Then::stay) {
+      char sink[512];
+      for (;;) co_await link.async_read_some(asio::buffer(sink), asio::use_awaitable);  // until end of file
+    }
     link.close();
   }
 
+  const std::vector<Exchange> exchanges_;
+  const Then then_;
   asio::io_context io_;
   asio::ip::tcp::acceptor acceptor_;
   std::jthread thread_;
@@ -64,6 +78,49 @@ TEST_CASE("connection: an error reply is returned, not thrown") {
   auto reply = env(env.conn->exec(redis::Command{"NO-SUCH-COMMAND"}));
   CHECK(reply.is_error());
   CHECK(reply.str.starts_with("ERR"));
+}
+
+TEST_CASE("connection: replies of every type and nesting arrive whole") {
+  Env env;
+  auto r = env(env.conn->exec(redis::Command{
+      "EVAL", "return {1, 'two', {3, {false, 'x'}}, redis.status_reply('FINE'), {}, redis.error_reply('BAD')}", "0"}));
+  using T = redis::Reply::Type;
+  REQUIRE(r.type == T::array);
+  REQUIRE(r.elements.size() == 6);
+  CHECK((r.elements[0].type == T::integer && r.elements[0].integer == 1));
+  CHECK((r.elements[1].type == T::string && r.elements[1].str == "two"));
+  const auto& nested = r.elements[2];
+  REQUIRE((nested.type == T::array && nested.elements.size() == 2));
+  CHECK(nested.elements[0].integer == 3);
+  REQUIRE(nested.elements[1].elements.size() == 2);
+  CHECK(nested.elements[1].elements[0].is_nil());
+  CHECK(nested.elements[1].elements[1].str == "x");
+  CHECK((r.elements[3].type == T::status && r.elements[3].str == "FINE"));
+  CHECK((r.elements[4].type == T::array && r.elements[4].elements.empty()));
+  CHECK((r.elements[5].is_error() && r.elements[5].str.ends_with("BAD")));  // Redis 7 may prefix "ERR "
+
+  CHECK(env(env.conn->exec(redis::Command{"GET", "no-such-key"})).is_nil());
+  // Longer than the reader reserves up front, with an array inside.
+  auto big = env(env.conn->exec(redis::Command{
+      "EVAL", "local t = {} for i = 1, 10000 do t[i] = i end t[5000] = {'deep'} return t", "0"}));
+  REQUIRE(big.elements.size() == 10000);
+  CHECK(big.elements[9999].integer == 10000);
+  CHECK(big.elements[4999].elements.at(0).str == "deep");
+}
+
+TEST_CASE("connection: an error the server sends unasked drops the link, and its text is logged") {
+  // As a server refusing a client does ("max number of clients reached"):
+  // hiredis reads such a reply itself, as one of its own redisReply objects.
+  LogWatch watch("ERR max number of clients reached");
+  FakeServer peer({{"PING\r\n", "+PONG\r\n"}, {"ECHO", "$1\r\nx\r\n-ERR max number of clients reached\r\n"}},
+                  FakeServer::Then::stay);
+  auto options = redis::ConnectionOptions::from_url(peer.url());
+  options.reconnect_backoff_min = options.reconnect_backoff_max = std::chrono::milliseconds(1);
+  Env env(options);
+  CHECK(env(env.conn->exec(redis::Command{"ECHO", "x"})).str == "x");
+  CHECK(env(eventually([&]() -> asio::awaitable<bool> { co_return watch.seen() > 0; })));
+  // The link comes back (to the same peer, which answers the same way).
+  CHECK(env(retrying([&] { return env.conn->exec(redis::Command{"ECHO", "x"}); })).str == "x");
 }
 
 TEST_CASE("connection: concurrent commands on one connection each get their own reply") {
@@ -150,8 +207,13 @@ TEST_CASE("connection: a link lost right after its handshake is reconnected, nev
   // or it sends on a freed hiredis context: with 4 threads the end of file
   // often overtakes the reply. Unfixed, this crashed 6 runs of 6 (and the
   // fault suite's many-threads scenario about 1 run in 40).
-  HangUpAfterHandshake peer;
-  auto options = redis::ConnectionOptions::from_url("redis://127.0.0.1:" + std::to_string(peer.port()));
+  // The peer answers the handshake's PING and hangs up at once, as a server
+  // killing the link right then would. Its end of file can reach the client
+  // before the reply resumes the handshake: hiredis has then freed the link
+  // the handshake was for. Any reply but an error ends a handshake; a big one
+  // keeps the client busy with it while the end of file arrives.
+  FakeServer peer({{"PING\r\n", "$1048576\r\n" + std::string(1 << 20, 'x') + "\r\n"}}, FakeServer::Then::hang_up);
+  auto options = redis::ConnectionOptions::from_url(peer.url());
   options.reconnect_backoff_min = options.reconnect_backoff_max = std::chrono::milliseconds(1);
   options.command_timeout = std::chrono::milliseconds(300);
   asio::io_context io;

@@ -124,7 +124,7 @@ TEST_CASE("instance-aware model: random ops, deaths and returns keep the invaria
       };
       co_await run_op();
       std::ostringstream batch_text;
-      for (const auto& [key, delta] : batch) batch_text << ' ' << key << ' ' << delta;
+      for (const auto& [key, delta] : batch) batch_text << ' ' << std::string_view(key) << ' ' << delta;
       INFO("step " << step << ": instance " << i << ' ' << op << '(' << k << ", " << operand << ')'
                    << (op == "flush" ? " batch" + batch_text.str() : ""));
 
@@ -145,7 +145,8 @@ TEST_CASE("instance-aware model: random ops, deaths and returns keep the invaria
       if (op != "clear" && op != "clear_on_instance" && op != "heartbeat" && op != "flush") m.restore(i, k);
       const std::int64_t mine = m.current(i, k);
       if (op == "flush") {  // each key as an inc, but a delta of 0 only reads
-        for (const auto& [key, delta] : batch) {
+        for (const auto& [batch_key, delta] : batch) {
+          const std::string key(batch_key);
           m.restore(i, key);
           const std::int64_t slice = m.current(i, key) + delta;
           if (delta != 0) {

@@ -41,7 +41,7 @@ class FakeBackend {
       --held;
     }
     if (sequence > last_applied_[lane]) {
-      for (const auto& [key, delta] : batch) totals[key] += delta;
+      for (const auto& [key, delta] : batch) totals[std::string(key)] += delta;
       last_applied_[lane] = sequence;
     }
     if (lose_replies > 0) {
@@ -49,7 +49,7 @@ class FakeBackend {
       throw Error(errc::connection_lost, "fake: reply lost");
     }
     std::vector<Counts> out;
-    for (const auto& [key, delta] : batch) out.push_back({totals[key], totals[key]});
+    for (const auto& [key, delta] : batch) out.push_back({totals[std::string(key)], totals[std::string(key)]});
     co_return out;
   }
   asio::awaitable<Counts> get(std::string_view key) { co_return Counts{totals[std::string(key)], 0}; }
@@ -170,11 +170,11 @@ TEST_CASE("lax flush: four lanes keep four batches in flight, each key in one of
   std::set<std::string> keys;
   for (const auto& s : backend->sent) {
     lanes.insert(s.lane);
-    for (const auto& kd : s.batch) keys.insert(kd.key);
+    for (const auto& kd : s.batch) keys.emplace(kd.key);
   }
   CHECK(lanes.size() == 4);
   CHECK(keys.size() == 400);  // no key in two batches
-  const std::string in_flight = backend->sent[0].batch[0].key;
+  const std::string in_flight(backend->sent[0].batch[0].key);
   run(io, [&]() -> asio::awaitable<void> { co_await lax->inc(in_flight, 5); }());
   backend->release();
   while (!flushed) io.run_one();

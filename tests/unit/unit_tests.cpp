@@ -321,7 +321,7 @@ TEST_CASE("delta map: take moves deltas into flight, settle applies Redis' total
   map.add("a", -2, unchecked);
   map.add("b", 7, unchecked);
   auto batch = take_all(map);
-  std::sort(batch.begin(), batch.end(), [](auto& x, auto& y) { return x.key < y.key; });
+  std::sort(batch.begin(), batch.end(), [](auto& x, auto& y) { return std::string_view(x.key) < std::string_view(y.key); });
   REQUIRE(batch.size() == 2);
   CHECK((batch[0].key == "a" && batch[0].delta == 3));
   CHECK((batch[1].key == "b" && batch[1].delta == 7));
@@ -363,7 +363,7 @@ TEST_CASE("delta map: batches never exceed max and cover every key once") {
   for (auto batch = take_all(map); !batch.empty(); batch = take_all(map)) {
     sizes.push_back(batch.size());
     for (auto& [key, delta] : batch) {
-      CHECK(seen.insert(key).second);
+      CHECK(seen.emplace(key).second);
       sum += delta;
     }
   }

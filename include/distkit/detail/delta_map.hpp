@@ -16,6 +16,7 @@
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -31,9 +32,19 @@ namespace distkit::detail {
 using Clock = std::chrono::steady_clock;
 
 struct KeyDelta {
-  std::string key;
+  KeyDelta(std::string_view k, std::int64_t d) : key(k), delta(d) {}
+  SmallKey key;
   std::int64_t delta;
 };
+
+// At most the RESP bytes of a flush batch's arguments: each key, with its
+// delta and `more_integers` other integers.
+inline std::size_t resp_bytes(std::span<const KeyDelta> batch, std::size_t more_integers) {
+  constexpr std::size_t key_head = 8, integer = 26;  // "$255\r\n" + "\r\n"; "$20\r\n" + 20 digits + "\r\n"
+  std::size_t bytes = 0;
+  for (const auto& kd : batch) bytes += key_head + std::string_view(kd.key).size() + integer * (1 + more_integers);
+  return bytes;
+}
 
 // Hashes std::string keys so lookups can take a std::string_view.
 // Deliberately not noexcept: libstdc++ then stores each node's hash, and a
@@ -148,6 +159,7 @@ class DeltaMap {
   // since their last flush.
   std::vector<KeyDelta> take(std::size_t max, Clock::time_point cutoff, std::optional<std::string_view> only = {}) {
     std::vector<KeyDelta> batch;
+    batch.reserve(std::min<std::size_t>(max, 1024));
     const auto now = Clock::now();
     auto take_entry = [&](Node& node) {
       Entry& e = node.second;
@@ -156,7 +168,7 @@ class DeltaMap {
       if (delta == 0) return;
       e.in_flight += delta;
       e.flushed_at = now;
-      batch.push_back({std::string(std::string_view(node.first)), delta});
+      batch.push_back({node.first, delta});
     };
     for (std::size_t i = 0; i < shards_.size() && batch.size() < max; ++i) {
       Shard& s = only ? shard_for(*only) : shards_[(next_shard_ + i) % shards_.size()];

@@ -1,11 +1,13 @@
 #pragma once
-// A map key (at most 255 bytes, see RedisKey) that keeps up to 23 bytes
-// inline: most keys then need no allocation of their own, where std::string
-// allocates beyond 15. 24 bytes, alignment 1.
+// A key (at most 255 bytes, see RedisKey) that keeps up to 23 bytes inline:
+// most keys then need no allocation of their own, where std::string
+// allocates beyond 15. 24 bytes, alignment 1. The delta map's keys, and the
+// keys of a flush batch.
 
 #include <cstdint>
 #include <cstring>
 #include <string_view>
+#include <utility>
 
 namespace distkit::detail {
 
@@ -28,9 +30,12 @@ class SmallKey {
     std::memcpy(buf_, other.buf_, sizeof buf_);
     other.size_ = 0;
   }
-  SmallKey(const SmallKey&) = delete;
-  SmallKey& operator=(const SmallKey&) = delete;
-  SmallKey& operator=(SmallKey&&) = delete;
+  SmallKey(const SmallKey& other) : SmallKey(std::string_view(other)) {}
+  SmallKey& operator=(SmallKey other) noexcept {  // copy or move, then swap
+    std::swap(buf_, other.buf_);
+    std::swap(size_, other.size_);
+    return *this;
+  }
   ~SmallKey() {
     if (size_ == on_heap) delete[] heap_data();
   }

@@ -60,6 +60,12 @@ class Command {
     return push(std::string_view(digits, static_cast<std::size_t>(end - digits)));
   }
 
+  // Room for `bytes` more: a big command (a flush batch) then grows once.
+  Command& reserve(std::size_t bytes) & {
+    buf_.reserve(buf_.size() + bytes);
+    return *this;
+  }
+
   // Appends every argument of `other`.
   Command& append(const Command& other) & {
     buf_.append(other.buf_, header_room);
