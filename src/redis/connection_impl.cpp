@@ -71,21 +71,26 @@ asio::awaitable<Reply> ConnectionImpl::exec(Command cmd, bool handshake, const S
 // written at once (dispatched), so that Redis works on them while the client
 // still turns replies into commands.
 //
+// A command on an idle link (no reply awaited) is written at once as well:
+// there is no batch in flight whose replies would wake more submitters, and
+// a lone coroutine's round trip is all latency.
+//
 // The posted handler goes to the plain executor and only enters the strand
 // when it runs: a strand with a handler queued counts as busy, and would
 // queue the early writes behind it instead of running them.
 void ConnectionImpl::submit(std::unique_ptr<Op> op) {
-  bool post = false, chunk = false;
+  bool post = false, now = false;
   {
     std::lock_guard lock(submit_mutex_);
     submitted_bytes_ += op->cmd.bytes();
     submitted_.push_back(std::move(op));
     post = !std::exchange(take_posted_, true);
-    chunk = !take_dispatched_ && (submitted_.size() >= write_chunk || submitted_bytes_ >= write_chunk_bytes);
-    take_dispatched_ = take_dispatched_ || chunk;
+    now = !take_dispatched_ && (submitted_.size() >= write_chunk || submitted_bytes_ >= write_chunk_bytes ||
+                                awaited_replies_.load(std::memory_order_relaxed) == 0);
+    take_dispatched_ = take_dispatched_ || now;
   }
   auto take = [self = shared_from_this()] { self->take_submitted(); };
-  if (chunk)
+  if (now)
     asio::dispatch(strand_, std::move(take));
   else if (post)
     asio::post(executor_, [strand = strand_, take = std::move(take)]() mutable {
@@ -134,6 +139,7 @@ void ConnectionImpl::send(std::unique_ptr<Op> op) {
     return;
   }
   inflight_.push_back(std::move(op));
+  awaited_replies_.store(inflight_.size(), std::memory_order_relaxed);
 }
 
 void ConnectionImpl::on_reply(redisAsyncContext* ctx, void* reply, void* privdata) {
@@ -175,6 +181,7 @@ void ConnectionImpl::resend_as_eval(Op& op) {
 
 void ConnectionImpl::drop_answered() {
   while (!inflight_.empty() && inflight_.front()->answered) inflight_.pop_front();
+  awaited_replies_.store(inflight_.size(), std::memory_order_relaxed);
 }
 
 // One timer serves every command: commands share one timeout, so their
