@@ -188,11 +188,11 @@ ThroughputResult strict_inc_throughput(const Setup& setup) {
 }
 
 template <class Strict>
-double strict_inc_p50_us(const Setup& setup) {
+double strict_inc_p50_us(const Setup& setup, std::size_t ops) {
   Session s(setup.port);
   auto c = create<Strict>(s);
   s.run(c->inc("hot", 1));
-  std::vector<double> latencies(setup.quick ? 2000 : 20000);
+  std::vector<double> latencies(ops);
   s.run([&]() -> asio::awaitable<void> {
     for (auto& latency : latencies) {
       const auto t0 = Clock::now();
@@ -344,8 +344,9 @@ ThroughputResult strict_inc_throughput(const Setup& s, Kind kind) {
   return kind == Kind::plain ? strict_inc_throughput<StrictCounter>(s)
                              : strict_inc_throughput<StrictInstanceAwareCounter>(s);
 }
-double strict_inc_p50_us(const Setup& s, Kind kind) {
-  return kind == Kind::plain ? strict_inc_p50_us<StrictCounter>(s) : strict_inc_p50_us<StrictInstanceAwareCounter>(s);
+double strict_inc_p50_us(const Setup& s, Kind kind, std::size_t ops) {
+  return kind == Kind::plain ? strict_inc_p50_us<StrictCounter>(s, ops)
+                             : strict_inc_p50_us<StrictInstanceAwareCounter>(s, ops);
 }
 double lax_warm_inc_ops(const Setup& s, Kind kind, int threads) {
   return kind == Kind::plain ? lax_warm_inc_ops<LaxCounter>(s, threads)

@@ -31,7 +31,7 @@ struct ThroughputResult {
   ServerLoad server;
 };
 ThroughputResult strict_inc_throughput(const Setup& s, Kind kind);  // 64 coroutines, one connection
-double strict_inc_p50_us(const Setup& s, Kind kind);      // one coroutine, sequential ops
+double strict_inc_p50_us(const Setup& s, Kind kind, std::size_t ops);  // one coroutine, `ops` sequential ops
 
 // shared_mutex + unordered_map + fetch_add, each thread on a map of its own.
 double bare_map_ops(const Setup& s, int threads);
