@@ -15,6 +15,7 @@
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
@@ -214,23 +215,34 @@ double lax_warm_inc_ops(const Setup& setup, int threads) {
   // A long allowed_lag: the figure is the cost of an inc on a cached key.
   auto c = create<Lax>(s, 10s);
   std::vector<std::vector<std::string>> keys;
-  for (int t = 0; t < threads; ++t) {
-    keys.push_back(make_keys(fmt::format("w{}-", t).c_str(), warm_keys_per_thread));
-    warm(s, *c, keys.back());
-  }
+  for (int t = 0; t < threads; ++t) keys.push_back(make_keys(fmt::format("w{}-", t).c_str(), warm_keys_per_thread));
+  // Each thread touches its keys first, as an application's thread would:
+  // their map nodes then come from its own malloc arena, as the bare map's
+  // do. Nodes of two threads' keys allocated side by side share cache lines,
+  // and every add moves them (1.55 against 1.9 in one measurement).
+  // Meanwhile the calling thread serves the connection.
   const std::uint64_t ops = hot_path_ops(setup);
-  std::latch start(threads + 1);
+  std::latch warmed(threads), start(threads + 1);
   std::vector<std::thread> workers;
   for (int t = 0; t < threads; ++t)
     workers.emplace_back([&, t] {
       asio::io_context local;
       asio::co_spawn(local, [&]() -> asio::awaitable<void> {
         const auto& mine = keys[static_cast<std::size_t>(t)];
+        for (const auto& key : mine) co_await c->get(key);
+        warmed.count_down();
+        start.arrive_and_wait();  // blocks this thread's own io_context only
         for (std::uint64_t i = 0; i < ops; ++i) co_await c->inc(mine[i % warm_keys_per_thread], 1);
       }, asio::detached);
-      start.arrive_and_wait();
       local.run();
     });
+  {
+    auto serving = asio::make_work_guard(s.io);
+    s.io.restart();
+    std::jthread io([&] { s.io.run(); });
+    warmed.wait();
+    s.io.stop();
+  }
   start.arrive_and_wait();
   const auto t0 = Clock::now();
   for (auto& w : workers) w.join();
