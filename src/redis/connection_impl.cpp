@@ -222,8 +222,9 @@ void ConnectionImpl::expire_overdue() {
   }
 }
 
-void ConnectionImpl::fail_waiting(const std::exception_ptr& error) {
-  for (auto& op : waiting_) op->complete(error, {});
+// An exception of its own per op: each is released by its coroutine's thread.
+void ConnectionImpl::fail_waiting(const char* why) {
+  for (auto& op : waiting_) op->complete(make_error(errc::connection_lost, why), {});
   waiting_.clear();
 }
 
@@ -457,7 +458,7 @@ void ConnectionImpl::close() {
   asio::dispatch(strand_, [self = shared_from_this()] {
     if (self->state_ == State::closed) return;
     self->state_ = State::closed;
-    self->fail_waiting(make_error(errc::connection_lost, "connection closed"));
+    self->fail_waiting("connection closed");
     if (self->ctx_) redisAsyncFree(self->ctx_);
     self->deadline_timer_.cancel();
     self->sleep_timer_.cancel();

@@ -40,7 +40,7 @@ struct KeyDelta {
 // At most the RESP bytes of a flush batch's arguments: each key, with its
 // delta and `more_integers` other integers.
 inline std::size_t resp_bytes(std::span<const KeyDelta> batch, std::size_t more_integers) {
-  constexpr std::size_t key_head = 8, integer = 26;  // "$255\r\n" + "\r\n"; "$20\r\n" + 20 digits + "\r\n"
+  constexpr std::size_t key_head = 8, integer = 27;  // "$255\r\n" + "\r\n"; "$20\r\n" + 20 characters + "\r\n"
   std::size_t bytes = 0;
   for (const auto& kd : batch) bytes += key_head + std::string_view(kd.key).size() + integer * (1 + more_integers);
   return bytes;
