@@ -271,7 +271,8 @@ void lax_flush(const Group& g) {
         return f.key_deltas_per_s;
       });
   g.report.add({g.name + " flush capacity", "key-deltas/s", r.value,
-                fmt::format("redis-benchmark -P 64 of a 100-key flush x 100, keys at random of {}", keys), r.reference, r.ratio, ">= 0.8 and >= 100000", r.ratio >= 0.8 && r.value >= 100'000});
+                fmt::format("redis-benchmark -P 64 of a 100-key flush x 100, keys at random of {}", keys),
+                r.reference, r.ratio, ">= 0.8 and >= 100000", r.ratio >= 0.8 && r.value >= 100'000});
   g.report.add({g.name + " flush: client CPU per key-delta (mean)", "us", cpu, "", 0, 0, "(info)", true});
   report_server_load(g, "flush", by_library, by_benchmark);
 }
