@@ -108,6 +108,14 @@ TEST_CASE("connection: replies of every type and nesting arrive whole") {
   CHECK(big.elements[4999].elements.at(0).str == "deep");
 }
 
+TEST_CASE("connection: a reply announcing two billion elements costs no memory up front; its lost link fails the op") {
+  // The count comes from the wire: the reader reserves a bounded number of
+  // elements, so a broken or hostile peer cannot make it allocate 144 GB.
+  FakeServer peer({{"PING\r\n", "+PONG\r\n"}, {"ECHO", "*2000000000\r\n:1\r\n"}}, FakeServer::Then::hang_up);
+  Env env(peer.url());
+  CHECK(env(error_of(env.conn->exec(redis::Command{"ECHO", "x"}))) == errc::connection_lost);
+}
+
 TEST_CASE("connection: an error the server sends unasked drops the link, and its text is logged") {
   // As a server refusing a client does ("max number of clients reached"):
   // hiredis reads such a reply itself, as one of its own redisReply objects.
