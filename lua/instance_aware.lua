@@ -48,20 +48,38 @@ local function fields_of(hash)
   return fields
 end
 
-local function reap(id)
-  local hash = instance_prefix .. id
-  local fields = fields_of(hash)
+-- Takes the current-epoch slices among an instance's fields (of its hash)
+-- out of the cumulatives: all of them, or none when one would leave its
+-- cumulative outside int64 (the rest of the fleet's sum of that key does not
+-- fit). Returns true, or false and that key.
+local function take_slices_out(fields)
+  local taken = {}
   for field, slice in pairs(fields) do
-    if string.sub(field, 1, 2) == 's:' then
-      local key = string.sub(field, 3)
-      if slice ~= '0' and fields['e:' .. key] == epoch_of(key) then add_to_field(cum, key, negate(slice)) end
+    local key = string.sub(field, 3)
+    if string.sub(field, 1, 2) == 's:' and slice ~= '0' and fields['e:' .. key] == epoch_of(key) then
+      if not add_to_field(cum, key, negate(slice)) then
+        for _, done in ipairs(taken) do add_to_field(cum, done, fields['s:' .. done]) end
+        return false, key
+      end
+      taken[#taken + 1] = key
     end
   end
+  return true
+end
+
+-- Removes an instance and its slices. An instance whose slices cannot all
+-- leave stays live, counted, and is tried again at the next reap. Returns
+-- nil, or the key that kept it.
+local function reap(id)
+  local hash = instance_prefix .. id
+  local ok, stuck = take_slices_out(fields_of(hash))
+  if not ok then return stuck end
   -- Its flush lanes' records (4 lanes, see lax_engine.hpp): its batches may
   -- be applied again on top of a restore.
   local seq = seq_prefix .. id .. ':'
   redis.call('DEL', hash, seq .. '0', seq .. '1', seq .. '2', seq .. '3')
   redis.call('ZREM', live, id)
+  return nil
 end
 
 -- Returns true if the caller had been reaped (or is new).
@@ -226,22 +244,19 @@ elseif op == 'flush' then  -- ARGV[6] sequence, then key, delta, known slice, kn
   write_queued()
   if applied then redis.call('SET', my_seq, ARGV[6], 'EX', 86400) end
   return {applied and 1 or 0, absent and 1 or 0, out, overflowed}
-elseif op == 'leave' then  -- graceful shutdown: go as if reaped, at once
-  reap(me)
-  return 1
+elseif op == 'leave' then  -- graceful shutdown: go as if reaped, at once; or the key that keeps us
+  return reap(me) or 1
 elseif op == 'clear' then
   for _, key in ipairs(redis.call('HKEYS', cum)) do redis.call('HINCRBY', epochs, key, 1) end
   for _, id in ipairs(redis.call('ZRANGE', live, 0, -1)) do redis.call('DEL', instance_prefix .. id) end
   redis.call('DEL', live, cum)
   return 1
-elseif op == 'clear_on_instance' then
+elseif op == 'clear_on_instance' then  -- 1, or the key whose cumulative would leave int64
   local fields = fields_of(mine)
-  for field, slice in pairs(fields) do
-    local key = string.sub(field, 3)
-    if string.sub(field, 1, 2) == 's:' and slice ~= '0' and fields['e:' .. key] == epoch_of(key) then
-      add_to_field(cum, key, negate(slice))
-      redis.call('HSET', mine, field, '0')  -- a zero, not a hole: holes mean "reaped"
-    end
+  local ok, stuck = take_slices_out(fields)
+  if not ok then return stuck end
+  for field, slice in pairs(fields) do  -- zeros, not holes: holes mean "reaped"
+    if string.sub(field, 1, 2) == 's:' and slice ~= '0' then redis.call('HSET', mine, field, '0') end
   end
   return 1
 end

@@ -156,7 +156,11 @@ asio::awaitable<void> StrictInstanceAwareCounter::clear() {
 asio::awaitable<void> StrictInstanceAwareCounter::clear_on_instance() {
   throw_if_stopped();
   touch();
-  co_await detail::scripts::instance_aware.call(*options_.connection, begin("clear_on_instance"));
+  const redis::Reply r = co_await detail::scripts::instance_aware.call(*options_.connection, begin("clear_on_instance"));
+  if (r.type == redis::Reply::Type::string)
+    throw Error(errc::overflow, fmt::format("clear_on_instance: without this instance's slice, the cumulative of {} "
+                                            "would leave int64 (the other instances' sum); nothing was changed",
+                                            detail::quoted(r.str)));
   known_->zero_all();
 }
 
@@ -269,7 +273,11 @@ asio::awaitable<void> StrictInstanceAwareCounter::shutdown() {
   throw_if_stopped();
   stopped_ = true;
   asio::post(strand_, [self = shared_from_this()] { self->heartbeat_timer_->cancel(); });
-  co_await detail::scripts::instance_aware.call(*options_.connection, begin("leave"));
+  const redis::Reply r = co_await detail::scripts::instance_aware.call(*options_.connection, begin("leave"));
+  if (r.type == redis::Reply::Type::string)
+    logger()->warn("instance {} cannot leave yet: without its slice, the cumulative of {} would leave int64; "
+                   "it stays counted until a survivor's op can reap it",
+                   id_, detail::quoted(r.str));
   known_->forget_all();
 }
 

@@ -49,10 +49,12 @@ class StrictInstanceAwareCounter : public std::enable_shared_from_this<StrictIns
   asio::awaitable<Counts> del(std::string_view key);              // {old cumulative, my old slice}
   asio::awaitable<Counts> del_on_instance(std::string_view key);  // {new cumulative, removed slice}
   asio::awaitable<void> clear();
-  asio::awaitable<void> clear_on_instance();
+  asio::awaitable<void> clear_on_instance();  // overflow if a cumulative without my slice would not fit
   asio::awaitable<void> heartbeat();
   // Leaves the fleet now: this instance's slices leave the cumulatives as if
-  // it had died, the heartbeat stops, later ops throw shut_down.
+  // it had died, the heartbeat stops, later ops throw shut_down. (If a
+  // cumulative without its slice would not fit in int64, it stays counted,
+  // logs a warning, and is reaped once it fits.)
   asio::awaitable<void> shutdown();
 
   // One script call for a whole flush batch, applied once per sequence of a

@@ -1,0 +1,49 @@
+#pragma once
+// What the StrictInstanceAwareCounter and LaxInstanceAwareCounter tests share.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "run.hpp"
+
+namespace distkit::test {
+
+using Strict = StrictInstanceAwareCounter;
+using Lax = LaxInstanceAwareCounter;
+
+// Strict instances here never heartbeat on their own: one that stops acting dies.
+inline std::shared_ptr<Strict> strict(Env& env, std::chrono::milliseconds threshold = 30'000ms) {
+  return Strict::create({.prefix = env.prefix,
+                         .connection = env.conn,
+                         .dead_instance_threshold = threshold,
+                         .heartbeat_interval = std::chrono::milliseconds(3'600'000)});
+}
+
+inline std::vector<std::shared_ptr<Strict>> fleet(Env& env, int n, std::chrono::milliseconds threshold = 30'000ms) {
+  std::vector<std::shared_ptr<Strict>> out;
+  for (int i = 0; i < n; ++i) out.push_back(strict(env, threshold));
+  return out;
+}
+
+// Lax instances keep the default heartbeat (threshold / 3): they stay alive while idle.
+inline std::shared_ptr<Lax> lax(Env& env, std::chrono::milliseconds threshold = 30'000ms) {
+  return Lax::create({.prefix = env.prefix, .connection = env.conn, .dead_instance_threshold = threshold});
+}
+
+// Checks that `reader` comes to report `expected` for key within the
+// deadline (dead instances are reaped by the reader's own ops once their
+// threshold has passed).
+template <class Reader>
+asio::awaitable<void> expect_cumulative_becomes(Reader& reader, std::string_view key, std::int64_t expected) {
+  const bool reached = co_await eventually([&]() -> asio::awaitable<bool> {
+    const Counts c = co_await reader.get(key);
+    co_return c.cumulative == expected;
+  });
+  INFO("cumulative of " << key << " never became " << expected);
+  CHECK(reached);
+}
+
+}  // namespace distkit::test
