@@ -11,6 +11,8 @@
 
 #include <fmt/format.h>
 
+#include "reply_text.hpp"
+
 namespace distkit::bench {
 namespace {
 
@@ -22,22 +24,6 @@ std::unique_ptr<redisContext, void (*)(redisContext*)> connect_sync(std::uint16_
   timeval timeout{30, 0};
   redisSetTimeout(ctx.get(), timeout);
   return ctx;
-}
-
-std::string text_of(const redisReply* r) {
-  switch (r->type) {
-    case REDIS_REPLY_INTEGER: return std::to_string(r->integer);
-    case REDIS_REPLY_NIL: return "";
-    case REDIS_REPLY_ARRAY: {
-      std::string out;
-      for (std::size_t i = 0; i < r->elements; ++i) {
-        if (i > 0) out += ' ';
-        out += text_of(r->element[i]);
-      }
-      return out;
-    }
-    default: return std::string(r->str, r->len);
-  }
 }
 
 redisReply* checked(redisContext* ctx, void* reply) {
@@ -135,7 +121,7 @@ std::string Admin::command(const Args& args) {
   std::vector<std::size_t> lens;
   for (const auto& a : args) argv.push_back(a.data()), lens.push_back(a.size());
   auto* r = checked(ctx_.get(), redisCommandArgv(ctx_.get(), static_cast<int>(args.size()), argv.data(), lens.data()));
-  std::string out = text_of(r);
+  std::string out = test::reply_text(r);
   const bool error = r->type == REDIS_REPLY_ERROR;
   freeReplyObject(r);
   if (error) throw std::runtime_error(fmt::format("{}: {}", args[0], out));

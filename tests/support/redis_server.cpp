@@ -13,6 +13,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "reply_text.hpp"
+
 extern char** environ;
 
 namespace distkit::test {
@@ -29,23 +31,6 @@ std::uint16_t free_port() {
   if (!found) throw std::runtime_error("cannot find a free port");
   return ntohs(addr.sin_port);
 }
-
-namespace {
-
-std::string flatten(const redisReply* r) {
-  switch (r->type) {
-    case REDIS_REPLY_INTEGER: return std::to_string(r->integer);
-    case REDIS_REPLY_NIL: return "";
-    case REDIS_REPLY_ARRAY: {
-      std::string out;
-      for (std::size_t i = 0; i < r->elements; ++i) out += (i ? " " : "") + flatten(r->element[i]);
-      return out;
-    }
-    default: return std::string(r->str, r->len);
-  }
-}
-
-}  // namespace
 
 RedisServer::RedisServer(std::vector<std::string> extra) : extra_(std::move(extra)) {
   char tmpl[] = "/tmp/distkit-redis-XXXXXX";
@@ -122,7 +107,7 @@ std::string RedisServer::command(const std::vector<std::string>& args) const {
   std::vector<std::size_t> lens;
   for (auto& a : args) argv.push_back(a.data()), lens.push_back(a.size());
   auto* reply = static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(args.size()), argv.data(), lens.data()));
-  std::string out = reply ? flatten(reply) : "";
+  std::string out = reply ? reply_text(reply) : "";
   if (reply) freeReplyObject(reply);
   redisFree(c);
   return out;
