@@ -228,6 +228,18 @@ TEST_CASE("command: a script's EVALSHA head goes before the arguments, which are
   CHECK_THROWS_AS(args.resp(std::string(Command::max_head + 1, 'x'), 1), std::length_error);
 }
 
+TEST_CASE("script: a SHA1 that is not 40 hex digits is invalid_argument") {
+  const std::string_view body = "return 1";
+  CHECK(error_thrown_by([&] { redis::Script("s", body, ""); }) == errc::invalid_argument);
+  CHECK(error_thrown_by([&] { redis::Script("s", body, "e0e1f9fabfc9d4800c877a703b823ac0578ff8d"); }) ==
+        errc::invalid_argument);
+  CHECK(error_thrown_by([&] { redis::Script("s", body, "e0e1f9fabfc9d4800c877a703b823ac0578ff8dbb"); }) ==
+        errc::invalid_argument);
+  CHECK(error_thrown_by([&] { redis::Script("s", body, "e0e1f9fabfc9d4800c877a703b823ac0578ff8d\n"); }) ==
+        errc::invalid_argument);
+  CHECK(redis::Script("s", body, "E0E1F9FABFC9D4800C877A703B823AC0578FF8DB").sha1().size() == 40);
+}
+
 // ---- checked arithmetic ---------------------------------------------------------
 
 TEST_CASE("checked: add and negate within int64") {

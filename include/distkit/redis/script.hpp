@@ -10,6 +10,7 @@
 
 #include <asio/awaitable.hpp>
 
+#include "distkit/error.hpp"
 #include "distkit/redis/command.hpp"
 #include "distkit/redis/connection.hpp"
 #include "distkit/redis/reply.hpp"
@@ -18,14 +19,18 @@ namespace distkit::redis {
 
 class Script {
  public:
-  // `sha1` must be the 40 hex digits of `body`'s SHA1. The views must
-  // outlive the Script, and the Script every call of it.
-  constexpr Script(std::string_view name, std::string_view body, std::string_view sha1) noexcept
+  // `sha1`: the 40 hex digits of `body`'s SHA1; anything else throws
+  // Error(errc::invalid_argument), or does not compile in a constant
+  // expression. (A wrong but well-formed one still works, slowly: every call
+  // is answered NOSCRIPT and re-sent as EVAL.) The views must outlive the
+  // Script, and the Script every call of it.
+  constexpr Script(std::string_view name, std::string_view body, std::string_view sha1)
       : name_(name), body_(body), sha1_(sha1) {
+    if (!is_sha1(sha1)) throw Error(errc::invalid_argument, "script: a SHA1 is 40 hex digits");
     constexpr std::string_view evalsha = "$7\r\nEVALSHA\r\n$40\r\n";
     std::size_t at = 0;
     for (char c : evalsha) evalsha_head_[at++] = c;
-    for (std::size_t i = 0; i < 40 && i < sha1.size(); ++i) evalsha_head_[at++] = sha1[i];
+    for (char c : sha1) evalsha_head_[at++] = c;
     evalsha_head_[at++] = '\r';
     evalsha_head_[at] = '\n';
   }
@@ -48,6 +53,13 @@ class Script {
   std::exception_ptr error_of(const Reply& reply) const;
 
  private:
+  static constexpr bool is_sha1(std::string_view s) noexcept {
+    if (s.size() != 40) return false;
+    for (char c : s)
+      if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) return false;
+    return true;
+  }
+
   std::string_view name_, body_, sha1_;
   std::array<char, 60> evalsha_head_{};
 };
