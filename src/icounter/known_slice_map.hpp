@@ -18,15 +18,17 @@ class KnownSliceMap final : public KnownSlices {
   }
   void remember(std::string_view key, KnownSlice known) override {
     std::lock_guard lock(mutex_);
-    map_.insert_or_assign(std::string(key), known);
+    auto [it, added] = map_.try_emplace(std::string(key), known);
+    if (!added && known.order >= it->second.order) it->second = known;
   }
   void forget_all() override {
     std::lock_guard lock(mutex_);
     map_.clear();
   }
-  void zero_all() override {
+  void zero_all(std::uint64_t order) override {
     std::lock_guard lock(mutex_);
-    for (auto& [key, known] : map_) known.slice = 0;
+    for (auto& [key, known] : map_)
+      if (order >= known.order) known = {0, known.epoch, order};
   }
   std::vector<std::pair<std::string, KnownSlice>> nonzero() override {
     std::lock_guard lock(mutex_);

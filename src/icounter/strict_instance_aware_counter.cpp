@@ -117,8 +117,8 @@ asio::awaitable<Counts> StrictInstanceAwareCounter::call(std::string_view op, st
   }
   if (r.elements.size() != 4) throw Error(errc::script_error, "malformed reply from the instance-aware script");
   const Counts counts{to_int64(r.elements[0]), to_int64(r.elements[1])};
-  known_->remember(key, {after == After::keep_slice ? counts.instance : 0, to_int64(r.elements[2])});
-  co_await after_reply(r.elements[3].integer == 1);
+  known_->remember(key, {after == After::keep_slice ? counts.instance : 0, to_int64(r.elements[2]), r.order});
+  co_await after_reply(r.elements[3].integer == 1, r.order);
   co_return counts;
 }
 
@@ -161,22 +161,25 @@ asio::awaitable<void> StrictInstanceAwareCounter::clear_on_instance() {
     throw Error(errc::overflow, fmt::format("clear_on_instance: without this instance's slice, the cumulative of {} "
                                             "would leave int64 (the other instances' sum); nothing was changed",
                                             detail::quoted(r.str)));
-  known_->zero_all();
+  known_->zero_all(r.order);
 }
 
 asio::awaitable<void> StrictInstanceAwareCounter::heartbeat() {
   throw_if_stopped();
   touch();
   auto r = co_await detail::scripts::instance_aware.call(*options_.connection, begin("heartbeat"));
-  co_await after_reply(r.integer == 1);
+  co_await after_reply(r.integer == 1, r.order);
 }
 
 // `absent`: Redis did not know us. If it had before, we were reaped (paused
 // longer than the threshold): offer back every slice it acknowledged to us.
 // Redis now counts us as live, so a restore that failed is not announced
 // again: it is retried after our next reply.
-asio::awaitable<void> StrictInstanceAwareCounter::after_reply(bool absent) {
-  const bool known_before = registered_.exchange(true);
+asio::awaitable<void> StrictInstanceAwareCounter::after_reply(bool absent, std::uint64_t order) {
+  std::uint64_t first = first_reply_.load();
+  while (order < first && !first_reply_.compare_exchange_weak(first, order)) {
+  }
+  const bool known_before = first < order;  // a call Redis ran before this one had registered us
   if (absent && known_before) restore_pending_ = true;
   if (!restore_pending_.exchange(false)) co_return;
   try {
@@ -228,9 +231,9 @@ asio::awaitable<std::vector<Counts>> StrictInstanceAwareCounter::inc_batch(
   const auto& values = r.elements[2].elements;
   for (std::size_t i = 0; i < batch.size(); ++i) {
     out.push_back({to_int64(values[3 * i]), to_int64(values[3 * i + 1])});
-    known_->remember(batch[i].key, {out.back().instance, to_int64(values[3 * i + 2])});
+    known_->remember(batch[i].key, {out.back().instance, to_int64(values[3 * i + 2]), r.order});
   }
-  co_await after_reply(r.elements[1].integer == 1);
+  co_await after_reply(r.elements[1].integer == 1, r.order);
   co_return out;
 }
 

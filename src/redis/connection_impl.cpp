@@ -157,6 +157,7 @@ void ConnectionImpl::answer(Op& op, Reply* reply) {
                 {});
     return;
   }
+  reply->order = ++replies_;
   const bool error = reply->is_error();
   if (op.script && !op.as_eval && error && reply->str.starts_with("NOSCRIPT")) {
     resend_as_eval(op);  // the script did not run

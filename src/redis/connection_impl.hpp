@@ -143,6 +143,7 @@ class ConnectionImpl : public std::enable_shared_from_this<ConnectionImpl> {
   State state_ = State::down;
   std::deque<std::unique_ptr<Op>> waiting_;   // not yet handed to hiredis
   std::deque<std::unique_ptr<Op>> inflight_;  // handed to hiredis, reply order
+  std::uint64_t replies_ = 0;  // received, for Reply::order
   std::atomic<std::size_t> awaited_replies_{0};  // inflight_.size(), for submit() on any thread
   asio::steady_timer deadline_timer_;
   bool deadline_armed_ = false;

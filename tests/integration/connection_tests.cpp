@@ -1,4 +1,7 @@
 // The Redis connection layer against a real redis-server.
+#include <algorithm>
+#include <mutex>
+
 #include <asio/detached.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/read_until.hpp>
@@ -139,6 +142,25 @@ TEST_CASE("connection: concurrent commands on one connection each get their own 
     if (reply.str == std::to_string(i)) ++matched;
   }));
   CHECK(matched == 500);
+}
+
+TEST_CASE("connection: each reply's order is its place in the order Redis ran the commands", "[concurrency]") {
+  Env env;
+  const std::string counter = env.prefix.str() + ":runs";
+  std::vector<std::pair<std::int64_t, std::uint64_t>> runs;  // INCR's value (when Redis ran it), the reply's order
+  std::mutex mutex;
+  run(env.io, concurrently(200, [&](int) -> asio::awaitable<void> {
+        const auto reply = co_await env.conn->exec(redis::Command{"INCR", counter});
+        std::lock_guard lock(mutex);
+        runs.emplace_back(reply.integer, reply.order);
+      }), 30s, 2);  // two threads: the coroutines resume in any order
+  std::sort(runs.begin(), runs.end());
+  REQUIRE(runs.size() == 200);
+  const std::uint64_t base = runs.front().second - 1;
+  for (const auto& [ran, order] : runs) {
+    INFO("the command Redis ran as number " << ran);
+    CHECK(order == base + static_cast<std::uint64_t>(ran));
+  }
 }
 
 TEST_CASE("connection: a malformed URL is invalid_argument") {

@@ -1,10 +1,7 @@
 // StrictInstanceAwareCounter and LaxInstanceAwareCounter against a real redis-server.
-#include <map>
-#include <random>
 #include <sstream>
 #include <thread>
 
-#include <asio/detached.hpp>
 #include <spdlog/sinks/ostream_sink.h>
 
 #include "instance_aware_support.hpp"
@@ -392,94 +389,6 @@ TEST_CASE("lax instance-aware: a reaped instance that comes back recovers its fl
     co_await sleeper->shutdown();
     co_await witness->shutdown();
   }());
-}
-
-TEST_CASE("lax instance-aware: exactly once while the connection is killed again and again", "[concurrency]") {
-  Env env;
-  std::vector<std::shared_ptr<Lax>> fleet_;
-  for (int i = 0; i < 3; ++i) fleet_.push_back(lax(env));
-  std::map<std::string, std::int64_t> expected;
-  std::atomic<bool> stop{false};
-  std::jthread killer([&] {  // bounded: about 3 s of kills, loopback only
-    std::mt19937 rng(7);
-    for (int i = 0; i < 25 && !stop; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(50, 200)(rng)));
-      server().command({"CLIENT", "KILL", "TYPE", "normal"});
-    }
-  });
-  env(
-      [&]() -> asio::awaitable<void> {
-        const auto until = std::chrono::steady_clock::now() + 3s;
-        for (int round = 0; std::chrono::steady_clock::now() < until; ++round) {
-          for (int i = 0; i < 3; ++i) {
-            for (int k = 0; k < 200; ++k) {
-              const std::string key = "k" + std::to_string(k);
-              try {
-                co_await fleet_[i]->inc(key, k % 7 + 1);
-                expected[key] += k % 7 + 1;
-              } catch (const Error& e) {  // only a first touch talks to Redis
-                CHECK((e.value() == errc::connection_lost || e.value() == errc::timeout));
-              }
-            }
-          }
-          co_await sleep_for(5ms);  // let the flush loops run
-        }
-        stop = true;
-        killer.join();  // no kill from here on
-        for (auto& c : fleet_) {
-          const bool flushed = co_await eventually([&]() -> asio::awaitable<bool> {
-            try {
-              co_await c->flush();
-              co_return true;
-            } catch (const Error&) {
-              co_return false;
-            }
-          });
-          CHECK(flushed);
-        }
-        auto reader = lax(env);
-        for (const auto& [key, total] : expected) {
-          const Counts c = co_await reader->get(key);
-          INFO("key " << key);
-          CHECK(c.cumulative == total);
-        }
-      }(),
-      120s);
-  stop = true;
-}
-
-TEST_CASE("lax instance-aware: many threads on the same warm keys lose no increment", "[concurrency]") {
-  Env env;
-  auto c = lax(env);
-  constexpr int coroutines = 8, per_coroutine = 5'000, key_count = 10;
-  std::atomic<int> finished{0};
-  run(
-      env.io,
-      [&]() -> asio::awaitable<void> {
-        for (int k = 0; k < key_count; ++k) co_await c->get("w" + std::to_string(k));  // warm the keys
-        auto ex = co_await asio::this_coro::executor;
-        for (int i = 0; i < coroutines; ++i)
-          asio::co_spawn(
-              ex,
-              [&, i]() -> asio::awaitable<void> {
-                for (int n = 0; n < per_coroutine; ++n) co_await c->inc("w" + std::to_string((i + n) % key_count), 1);
-                ++finished;
-              },
-              asio::detached);
-        const bool all_done = co_await eventually([&]() -> asio::awaitable<bool> { co_return finished == coroutines; },
-                                                  60'000ms);
-        CHECK(all_done);
-        co_await c->flush();
-        auto reader = lax(env);
-        std::int64_t sum = 0, local_sum = 0;
-        for (int k = 0; k < key_count; ++k) {
-          sum += (co_await reader->get("w" + std::to_string(k))).cumulative;
-          local_sum += (co_await c->get("w" + std::to_string(k))).instance;
-        }
-        CHECK(sum == coroutines * per_coroutine);
-        CHECK(local_sum == coroutines * per_coroutine);
-      }(),
-      120s, 4);
 }
 
 TEST_CASE("lax instance-aware: dropped without shutdown, it stops and reports what it abandons") {

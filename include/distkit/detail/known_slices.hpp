@@ -20,20 +20,24 @@ namespace distkit::detail {
 struct KnownSlice {
   std::int64_t slice = 0;
   std::int64_t epoch = 0;
+  std::uint64_t order = 0;  // the redis::Reply::order that told it: replies may resume out of order
 };
 
 class KnownSlices {
  public:
   virtual ~KnownSlices() = default;
   virtual KnownSlice find(std::string_view key) = 0;  // {0, 0} if unknown
+  // Keeps `known` unless what it holds for key came from a later reply.
   virtual void remember(std::string_view key, KnownSlice known) = 0;
-  virtual void forget_all() = 0;  // after clear
-  virtual void zero_all() = 0;    // after clear_on_instance
+  virtual void forget_all() = 0;                  // after clear
+  virtual void zero_all(std::uint64_t order) = 0;  // after clear_on_instance, whose reply had this order
   virtual std::vector<std::pair<std::string, KnownSlice>> nonzero() = 0;
 };
 
 // The slices a lax instance-aware counter's delta map holds: a key's
-// acknowledged slice is its remote `instance`, with the entry's epoch.
+// acknowledged slice is its remote `instance`, with the entry's epoch. It
+// keeps no order (8 more bytes a key): a key is in one flush batch in flight
+// at most, so its flush replies come one at a time.
 class DeltaMapKnownSlices final : public KnownSlices {
  public:
   using Map = DeltaMap<Counts>;
@@ -49,7 +53,7 @@ class DeltaMapKnownSlices final : public KnownSlices {
     });
   }
   void forget_all() override { map_->clear(); }
-  void zero_all() override {
+  void zero_all(std::uint64_t) override {
     map_->for_each([](std::string_view, Map::Entry& e) { e.remote.instance = 0; });
   }
   std::vector<std::pair<std::string, KnownSlice>> nonzero() override {

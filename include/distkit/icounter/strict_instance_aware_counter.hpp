@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -69,7 +70,7 @@ class StrictInstanceAwareCounter : public std::enable_shared_from_this<StrictIns
   redis::Command begin(std::string_view op, std::size_t lane = 0) const;
   void push_known(redis::Command& cmd, std::string_view key);
 
-  asio::awaitable<void> after_reply(bool absent);
+  asio::awaitable<void> after_reply(bool absent, std::uint64_t order);
   asio::awaitable<void> restore_all();
   void start_heartbeat();
   static asio::awaitable<void> heartbeat_loop(std::weak_ptr<StrictInstanceAwareCounter> weak);
@@ -84,7 +85,9 @@ class StrictInstanceAwareCounter : public std::enable_shared_from_this<StrictIns
   std::shared_ptr<detail::KnownSlices> known_;
   std::atomic<detail::Clock::rep> last_activity_{0};
   std::atomic<bool> stopped_{false};
-  std::atomic<bool> registered_{false};  // Redis has seen us at least once
+  // The earliest redis::Reply::order among our replies so far: the first
+  // call Redis ran for us registered us, and its reply may resume last.
+  std::atomic<std::uint64_t> first_reply_{std::numeric_limits<std::uint64_t>::max()};
   std::atomic<bool> restore_pending_{false};  // reaped, and our slices not yet offered back
   asio::strand<asio::any_io_executor> strand_;
   std::shared_ptr<asio::steady_timer> heartbeat_timer_;  // shared with the heartbeat loop

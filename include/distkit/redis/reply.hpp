@@ -14,6 +14,10 @@ struct Reply {
   std::string str;            // string, status and error replies
   std::int64_t integer = 0;   // integer replies
   std::vector<Reply> elements;  // array replies
+  // A reply's place among its connection's replies: 1, 2, ... in the order
+  // Redis ran the commands, which is not always the order in which the
+  // waiting coroutines resume (on other threads). 0 in nested replies.
+  std::uint64_t order = 0;
 
   bool is_error() const noexcept { return type == Type::error; }
   bool is_nil() const noexcept { return type == Type::nil; }
