@@ -13,6 +13,7 @@ namespace distkit::detail {
 namespace {
 
 using redis::Command;
+using redis::Reply;
 
 }  // namespace
 
@@ -33,9 +34,12 @@ asio::awaitable<std::int64_t> CounterStore::inc(std::string_view key, std::int64
   }
 }
 
-asio::awaitable<std::int64_t> CounterStore::get(std::string_view key) {
+asio::awaitable<std::int64_t> CounterStore::get(std::string_view key) { co_return (co_await read(key)).value; }
+
+asio::awaitable<Acknowledged<std::int64_t>> CounterStore::read(std::string_view key) {
   RedisKey::validate(key);
-  co_return to_int64(co_await scripts::counter.call(*options_.connection, Command{"1", totals_key_, "get", key}));
+  const Reply r = co_await scripts::counter.call(*options_.connection, Command{"1", totals_key_, "get", key});
+  co_return Acknowledged<std::int64_t>{to_int64(r), r.order};
 }
 
 asio::awaitable<std::int64_t> CounterStore::set(std::string_view key, std::int64_t n) {
@@ -62,7 +66,7 @@ asio::awaitable<FlushOutcome> CounterStore::flush(std::string_view writer, std::
   auto r = co_await scripts::counter.call(*options_.connection, std::move(args));
   if (r.elements.size() != 3 || r.elements[1].elements.size() != batch.size())
     throw Error(errc::script_error, "malformed reply from the counter flush script");
-  FlushOutcome out{r.elements[0].integer == 1, {}, {}};
+  FlushOutcome out{r.elements[0].integer == 1, {}, {}, r.order};
   out.totals.reserve(batch.size());
   for (const auto& v : r.elements[1].elements) out.totals.push_back(to_int64(v));
   for (const auto& k : r.elements[2].elements) out.overflowed.push_back(k.str);

@@ -21,6 +21,7 @@ struct FlushOutcome {
   bool applied;                       // false: this sequence had been applied before
   std::vector<std::int64_t> totals;   // per key of the batch, after it
   std::vector<std::string> overflowed;  // keys whose delta was refused
+  std::uint64_t order = 0;              // of the reply (Acknowledged::order)
 };
 
 class CounterStore {
@@ -31,6 +32,7 @@ class CounterStore {
 
   asio::awaitable<std::int64_t> inc(std::string_view key, std::int64_t n);
   asio::awaitable<std::int64_t> get(std::string_view key);
+  asio::awaitable<Acknowledged<std::int64_t>> read(std::string_view key);  // get, with its reply's order
   asio::awaitable<std::int64_t> set(std::string_view key, std::int64_t n);
   asio::awaitable<std::int64_t> del(std::string_view key);
   asio::awaitable<void> clear();

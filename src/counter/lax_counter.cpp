@@ -35,7 +35,7 @@ LaxCounter::~LaxCounter() { engine_.log_abandoned("LaxCounter"); }
 asio::awaitable<std::int64_t> LaxCounter::update(std::string_view key, std::int64_t n) {
   try {
     auto view = engine_.add_local(key, n, check_total);
-    if (!view) view = co_await engine_.update(key, n, check_total, [this](std::string_view k) { return store_->get(k); });
+    if (!view) view = co_await engine_.update(key, n, check_total, [this](std::string_view k) { return store_->read(k); });
     co_return view->remote + view->local;
   } catch (const Error& e) {
     if (e.value() == errc::overflow) detail::throw_overflow_on(key, "adding", n);  // name the key
@@ -88,13 +88,13 @@ asio::awaitable<void> LaxCounter::flush() {
 
 asio::awaitable<void> LaxCounter::shutdown() { co_await Engine::shutdown(shared_from_this()); }
 
-asio::awaitable<std::vector<std::int64_t>> LaxCounter::send_batch(std::size_t lane, std::uint64_t sequence,
-                                                                  const std::vector<detail::KeyDelta>& batch) {
+asio::awaitable<detail::Acknowledged<std::vector<std::int64_t>>> LaxCounter::send_batch(
+    std::size_t lane, std::uint64_t sequence, const std::vector<detail::KeyDelta>& batch) {
   auto outcome = co_await store_->flush(lane_writers_[lane], sequence, batch);
   if (!outcome.applied) logger()->debug("LaxCounter batch {} had been applied already; skipped", sequence);
   for (const auto& key : outcome.overflowed)
     logger()->error("LaxCounter: flushing key {} would overflow int64; its delta is dropped", detail::quoted(key));
-  co_return std::move(outcome.totals);
+  co_return detail::Acknowledged<std::vector<std::int64_t>>{std::move(outcome.totals), outcome.order};
 }
 
 }  // namespace distkit

@@ -93,7 +93,7 @@ void StrictInstanceAwareCounter::push_known(redis::Command& cmd, std::string_vie
 }
 
 asio::awaitable<Counts> StrictInstanceAwareCounter::call(std::string_view op, std::string_view key,
-                                                          std::int64_t operand, After after) {
+                                                          std::int64_t operand, After after, std::uint64_t* order) {
   throw_if_stopped();
   RedisKey::validate(key);
   // Operands travel through Lua as strings and are negated there by text
@@ -118,8 +118,23 @@ asio::awaitable<Counts> StrictInstanceAwareCounter::call(std::string_view op, st
   if (r.elements.size() != 4) throw Error(errc::script_error, "malformed reply from the instance-aware script");
   const Counts counts{to_int64(r.elements[0]), to_int64(r.elements[1])};
   known_->remember(key, {after == After::keep_slice ? counts.instance : 0, to_int64(r.elements[2]), r.order});
+  if (order) *order = r.order;
   co_await after_reply(r.elements[3].integer == 1, r.order);
   co_return counts;
+}
+
+asio::awaitable<detail::Acknowledged<Counts>> StrictInstanceAwareCounter::acknowledged(KeyOp op, std::string_view key,
+                                                                                      std::int64_t n) {
+  detail::Acknowledged<Counts> out{};
+  switch (op) {
+    case KeyOp::get: out.value = co_await call("get", key, 0, After::keep_slice, &out.order); break;
+    case KeyOp::set: out.value = co_await call("set", key, n, After::keep_slice, &out.order); break;
+    case KeyOp::del: out.value = co_await call("del", key, 0, After::zero_slice, &out.order); break;
+    case KeyOp::del_on_instance:
+      out.value = co_await call("del_on_instance", key, 0, After::zero_slice, &out.order);
+      break;
+  }
+  co_return out;
 }
 
 asio::awaitable<Counts> StrictInstanceAwareCounter::inc(std::string_view key, std::int64_t n) {
@@ -202,7 +217,7 @@ asio::awaitable<void> StrictInstanceAwareCounter::restore_all() {
   }
 }
 
-asio::awaitable<std::vector<Counts>> StrictInstanceAwareCounter::inc_batch(
+asio::awaitable<detail::Acknowledged<std::vector<Counts>>> StrictInstanceAwareCounter::inc_batch(
     std::size_t lane, std::uint64_t sequence, const std::vector<detail::KeyDelta>& batch) {
   redis::Command cmd = begin("flush", lane);
   cmd.push(sequence).reserve(detail::resp_bytes(batch, 2));  // and the known slice and epoch
@@ -226,12 +241,12 @@ asio::awaitable<std::vector<Counts>> StrictInstanceAwareCounter::inc_batch(
   for (const auto& key : r.elements[3].elements)
     logger()->error("flushing key {} of instance {} would overflow int64; its delta is dropped",
                     detail::quoted(key.str), id_);
-  std::vector<Counts> out;
-  out.reserve(batch.size());
+  detail::Acknowledged<std::vector<Counts>> out{{}, r.order};
+  out.value.reserve(batch.size());
   const auto& values = r.elements[2].elements;
   for (std::size_t i = 0; i < batch.size(); ++i) {
-    out.push_back({to_int64(values[3 * i]), to_int64(values[3 * i + 1])});
-    known_->remember(batch[i].key, {out.back().instance, to_int64(values[3 * i + 2]), r.order});
+    out.value.push_back({to_int64(values[3 * i]), to_int64(values[3 * i + 1])});
+    known_->remember(batch[i].key, {out.value.back().instance, to_int64(values[3 * i + 2]), r.order});
   }
   co_await after_reply(r.elements[1].integer == 1, r.order);
   co_return out;

@@ -127,8 +127,8 @@ TEST_CASE("counters: totals around ±2^53 and at the int64 limits come back exac
       first.push_back({"flush-" + key, firsts.back()});
       second.push_back({"flush-" + key, step_to(values[i])});
     }
-    by_flush_first = co_await writer->send_batch(0, 1, first);
-    by_flush = co_await writer->send_batch(0, 2, second);
+    by_flush_first = (co_await writer->send_batch(0, 1, first)).value;
+    by_flush = (co_await writer->send_batch(0, 2, second)).value;
     for (std::size_t i = 0; i < values.size(); ++i) read.push_back(co_await c->get("flush-v" + std::to_string(i)));
     co_await writer->shutdown();
   }());
@@ -162,7 +162,7 @@ TEST_CASE("lax counter: a flushed delta that would overflow in Redis is dropped;
   env([&]() -> asio::awaitable<void> {
     co_await c->set("max", int64_max);
     co_await c->set("min", int64_min);
-    flushed = co_await writer->send_batch(0, 1, batch);
+    flushed = (co_await writer->send_batch(0, 1, batch)).value;
     after = co_await totals(*c, "a", "max", "min", "b");
     co_await writer->shutdown();
   }());
@@ -178,9 +178,9 @@ TEST_CASE("lax counter: a zero delta in a flush batch only reads the key's total
   std::vector<std::int64_t> flushed, resent;
   env([&]() -> asio::awaitable<void> {
     co_await c->set("k", 7);
-    flushed = co_await writer->send_batch(0, 1, batch);
+    flushed = (co_await writer->send_batch(0, 1, batch)).value;
     co_await c->inc("k", 1);
-    resent = co_await writer->send_batch(0, 1, batch);  // not applied again, still read
+    resent = (co_await writer->send_batch(0, 1, batch)).value;  // not applied again, still read
     co_await writer->shutdown();
   }());
   CHECK(flushed == std::vector<std::int64_t>{7, 0, 3});
@@ -194,7 +194,7 @@ TEST_CASE("lax counter: a key twice in one flush batch is applied twice, in orde
   const std::vector<detail::KeyDelta> batch{{"k", 2}, {"k", 3}, {"j", 1}, {"k", 0}, {"k", -1}};
   std::vector<std::int64_t> flushed;
   env([&]() -> asio::awaitable<void> {
-    flushed = co_await writer->send_batch(0, 1, batch);
+    flushed = (co_await writer->send_batch(0, 1, batch)).value;
     co_await writer->shutdown();
   }());
   CHECK(flushed == std::vector<std::int64_t>{2, 5, 1, 5, 4});

@@ -77,6 +77,47 @@ TEST_CASE("instance-aware: replies that resume out of order leave the newest sli
   CHECK(after_reap == Counts{2, 2});  // not the first reply's 1, which resumed last
 }
 
+TEST_CASE("lax instance-aware: a read that resumes after a later flush of its key keeps the flushed slice",
+          "[concurrency]") {
+  Env env;
+  constexpr auto never = std::chrono::milliseconds(3'600'000);
+  auto a = Lax::create({.prefix = env.prefix,
+                        .connection = env.conn,
+                        .dead_instance_threshold = 300ms,
+                        .heartbeat_interval = never,
+                        .flush_interval = never,
+                        .allowed_lag = never});
+  // allowed_lag 0: every get of the witness reads Redis (and reaps).
+  auto witness = Lax::create(
+      {.prefix = env.prefix, .connection = env.conn, .dead_instance_threshold = 300ms, .allowed_lag = 0ms});
+  HeldBackThread elsewhere;  // where a's first read of k resumes
+  std::future<Counts> late_read;
+  Counts added{};
+  env([&]() -> asio::awaitable<void> {
+    {
+      ScriptPause pause(server());
+      late_read = asio::co_spawn(elsewhere.io(), a->get("k"), asio::use_future);
+      const bool sent = co_await pause.holding_a_script();
+      REQUIRE(sent);
+      elsewhere.hold();  // before its reply can come
+    }
+    added = co_await a->inc("k", 5);  // reads k again (answered after the first read), adds
+    co_await a->flush();              // and flushes: Redis answers {5, 5}
+    elsewhere.release();
+    const bool resumed = co_await eventually([&]() -> asio::awaitable<bool> {
+      co_return late_read.wait_for(0s) == std::future_status::ready;
+    });
+    REQUIRE(resumed);
+    co_await expect_cumulative_becomes(*witness, "k", 0);  // a is reaped
+    co_await a->heartbeat();                                // and offers back the slice it knows
+    co_await expect_cumulative_becomes(*witness, "k", 5);
+    co_await a->shutdown();
+    co_await witness->shutdown();
+  }());
+  CHECK(added == Counts{5, 5});
+  CHECK(late_read.get() == Counts{5, 5});  // not the first read's {0, 0}, which resumed last
+}
+
 TEST_CASE("lax instance-aware: exactly once while the connection is killed again and again", "[concurrency]") {
   Env env;
   std::vector<std::shared_ptr<Lax>> fleet_;

@@ -32,8 +32,8 @@ class FakeBackend {
   asio::any_io_executor get_executor() const { return ex_; }
   const std::string& instance_id() const { return id_; }
 
-  asio::awaitable<std::vector<Counts>> inc_batch(std::size_t lane, std::uint64_t sequence,
-                                                 const std::vector<detail::KeyDelta>& batch) {
+  asio::awaitable<detail::Acknowledged<std::vector<Counts>>> inc_batch(std::size_t lane, std::uint64_t sequence,
+                                                                       const std::vector<detail::KeyDelta>& batch) {
     sent.push_back({lane, sequence, batch});
     if (hold) {  // stays in flight until release()
       ++held;
@@ -48,14 +48,17 @@ class FakeBackend {
       --lose_replies;
       throw Error(errc::connection_lost, "fake: reply lost");
     }
-    std::vector<Counts> out;
-    for (const auto& [key, delta] : batch) out.push_back({totals[std::string(key)], totals[std::string(key)]});
+    detail::Acknowledged<std::vector<Counts>> out{{}, ++replies_};
+    for (const auto& [key, delta] : batch) out.value.push_back({totals[std::string(key)], totals[std::string(key)]});
     co_return out;
   }
-  asio::awaitable<Counts> get(std::string_view key) { co_return Counts{totals[std::string(key)], 0}; }
-  asio::awaitable<Counts> set(std::string_view key, std::int64_t n) { co_return Counts{totals[std::string(key)] = n, n}; }
-  asio::awaitable<Counts> del(std::string_view) { co_return Counts{}; }
-  asio::awaitable<Counts> del_on_instance(std::string_view) { co_return Counts{}; }
+  enum class KeyOp { get, set, del, del_on_instance };
+  asio::awaitable<detail::Acknowledged<Counts>> acknowledged(KeyOp op, std::string_view key, std::int64_t n = 0) {
+    auto& total = totals[std::string(key)];
+    if (op == KeyOp::get) co_return detail::Acknowledged<Counts>{{total, 0}, ++replies_};
+    if (op == KeyOp::set) co_return detail::Acknowledged<Counts>{{total = n, n}, ++replies_};
+    co_return detail::Acknowledged<Counts>{{}, ++replies_};
+  }
   asio::awaitable<void> clear() { co_return; }
   asio::awaitable<void> clear_on_instance() { co_return; }
   asio::awaitable<void> heartbeat() { co_return; }
@@ -77,6 +80,7 @@ class FakeBackend {
   asio::steady_timer gate_;
   std::string id_ = "fake";
   std::map<std::size_t, std::uint64_t> last_applied_;
+  std::uint64_t replies_ = 0;
 };
 
 using FakeLax = BasicLaxInstanceAwareCounter<FakeBackend>;

@@ -299,17 +299,31 @@ TEST_CASE("delta map: a key remembered before it is seeded refuses adds, and kee
     e.epoch = 3;
   });
   CHECK_FALSE(map.add("k", 1, no_check));
-  map.seed("k", Counts{9, 5});
+  map.seed("k", {Counts{9, 5}});
   CHECK(map.add("k", 1, no_check)->local == 1);
   CHECK(map.read("k", [](const auto& e) { return e.epoch; }, std::int64_t{-1}) == 3);
   CHECK(map.read("missing", [](const auto& e) { return e.epoch; }, std::int64_t{-1}) == -1);
+}
+
+TEST_CASE("delta map: a value of an earlier reply never replaces one of a later reply") {
+  Map map;
+  map.seed("k", {10, 5});
+  map.seed("k", {3, 4});  // a read answered before, resumed after
+  CHECK(total(map, "k") == 10);
+  map.add("k", 2, unchecked);
+  const auto batch = map.take(100, Clock::now());
+  map.seed("k", {20, 7});        // a read answered after the flush
+  map.settle(batch, {{12}, 6});  // leaves flight, keeps the later total
+  CHECK(total(map, "k") == 20);
+  map.seed("k", {21, 8});
+  CHECK(total(map, "k") == 21);
 }
 
 TEST_CASE("delta map: an unseeded key refuses adds until seeded") {
   Map map;
   CHECK(!map.add("k", 5, unchecked));
   CHECK(!map.has_pending());
-  map.seed("k", 100);
+  map.seed("k", {100});
   auto v = map.add("k", 5, unchecked);
   REQUIRE(v);
   CHECK(v->remote == 100);
@@ -319,16 +333,16 @@ TEST_CASE("delta map: an unseeded key refuses adds until seeded") {
 
 TEST_CASE("delta map: seeding again keeps the local delta") {
   Map map;
-  map.seed("k", 1);
+  map.seed("k", {1});
   map.add("k", 5, unchecked);
-  map.seed("k", 10);
+  map.seed("k", {10});
   CHECK(total(map, "k") == 15);
 }
 
 TEST_CASE("delta map: take moves deltas into flight, settle applies Redis' totals") {
   Map map;
-  map.seed("a", 10);
-  map.seed("b", 0);
+  map.seed("a", {10});
+  map.seed("b", {0});
   map.add("a", 5, unchecked);
   map.add("a", -2, unchecked);
   map.add("b", 7, unchecked);
@@ -342,7 +356,7 @@ TEST_CASE("delta map: take moves deltas into flight, settle applies Redis' total
   CHECK(map.unflushed() == std::pair<std::size_t, std::int64_t>{2, 10});
 
   map.add("a", 1, unchecked);  // arrives while the batch is in flight
-  map.settle(batch, {13, 7});
+  map.settle(batch, {{13, 7}});
   CHECK(total(map, "a") == 14);
   CHECK(total(map, "b") == 7);
   CHECK(map.unflushed() == std::pair<std::size_t, std::int64_t>{1, 1});
@@ -353,7 +367,7 @@ TEST_CASE("delta map: take moves deltas into flight, settle applies Redis' total
 
 TEST_CASE("delta map: a zero add or a net-zero delta sends nothing") {
   Map map;
-  map.seed("k", 3);
+  map.seed("k", {3});
   map.add("k", 0, unchecked);
   CHECK(!map.has_pending());
   map.add("k", 4, unchecked);
@@ -366,7 +380,7 @@ TEST_CASE("delta map: batches never exceed max and cover every key once") {
   Map map;
   for (int i = 0; i < 250; ++i) {
     const auto key = "k" + std::to_string(i);
-    map.seed(key, 0);
+    map.seed(key, {0});
     map.add(key, i + 1, unchecked);
   }
   std::set<std::string> seen;
@@ -386,12 +400,12 @@ TEST_CASE("delta map: batches never exceed max and cover every key once") {
 
 TEST_CASE("delta map: take leaves keys flushed after the cutoff queued") {
   Map map;
-  map.seed("k", 0);
+  map.seed("k", {0});
   map.add("k", 1, unchecked);
   const auto before_first = Clock::now();
   auto first = take_all(map);
   REQUIRE(first.size() == 1);
-  map.settle(first, {1});
+  map.settle(first, {{1}});
   map.add("k", 2, unchecked);
   CHECK(map.take(100, before_first).empty());  // flushed after the cutoff: not yet due
   CHECK(map.has_pending());
@@ -403,7 +417,7 @@ TEST_CASE("delta map: take leaves keys flushed after the cutoff queued") {
 TEST_CASE("delta map: take of one key leaves the others queued") {
   Map map;
   for (auto key : {"a", "b", "c"}) {
-    map.seed(key, 0);
+    map.seed(key, {0});
     map.add(key, 1, unchecked);
   }
   auto only = map.take(100, Clock::time_point::max(), "b");
@@ -414,15 +428,15 @@ TEST_CASE("delta map: take of one key leaves the others queued") {
 
 TEST_CASE("delta map: erase and clear drop local deltas; a late settle is ignored") {
   Map map;
-  map.seed("a", 10);
-  map.seed("b", 20);
+  map.seed("a", {10});
+  map.seed("b", {20});
   map.add("a", 5, unchecked);
   auto batch = take_all(map);
   map.add("a", 2, unchecked);
   CHECK(map.erase("a") == 7);
   CHECK(map.erase("a") == 0);
   CHECK(!map.add("a", 1, unchecked));
-  map.settle(batch, {15});
+  map.settle(batch, {{15}});
   CHECK(!map.add("a", 1, unchecked));
   CHECK(take_all(map).empty());
 
@@ -435,24 +449,24 @@ TEST_CASE("delta map: erase and clear drop local deltas; a late settle is ignore
 
 TEST_CASE("delta map: a batch settled after its key was erased and seeded anew leaves the new entry alone") {
   Map map;
-  map.seed("k", 10);
+  map.seed("k", {10});
   map.add("k", 5, unchecked);
   auto batch = take_all(map);
   map.erase("k");  // del while the batch is unacknowledged
-  map.seed("k", 0);
+  map.seed("k", {0});
   map.add("k", 1, unchecked);
-  map.settle(batch, {15});
+  map.settle(batch, {{15}});
   CHECK(total(map, "k") == 1);
   auto next = take_all(map);
   REQUIRE(next.size() == 1);
   CHECK(next[0].delta == 1);
-  map.settle(next, {1});
+  map.settle(next, {{1}});
   CHECK(total(map, "k") == 1);
 }
 
 TEST_CASE("delta map: a refused add changes nothing") {
   Map map;
-  map.seed("k", 1);
+  map.seed("k", {1});
   map.add("k", 2, unchecked);
   auto refuse = [](const Map::View&) { throw Error(errc::overflow, "refused"); };
   CHECK(error_thrown_by([&] { map.add("k", 40, refuse); }) == errc::overflow);
@@ -461,12 +475,12 @@ TEST_CASE("delta map: a refused add changes nothing") {
 
 TEST_CASE("delta map: a local delta that would leave int64 is overflow and changes nothing") {
   Map map;
-  map.seed("k", 0);
+  map.seed("k", {0});
   map.add("k", int64_max, unchecked);
   CHECK(error_thrown_by([&] { map.add("k", 1, unchecked); }) == errc::overflow);
   CHECK(total(map, "k") == int64_max);
 
-  map.seed("m", 0);
+  map.seed("m", {0});
   map.add("m", int64_min, unchecked);
   take_all(map);  // now in flight, the next add goes to pending
   CHECK(error_thrown_by([&] { map.add("m", -1, unchecked); }) == errc::overflow);

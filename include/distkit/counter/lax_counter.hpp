@@ -49,8 +49,8 @@ class LaxCounter : public std::enable_shared_from_this<LaxCounter> {
 
   // For the flush engine.
   detail::LaxEngine<std::int64_t>& engine() noexcept { return engine_; }
-  asio::awaitable<std::vector<std::int64_t>> send_batch(std::size_t lane, std::uint64_t sequence,
-                                                        const std::vector<detail::KeyDelta>& batch);
+  asio::awaitable<detail::Acknowledged<std::vector<std::int64_t>>> send_batch(
+      std::size_t lane, std::uint64_t sequence, const std::vector<detail::KeyDelta>& batch);
 
  private:
   asio::awaitable<std::int64_t> update(std::string_view key, std::int64_t n);

@@ -55,6 +55,15 @@ struct StringHash {
   std::size_t operator()(std::string_view k) const { return std::hash<std::string_view>{}(k); }
 };
 
+// A value from Redis, with its reply's place in the connection's reply
+// stream (redis::Reply::order): of two values for one key, the later reply's
+// is kept, whichever thread resumes first.
+template <class T>
+struct Acknowledged {
+  T value;
+  std::uint64_t order = 0;
+};
+
 // Remote: what Redis reported for a key (int64 total, or Counts).
 template <class Remote>
 class DeltaMap {
@@ -66,8 +75,28 @@ class DeltaMap {
     std::int64_t epoch = 0;          // instance-aware: the epoch of `remote` (lua/instance_aware.lua)
     Clock::time_point synced_at{};   // when `remote` was last read or acknowledged
     Clock::time_point flushed_at{};  // when a delta of this key was last taken
-    std::atomic<bool> queued{false};  // listed in its shard's `dirty`
-    bool seeded = false;              // `remote` has been read: adds are allowed
+
+    // The Acknowledged::order of `remote`. Changed under the shard's
+    // exclusive lock only.
+    std::uint64_t order() const noexcept { return state_.load(std::memory_order_relaxed) >> 2; }
+    void set_order(std::uint64_t order) noexcept {
+      state_.store(order << 2 | (state_.load(std::memory_order_relaxed) & flags), std::memory_order_relaxed);
+    }
+    // `remote` has been read: adds are allowed. Set under the exclusive lock.
+    bool seeded() const noexcept { return state_.load(std::memory_order_relaxed) & seeded_bit; }
+    void mark_seeded() noexcept { state_.fetch_or(seeded_bit, std::memory_order_relaxed); }
+    // Listed in its shard's `dirty`. Under a shared lock: true if this call
+    // listed it, so the caller adds it to `dirty`.
+    bool try_queue() noexcept {
+      return !(state_.load(std::memory_order_relaxed) & queued_bit) && !(state_.fetch_or(queued_bit) & queued_bit);
+    }
+    void unqueue() noexcept { state_.fetch_and(~queued_bit); }
+
+   private:
+    // The order and two flags in one word: an entry of an instance-aware
+    // counter stays 64 bytes, its node under 128. (2^62 replies: never.)
+    static constexpr std::uint64_t queued_bit = 1, seeded_bit = 2, flags = queued_bit | seeded_bit;
+    std::atomic<std::uint64_t> state_{0};
   };
 
   // What a caller sees of a key: the remote value and the local delta on top.
@@ -88,7 +117,7 @@ class DeltaMap {
     std::shared_lock lock(s.mutex);
     if (closed_.load(std::memory_order_relaxed)) throw Error(errc::shut_down, "counter is shut down");
     auto it = s.map.find(key);
-    if (it == s.map.end() || !it->second.seeded) return std::nullopt;
+    if (it == s.map.end() || !it->second.seeded()) return std::nullopt;
     Entry& e = it->second;
     // Compare-exchange, not fetch_add: an add that would leave int64 must be
     // refused before any other adder can build on the wrapped value.
@@ -99,7 +128,7 @@ class DeltaMap {
       view = View{e.remote, checked_add(e.in_flight, after, "local delta"), e.synced_at};
       check(view);  // may throw: nothing has changed yet
     } while (!e.pending.compare_exchange_weak(before, after, std::memory_order_relaxed));
-    if (n != 0 && !e.queued.load(std::memory_order_relaxed) && !e.queued.exchange(true)) {
+    if (n != 0 && e.try_queue()) {
       std::lock_guard dirty_lock(s.dirty_mutex);  // once per key per flush, not per add
       s.dirty.push_back(&*it);
     }
@@ -113,12 +142,15 @@ class DeltaMap {
     for (auto& s : shards_) std::unique_lock barrier(s.mutex);
   }
 
-  // Records a value read from Redis. The key's local delta is kept.
-  void seed(std::string_view key, const Remote& remote) {
+  // Records a value read from Redis, unless the entry holds one of a later
+  // reply. The key's local delta is kept.
+  void seed(std::string_view key, const Acknowledged<Remote>& read) {
     modify(key, [&](Entry& e) {
-      e.remote = remote;
+      if (read.order < e.order()) return;
+      e.remote = read.value;
+      e.set_order(read.order);
       e.synced_at = Clock::now();
-      e.seeded = true;
+      e.mark_seeded();
     });
   }
 
@@ -163,7 +195,7 @@ class DeltaMap {
     const auto now = Clock::now();
     auto take_entry = [&](Node& node) {
       Entry& e = node.second;
-      e.queued.store(false);  // before the exchange: a later add queues the key again
+      e.unqueue();  // before the exchange: a later add queues the key again
       const std::int64_t delta = e.pending.exchange(0, std::memory_order_relaxed);
       if (delta == 0) return;
       e.in_flight += delta;
@@ -209,7 +241,8 @@ class DeltaMap {
   // an entry this batch took has exactly its delta in flight. Any other entry
   // under the key was erased (del, clear) and seeded anew since: not this
   // batch's.
-  void settle(const std::vector<KeyDelta>& batch, const std::vector<Remote>& remotes) {
+  // Its values do not replace those of a later reply.
+  void settle(const std::vector<KeyDelta>& batch, const Acknowledged<std::vector<Remote>>& reply) {
     const auto now = Clock::now();
     for (std::size_t i = 0; i < batch.size(); ++i) {
       Shard& s = shard_for(batch[i].key);
@@ -217,7 +250,9 @@ class DeltaMap {
       auto it = s.map.find(batch[i].key);
       if (it == s.map.end() || it->second.in_flight != batch[i].delta) continue;
       it->second.in_flight -= batch[i].delta;
-      it->second.remote = remotes[i];
+      if (reply.order < it->second.order()) continue;
+      it->second.remote = reply.value[i];
+      it->second.set_order(reply.order);
       it->second.synced_at = now;
     }
   }

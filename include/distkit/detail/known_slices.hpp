@@ -35,31 +35,37 @@ class KnownSlices {
 };
 
 // The slices a lax instance-aware counter's delta map holds: a key's
-// acknowledged slice is its remote `instance`, with the entry's epoch. It
-// keeps no order (8 more bytes a key): a key is in one flush batch in flight
-// at most, so its flush replies come one at a time.
+// acknowledged slice is its remote `instance`, with the entry's epoch and
+// order.
 class DeltaMapKnownSlices final : public KnownSlices {
  public:
   using Map = DeltaMap<Counts>;
   explicit DeltaMapKnownSlices(std::shared_ptr<Map> map) : map_(std::move(map)) {}
 
   KnownSlice find(std::string_view key) override {
-    return map_->read(key, [](const Map::Entry& e) { return KnownSlice{e.remote.instance, e.epoch}; }, KnownSlice{});
+    return map_->read(
+        key, [](const Map::Entry& e) { return KnownSlice{e.remote.instance, e.epoch, e.order()}; }, KnownSlice{});
   }
   void remember(std::string_view key, KnownSlice known) override {
     map_->modify(key, [&](Map::Entry& e) {
+      if (known.order < e.order()) return;
       e.remote.instance = known.slice;
       e.epoch = known.epoch;
+      e.set_order(known.order);
     });
   }
   void forget_all() override { map_->clear(); }
-  void zero_all(std::uint64_t) override {
-    map_->for_each([](std::string_view, Map::Entry& e) { e.remote.instance = 0; });
+  void zero_all(std::uint64_t order) override {
+    map_->for_each([&](std::string_view, Map::Entry& e) {
+      if (order < e.order()) return;
+      e.remote.instance = 0;
+      e.set_order(order);
+    });
   }
   std::vector<std::pair<std::string, KnownSlice>> nonzero() override {
     std::vector<std::pair<std::string, KnownSlice>> out;
     map_->for_each([&](std::string_view key, const Map::Entry& e) {
-      if (e.remote.instance != 0) out.emplace_back(std::string(key), KnownSlice{e.remote.instance, e.epoch});
+      if (e.remote.instance != 0) out.emplace_back(std::string(key), KnownSlice{e.remote.instance, e.epoch, e.order()});
     });
     return out;
   }

@@ -11,8 +11,8 @@
 // deltas added meanwhile wait in the map for a later batch.
 //
 // Owner (the counter) provides `LaxEngine& engine()` and
-//   asio::awaitable<std::vector<Remote>> send_batch(std::size_t lane, std::uint64_t seq,
-//                                                   const std::vector<KeyDelta>&);
+//   asio::awaitable<Acknowledged<std::vector<Remote>>> send_batch(std::size_t lane, std::uint64_t seq,
+//                                                                 const std::vector<KeyDelta>&);
 // The flush loop holds only a weak_ptr to it and ends when it is destroyed.
 
 #include <array>
@@ -120,7 +120,7 @@ class LaxEngine {
   }
 
   // The rest of the ops' path, after add_local() returned nullopt: reads the
-  // key with `fetch(key)` (an awaitable<Remote>), then adds.
+  // key with `fetch(key)` (an awaitable<Acknowledged<Remote>>), then adds.
   template <class Check, class Fetch>
   asio::awaitable<typename DeltaMap<Remote>::View> update(std::string_view key, std::int64_t n, Check check,
                                                           Fetch fetch) {

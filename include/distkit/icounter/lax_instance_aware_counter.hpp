@@ -85,23 +85,23 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
 
   asio::awaitable<Counts> set(std::string_view key, std::int64_t n) {
     co_await flush_key(key);
-    const Counts counts = co_await backend_->set(key, n);
+    const auto counts = co_await backend_->acknowledged(Strict::KeyOp::set, key, n);
     engine_.map().seed(key, counts);
-    co_return counts;
+    co_return counts.value;
   }
 
   asio::awaitable<Counts> del(std::string_view key) {
     co_await flush_key(key);
-    const Counts old = co_await backend_->del(key);
-    engine_.map().seed(key, Counts{});
-    co_return old;
+    const auto old = co_await backend_->acknowledged(Strict::KeyOp::del, key);
+    engine_.map().seed(key, {Counts{}, old.order});
+    co_return old.value;
   }
 
   asio::awaitable<Counts> del_on_instance(std::string_view key) {
     co_await flush_key(key);
-    const Counts removed = co_await backend_->del_on_instance(key);
-    engine_.map().seed(key, Counts{removed.cumulative, 0});
-    co_return removed;
+    const auto removed = co_await backend_->acknowledged(Strict::KeyOp::del_on_instance, key);
+    engine_.map().seed(key, {Counts{removed.value.cumulative, 0}, removed.order});
+    co_return removed.value;
   }
 
   asio::awaitable<void> clear() {
@@ -137,8 +137,8 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
 
   // For the flush engine.
   Engine& engine() noexcept { return engine_; }
-  asio::awaitable<std::vector<Counts>> send_batch(std::size_t lane, std::uint64_t sequence,
-                                                  const std::vector<detail::KeyDelta>& batch) {
+  asio::awaitable<detail::Acknowledged<std::vector<Counts>>> send_batch(std::size_t lane, std::uint64_t sequence,
+                                                                        const std::vector<detail::KeyDelta>& batch) {
     return backend_->inc_batch(lane, sequence, batch);
   }
 
@@ -165,7 +165,9 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
       if (n == std::numeric_limits<std::int64_t>::min()) detail::throw_overflow("operand", 0, n);  // as the strict one
       auto view = engine_.add_local(key, n, check_counts);
       if (!view)
-        view = co_await engine_.update(key, n, check_counts, [this](std::string_view k) { return backend_->get(k); });
+        view = co_await engine_.update(key, n, check_counts, [this](std::string_view k) {
+          return backend_->acknowledged(Strict::KeyOp::get, k);
+        });
       co_return view_of(*view);
     } catch (const Error& e) {
       if (e.value() == errc::overflow) detail::throw_overflow_on(key, "adding", n, detail::instance_aware_range);

@@ -58,15 +58,21 @@ class StrictInstanceAwareCounter : public std::enable_shared_from_this<StrictIns
   // logs a warning, and is reaped once it fits.)
   asio::awaitable<void> shutdown();
 
-  // One script call for a whole flush batch, applied once per sequence of a
-  // lane (see detail::LaxEngine).
-  asio::awaitable<std::vector<Counts>> inc_batch(std::size_t lane, std::uint64_t sequence,
-                                                 const std::vector<detail::KeyDelta>& batch);
+  // For the lax wrapper, which caches what Redis answers: the ops it sends
+  // as they are, with their reply's order (redis::Reply::order), and one
+  // script call for a whole flush batch, applied once per sequence of a lane
+  // (see detail::LaxEngine).
+  enum class KeyOp { get, set, del, del_on_instance };
+  asio::awaitable<detail::Acknowledged<Counts>> acknowledged(KeyOp op, std::string_view key, std::int64_t n = 0);
+  asio::awaitable<detail::Acknowledged<std::vector<Counts>>> inc_batch(std::size_t lane, std::uint64_t sequence,
+                                                                       const std::vector<detail::KeyDelta>& batch);
 
  private:
   enum class After { keep_slice, zero_slice };
 
-  asio::awaitable<Counts> call(std::string_view op, std::string_view key, std::int64_t operand, After after);
+  // `order`, if given, receives the reply's order.
+  asio::awaitable<Counts> call(std::string_view op, std::string_view key, std::int64_t operand, After after,
+                               std::uint64_t* order = nullptr);
   redis::Command begin(std::string_view op, std::size_t lane = 0) const;
   void push_known(redis::Command& cmd, std::string_view key);
 
