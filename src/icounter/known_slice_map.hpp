@@ -18,8 +18,9 @@ class KnownSliceMap final : public KnownSlices {
   }
   void remember(std::string_view key, KnownSlice known) override {
     std::lock_guard lock(mutex_);
-    auto [it, added] = map_.try_emplace(std::string(key), known);
-    if (!added && known.order >= it->second.order) it->second = known;
+    auto it = map_.find(key);  // no std::string built for a key already known: every op remembers
+    if (it == map_.end()) map_.emplace(std::string(key), known);
+    else if (known.order >= it->second.order) it->second = known;
   }
   void forget_all() override {
     std::lock_guard lock(mutex_);

@@ -125,15 +125,17 @@ asio::awaitable<Counts> StrictInstanceAwareCounter::call(std::string_view op, st
 
 asio::awaitable<detail::Acknowledged<Counts>> StrictInstanceAwareCounter::acknowledged(KeyOp op, std::string_view key,
                                                                                       std::int64_t n) {
+  struct Spec {
+    std::string_view name;
+    After after;
+  };
+  static constexpr Spec specs[] = {{"get", After::keep_slice},  // in KeyOp's order
+                                   {"set", After::keep_slice},
+                                   {"del", After::zero_slice},
+                                   {"del_on_instance", After::zero_slice}};
+  const Spec& spec = specs[static_cast<std::size_t>(op)];
   detail::Acknowledged<Counts> out{};
-  switch (op) {
-    case KeyOp::get: out.value = co_await call("get", key, 0, After::keep_slice, &out.order); break;
-    case KeyOp::set: out.value = co_await call("set", key, n, After::keep_slice, &out.order); break;
-    case KeyOp::del: out.value = co_await call("del", key, 0, After::zero_slice, &out.order); break;
-    case KeyOp::del_on_instance:
-      out.value = co_await call("del_on_instance", key, 0, After::zero_slice, &out.order);
-      break;
-  }
+  out.value = co_await call(spec.name, key, n, spec.after, &out.order);
   co_return out;
 }
 

@@ -47,7 +47,7 @@ TEST_CASE("instance-aware: replies that resume out of order leave the newest sli
   Env env;
   auto a = strict(env, 300ms);
   auto witness = strict(env, 300ms);
-  const std::string a_hash = "{" + env.prefix.str() + "}:ia:inst:" + a->instance_id();
+  const std::string a_hash = ia_key(env, "inst:" + a->instance_id());
   HeldBackThread elsewhere;  // where a's first op resumes
   std::future<Counts> first;
   Counts second{}, after_reap{};

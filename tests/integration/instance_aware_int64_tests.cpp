@@ -111,7 +111,7 @@ TEST_CASE("instance-aware: a slice that cannot leave, the others' sum being outs
   auto& b = cs[1];
   auto& c = cs[2];
   auto& d = cs[3];
-  const std::string live = "{" + env.prefix.str() + "}:ia:live";
+  const std::string live = ia_key(env, "live");
   // How long `id` has been silent, by Redis' clock (which reaping uses).
   auto silent_ms = [&](const std::string& id) {
     std::istringstream now(server().command({"TIME"}));

@@ -10,7 +10,7 @@
 #include <set>
 #include <sstream>
 
-#include "run.hpp"
+#include "instance_aware_support.hpp"
 
 using namespace distkit;
 using namespace distkit::test;
@@ -167,13 +167,8 @@ TEST_CASE("instance-aware model: random ops, deaths and returns keep the invaria
 
   Env env;
   const int n = pick(4, 6);
-  std::vector<std::shared_ptr<StrictInstanceAwareCounter>> cs;
-  for (int i = 0; i < n; ++i)
-    cs.push_back(StrictInstanceAwareCounter::create({.prefix = env.prefix,
-                                                     .connection = env.conn,
-                                                     .dead_instance_threshold = threshold,
-                                                     .heartbeat_interval = std::chrono::milliseconds(3'600'000)}));
-  const std::string base = "{" + env.prefix.str() + "}:ia:";
+  const auto cs = fleet(env, n, threshold);  // they never heartbeat on their own
+  const std::string base = ia_key(env, "");
   Model m(n);
   std::vector<std::uint64_t> sequence(n, 0);  // of each instance's last flush batch
 

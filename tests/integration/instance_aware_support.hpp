@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -31,6 +32,12 @@ inline std::vector<std::shared_ptr<Strict>> fleet(Env& env, int n, std::chrono::
 // Lax instances keep the default heartbeat (threshold / 3): they stay alive while idle.
 inline std::shared_ptr<Lax> lax(Env& env, std::chrono::milliseconds threshold = 30'000ms) {
   return Lax::create({.prefix = env.prefix, .connection = env.conn, .dead_instance_threshold = threshold});
+}
+
+// The Redis key `rest` of the strict instance-aware family of env's prefix
+// (lua/instance_aware.lua): "live", "cum", "epoch", "inst:<id>".
+inline std::string ia_key(const Env& env, std::string_view rest) {
+  return "{" + env.prefix.str() + "}:ia:" + std::string(rest);
 }
 
 // Checks that `reader` comes to report `expected` for key within the

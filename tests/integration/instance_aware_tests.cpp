@@ -43,7 +43,7 @@ TEST_CASE("instance-aware: a zero delta in a flush batch only reads the key") {
     flushed = (co_await a->inc_batch(0, 1, zeros)).value;
   }());
   CHECK(flushed == std::vector<Counts>{{8, 5}, {0, 0}, {10, 0}});
-  const std::string base = "{" + env.prefix.str() + "}:ia:";
+  const std::string base = ia_key(env, "");
   const std::string inst = base + "inst:" + a->instance_id();
   CHECK(server().command({"HEXISTS", base + "cum", "missing"}) == "0");
   CHECK(server().command({"HEXISTS", inst, "e:missing"}) == "0");
@@ -265,7 +265,7 @@ TEST_CASE("instance-aware: a restore that failed is retried after the next reply
   Env env;
   auto witness = strict(env, 300ms);
   auto a = strict(env, 300ms);
-  const std::string cum = "{" + env.prefix.str() + "}:ia:cum";
+  const std::string cum = ia_key(env, "cum");
   std::optional<errc> failed;
   env([&]() -> asio::awaitable<void> {
     co_await a->inc("k", 7);

@@ -63,7 +63,8 @@ class StrictInstanceAwareCounter : public std::enable_shared_from_this<StrictIns
   // script call for a whole flush batch, applied once per sequence of a lane
   // (see detail::LaxEngine).
   enum class KeyOp { get, set, del, del_on_instance };
-  asio::awaitable<detail::Acknowledged<Counts>> acknowledged(KeyOp op, std::string_view key, std::int64_t n = 0);
+  asio::awaitable<detail::Acknowledged<Counts>> acknowledged(KeyOp op, std::string_view key,
+                                                             std::int64_t n = 0);  // n: set's value
   asio::awaitable<detail::Acknowledged<std::vector<Counts>>> inc_batch(std::size_t lane, std::uint64_t sequence,
                                                                        const std::vector<detail::KeyDelta>& batch);
 
