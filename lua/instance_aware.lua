@@ -1,23 +1,55 @@
--- StrictInstanceAwareCounter (and the backend of the lax one).
--- Every call: record the caller's heartbeat, reap dead instances, restore the
--- caller's reaped slices it still knows, then apply the operation.
+-- StrictInstanceAwareCounter (and the backend of the lax one), layout 2.
+-- Every call: register the caller (its deadline), find dead instances, do one
+-- bounded step of pending work, apply the operation.
 --
--- KEYS[1] live    ZSET  instance id -> last heartbeat, server ms
--- KEYS[2] cum     HASH  key -> cumulative over live instances
--- KEYS[3] epochs  HASH  key -> epoch, bumped by set/del/clear (missing = 0)
--- KEYS[4] mine    HASH  the caller's slices: s:<key> -> slice, e:<key> -> its epoch
--- KEYS[5] my_seq  STRING the caller's last applied flush batch on this lane (<seq prefix><id>:<lane>)
--- ARGV[1] op   ARGV[2] caller id   ARGV[3] dead threshold, ms
--- ARGV[4] instance hash key prefix   ARGV[5] seq key prefix   ARGV[6..] per op
+-- KEYS[1]  live     ZSET  live instance id -> its deadline, server ms (now + its own threshold)
+-- KEYS[2]  cum      HASH  key -> cumulative of the counted slices
+-- KEYS[3]  epoch    HASH  key -> its epoch; none: no slice of the key counts
+-- KEYS[4]  meta     HASH  layout -> "2"; epoch -> the last epoch handed out
+-- KEYS[5]  jobs     ZSET  id of an instance whose slices must move -> not before, ms
+-- KEYS[6]  cursors  HASH  id -> "<direction>:<HSCAN cursor>" of its job
+-- KEYS[7]  lease    STRING the id of the background driver at work
+-- KEYS[8]  v1       the live set of layout 1 (only read when an instance registers)
+-- KEYS[9]  mine     HASH  the caller's counted slices: s:<key> -> slice, e:<key> -> its epoch;
+--                         r -> its parked_retention; p -> parked slices wait to be restored;
+--                         left -> it has left (a tombstone)
+-- KEYS[10] park     HASH  the caller's parked slices, as in mine
+-- KEYS[11 .. 10+L]  the caller's flush lanes' last applied sequence numbers
+-- KEYS[11+L ..]     the job named in ARGV[7]: its instance hash, park hash and L lanes
+-- ARGV[1] op  ARGV[2] caller id  ARGV[3] its threshold, ms  ARGV[4] its parked_retention, ms
+-- ARGV[5] L (lanes)  ARGV[6] work budget  ARGV[7] job id or ""  ARGV[8..] per op
 --
--- A slice counts only while its epoch is the key's epoch; an older one is
--- stale, reads as 0 and is never subtracted. Invariant after every call:
--- cum[key] == sum of the current-epoch slices of the live instances.
--- Replies carry each key's {cumulative, slice, epoch}, and whether the
--- caller had been reaped (absent from `live`), so it can restore other keys.
-local live, cum, epochs, mine, my_seq = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local op, me, threshold = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local instance_prefix, seq_prefix = ARGV[4], ARGV[5]
+-- A slice counts while it is in its instance's hash and its epoch is its
+-- key's epoch; an older one is stale, reads as 0, is never added or taken
+-- away. Epochs come from one family-wide counter, so an epoch is never
+-- reused. Invariant after every call: cum[key] == the sum of the current
+-- slices in the instance hashes. A reap moves a dead instance's current
+-- slices to its park hash (out of the cumulatives), a return moves them back
+-- (into them), a leave drops them: each a job of bounded steps, one slice at
+-- a time, so each slice is counted or parked, never both.
+-- Reply: {status, next job or "", work units done, op's own reply}; status
+-- 0: was live, 1: came back from a reap, 2: registered as new.
+local live, cum, epochs, meta, jobs, cursors, lease, v1 =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local op, me, threshold, retention = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local lanes, budget, job = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
+local layout = '2'
+local lease_ms = 2000
+local retry_stuck_ms = 1000
+
+local function instance_keys(first)
+  local keys = {inst = KEYS[first], park = KEYS[first + 1], seqs = {}}
+  for lane = 1, lanes do keys.seqs[lane] = KEYS[first + 1 + lane] end
+  return keys
+end
+local my = instance_keys(9)
+local their = job ~= '' and job ~= me and instance_keys(11 + lanes) or nil
+
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local work = 0  -- fields and instances this call went through
+
+local function ms(n) return string.format('%.0f', n) end
 
 local function negate(value)
   if value == '0' then return '0' end
@@ -25,98 +57,170 @@ local function negate(value)
   return '-' .. value
 end
 
-local function epoch_of(key)
-  return redis.call('HGET', epochs, key) or '0'
+local function fail(code, message) error({err = code .. ' ' .. message}) end
+
+-- ---- epochs ------------------------------------------------------------------
+
+local function epoch_of(key) return redis.call('HGET', epochs, key) end  -- false if none
+
+local function new_epoch(key)
+  local e = tostring(redis.call('HINCRBY', meta, 'epoch', 1))
+  redis.call('HSET', epochs, key, e)
+  return e
 end
 
--- HMGET of any number of fields (unpack has a limit), as one table; false
--- where a field is missing.
-local function hmget(hash, fields)
-  local values = {}
-  for first = 1, #fields, 1000 do
-    local part = redis.call('HMGET', hash, unpack(fields, first, math.min(first + 999, #fields)))
-    for j = 1, #part do values[first + j - 1] = part[j] end
+-- ---- moving slices (jobs) ----------------------------------------------------
+
+-- Moves key's slice out of `from` (the instance hash or the park hash of
+-- `keys`): `to` 'park' takes a current slice out of the cumulative and parks
+-- it, 'inst' puts it back, 'drop' takes it out for good. A stale slice is
+-- dropped without touching any cumulative. Returns false, moving nothing,
+-- when the cumulative would leave int64.
+local function move(keys, from, to, key)
+  local v = redis.call('HMGET', from, 's:' .. key, 'e:' .. key)
+  local slice, e = v[1], v[2]
+  if not slice then return true end
+  local current = e and e == epoch_of(key) and slice ~= '0'
+  if current then
+    if not add_to_field(cum, key, to == 'inst' and slice or negate(slice)) then return false end
+    if to ~= 'drop' then redis.call('HSET', keys[to], 's:' .. key, slice, 'e:' .. key, e) end
   end
-  return values
-end
-
--- A hash's fields as a table.
-local function fields_of(hash)
-  local flat = redis.call('HGETALL', hash)
-  local fields = {}
-  for i = 1, #flat, 2 do fields[flat[i]] = flat[i + 1] end
-  return fields
-end
-
--- Takes the current-epoch slices among an instance's fields (of its hash)
--- out of the cumulatives: all of them, or none when one would leave its
--- cumulative outside int64 (the rest of the fleet's sum of that key does not
--- fit). Returns true, or false and that key.
-local function take_slices_out(fields)
-  local taken = {}
-  for field, slice in pairs(fields) do
-    local key = string.sub(field, 3)
-    if string.sub(field, 1, 2) == 's:' and slice ~= '0' and fields['e:' .. key] == epoch_of(key) then
-      if not add_to_field(cum, key, negate(slice)) then
-        for _, done in ipairs(taken) do add_to_field(cum, done, fields['s:' .. done]) end
-        return false, key
-      end
-      taken[#taken + 1] = key
-    end
-  end
+  redis.call('HDEL', from, 's:' .. key, 'e:' .. key)
   return true
 end
 
--- Removes an instance and its slices. An instance whose slices cannot all
--- leave stays live, counted, and is tried again at the next reap. Returns
--- nil, or the key that kept it.
-local function reap(id)
-  local hash = instance_prefix .. id
-  local ok, stuck = take_slices_out(fields_of(hash))
-  if not ok then return stuck end
-  -- Its flush lanes' records (4 lanes, see lax_engine.hpp): its batches may
-  -- be applied again on top of a restore.
-  local seq = seq_prefix .. id .. ':'
-  redis.call('DEL', hash, seq .. '0', seq .. '1', seq .. '2', seq .. '3')
-  redis.call('ZREM', live, id)
-  return nil
+-- Which way an instance's slices must go: back into its hash while it is
+-- live, out of it while it is dead, away when it has left.
+local function direction(id, keys)
+  if redis.call('ZSCORE', live, id) then return 'inst', keys.park end
+  if redis.call('HEXISTS', keys.inst, 'left') == 1 then return 'drop', keys.inst end
+  return 'park', keys.inst
 end
 
--- Returns true if the caller had been reaped (or is new).
-local function heartbeat_and_reap()
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  -- ZADD counts the members it added, not those whose score it updated:
-  -- 1 exactly when the caller was absent.
-  local absent = redis.call('ZADD', live, string.format('%.0f', now), me) == 1
-  local dead = redis.call('ZRANGEBYSCORE', live, '-inf', '(' .. string.format('%.0f', now - threshold))
-  for _, id in ipairs(dead) do reap(id) end
-  return absent
+local function slices_left(hash)
+  local n = redis.call('HLEN', hash)
+  for _, v in ipairs(redis.call('HMGET', hash, 'r', 'p', 'left')) do if v then n = n - 1 end end
+  return n
 end
 
--- The caller has no entry for key although it holds a slice Redis acknowledged
--- in this very epoch: only reaping removes entries, so put the slice back.
--- Returns the restored slice, or nil.
-local function restore(key, known_slice, known_epoch, epoch)
-  if known_slice == '0' or known_epoch ~= epoch or not add_to_field(cum, key, known_slice) then return nil end
-  redis.call('HSET', mine, 's:' .. key, known_slice, 'e:' .. key, epoch)
-  return known_slice
+local function finish(id, keys, to)
+  redis.call('ZREM', jobs, id)
+  redis.call('HDEL', cursors, id)
+  if to == 'inst' then
+    redis.call('HDEL', keys.inst, 'p')
+    return
+  end
+  -- Parked or left: the instance's state (a tombstone after a leave) and its
+  -- sequence records stay for its parked_retention, then go.
+  local ttl = redis.call('HGET', keys.inst, 'r') or retention
+  redis.call('PEXPIRE', keys.inst, ttl)
+  redis.call('PEXPIRE', keys.park, ttl)
+  for _, seq in ipairs(keys.seqs) do redis.call('PEXPIRE', seq, ttl) end
 end
 
--- The caller's slice of key if it is of the current epoch, else nil; a
--- reaped one (no entry at all) is restored first. `entry_epoch` and
--- `entry_slice`: the caller's e:<key> and s:<key> as read (false or nil if
--- missing).
-local function my_slice(key, epoch, entry_epoch, entry_slice, known_slice, known_epoch)
-  if not entry_epoch then return restore(key, known_slice, known_epoch, epoch) end
-  if entry_epoch ~= epoch then return nil end
-  return entry_slice
+-- One step of instance id's job, within what is left of the budget.
+local function step(id, keys)
+  if work >= budget or not redis.call('ZSCORE', jobs, id) then return end
+  local to, from = direction(id, keys)
+  if to == 'drop' then redis.call('UNLINK', keys.park) end  -- a leave takes its parked slices along
+  local saved = redis.call('HGET', cursors, id) or ''
+  local cursor = saved:sub(1, #to + 1) == to .. ':' and saved:sub(#to + 2) or '0'
+  local moved, missed = 0, false  -- missed: fields of this pass the budget left unread
+  repeat
+    local room = budget - work
+    if room <= 0 then break end
+    local r = redis.call('HSCAN', from, cursor, 'COUNT', math.min(100, room))
+    cursor = r[1]
+    local flat = r[2]
+    for i = 1, #flat, 2 do
+      if work >= budget then missed = true break end
+      work = work + 1
+      if flat[i]:sub(1, 2) == 's:' and move(keys, from, to, flat[i]:sub(3)) then moved = moved + 1 end
+    end
+  until cursor == '0'
+  if cursor ~= '0' then
+    redis.call('HSET', cursors, id, to .. ':' .. cursor)
+  elseif slices_left(from) == 0 then
+    finish(id, keys, to)
+  else
+    redis.call('HDEL', cursors, id)  -- a new pass
+    -- Only slices that cannot move (their cumulative would leave int64) are
+    -- left: try again later rather than at every call.
+    if moved == 0 and not missed then redis.call('ZADD', jobs, 'XX', ms(now + retry_stuck_ms), id) end
+  end
 end
 
--- my_slice, reading the caller's entry for key (one HMGET for both fields).
-local function read_my_slice(key, epoch, known_slice, known_epoch)
-  local entry = redis.call('HMGET', mine, 'e:' .. key, 's:' .. key)
-  return my_slice(key, epoch, entry[1], entry[2], known_slice, known_epoch)
+-- ---- registration ------------------------------------------------------------
+
+local function check_layout()
+  local found = redis.call('HGET', meta, 'layout')
+  if found == layout then return end
+  if found then fail('LAYOUT', 'this family has layout ' .. found .. ', this client uses layout ' .. layout) end
+  if redis.call('EXISTS', v1) == 1 then
+    fail('LAYOUT', 'this family has live instances of layout 1, this client uses layout ' .. layout)
+  end
+  redis.call('HSET', meta, 'layout', layout)
+end
+
+-- Records the caller's deadline. Returns its status (see the header).
+local function register()
+  if redis.call('ZADD', live, ms(now + threshold), me) == 0 then return 0 end
+  if redis.call('HEXISTS', my.inst, 'left') == 1 then
+    redis.call('ZREM', live, me)
+    fail('SHUTDOWN', 'instance ' .. me .. ' has left the fleet')
+  end
+  check_layout()
+  local known = redis.call('EXISTS', my.inst, my.park) > 0
+  redis.call('HSET', my.inst, 'r', retention)
+  if not known then return 2 end
+  -- Back from a reap (done or under way): its state is kept again, and its
+  -- parked slices go back, in this call's step and later ones.
+  redis.call('PERSIST', my.inst)
+  redis.call('PERSIST', my.park)
+  for _, seq in ipairs(my.seqs) do redis.call('PERSIST', seq) end
+  if redis.call('EXISTS', my.park) == 1 then
+    redis.call('HSET', my.inst, 'p', '1')
+    redis.call('ZADD', jobs, 'NX', ms(now), me)
+  else
+    redis.call('HDEL', my.inst, 'p')
+    redis.call('ZREM', jobs, me)
+    redis.call('HDEL', cursors, me)
+  end
+  return 1
+end
+
+-- Instances past their own deadline leave `live` and become jobs.
+local function find_dead()
+  local dead = redis.call('ZRANGEBYSCORE', live, '-inf', '(' .. ms(now), 'LIMIT', 0, 100)
+  if #dead == 0 then return end
+  local args = {}
+  for _, id in ipairs(dead) do
+    args[#args + 1] = ms(now)
+    args[#args + 1] = id
+  end
+  redis.call('ZREM', live, unpack(dead))
+  redis.call('ZADD', jobs, 'NX', unpack(args))
+  work = work + #dead
+end
+
+local function next_job()
+  return redis.call('ZRANGEBYSCORE', jobs, '-inf', ms(now), 'LIMIT', 0, 1)[1] or ''
+end
+
+-- ---- the caller's slices -----------------------------------------------------
+
+-- Before an op touches key: the caller's parked slice of it goes back first.
+local function unpark(key) move(my, my.park, 'inst', key) end
+
+-- The caller's current slice of key (false if none or stale), and whether
+-- parked slices wait.
+local function read_my_slice(key, epoch)
+  local v = redis.call('HMGET', my.inst, 'p', 'e:' .. key, 's:' .. key)
+  if v[1] then
+    unpark(key)
+    v = redis.call('HMGET', my.inst, 'p', 'e:' .. key, 's:' .. key)
+  end
+  return epoch and v[2] == epoch and v[3], v[1]
 end
 
 -- During a flush: what it sets in the caller's hash (field, value, ...), for
@@ -128,14 +232,13 @@ local queued = nil
 
 local function write_queued()
   for first = 1, #queued, 1000 do  -- unpack has a limit
-    redis.call('HSET', mine, unpack(queued, first, math.min(first + 999, #queued)))
+    redis.call('HSET', my.inst, unpack(queued, first, math.min(first + 999, #queued)))
   end
   queued = {}
 end
 
--- HSET of the caller's hash; queued in a flush.
 local function set_mine(...)
-  if not queued then return redis.call('HSET', mine, ...) end
+  if not queued then return redis.call('HSET', my.inst, ...) end
   for _, v in ipairs({...}) do queued[#queued + 1] = v end
 end
 
@@ -144,9 +247,7 @@ local function is_integer_text(s)
   return s == '0' or string.find(s, '^%-?[1-9]%d*$') ~= nil
 end
 
--- a + b for decimal strings, done in Lua when that is exact: both integers
--- as Redis takes them, they and their sum below 2^53 in magnitude (so no
--- int64 overflow either). nil otherwise: HINCRBY must do it.
+-- a + b for decimal strings, done in Lua when that is exact; nil otherwise.
 local function exact_sum(a, b)
   if not (is_integer_text(a) and is_integer_text(b)) then return nil end
   local x, y = tonumber(a), tonumber(b)
@@ -158,12 +259,10 @@ local function exact_sum(a, b)
   return string.format('%d', sum)
 end
 
--- cum += delta; slice += delta, or := delta if `slice` (the caller's current
--- one, from my_slice) is nil. Returns the new cumulative and slice; nil on
--- overflow, changing nothing. A slice of INT64_MIN counts as overflow:
--- taking it away would negate it. (The client never sends a delta of
--- INT64_MIN.) In a flush the new slice is summed in Lua when exact_sum can,
--- and queued.
+-- cum += delta; slice += delta, or := delta if `slice` is false (none or
+-- stale). `epoch` is the key's, never false. Returns the new cumulative and
+-- slice; nil on overflow, changing nothing. A slice of INT64_MIN counts as
+-- overflow: taking it away would negate it.
 local function inc(key, delta, epoch, slice)
   local total = add_to_field(cum, key, delta)
   if not total then return nil end
@@ -176,107 +275,154 @@ local function inc(key, delta, epoch, slice)
     set_mine('s:' .. key, new_slice)
     return total, new_slice
   end
-  new_slice = add_to_field(mine, 's:' .. key, delta)
+  new_slice = add_to_field(my.inst, 's:' .. key, delta)
   if not new_slice or new_slice == '-9223372036854775808' then
-    if new_slice then add_to_field(mine, 's:' .. key, negate(delta)) end
+    if new_slice then add_to_field(my.inst, 's:' .. key, negate(delta)) end
     add_to_field(cum, key, negate(delta))
     return nil
   end
   return total, new_slice
 end
 
-local function counts(total, slice, epoch, absent)
-  return {total, slice, epoch, absent and 1 or 0}
+-- HMGET of any number of fields (unpack has a limit), as one table.
+local function hmget(hash, fields)
+  local values = {}
+  for first = 1, #fields, 1000 do
+    local part = redis.call('HMGET', hash, unpack(fields, first, math.min(first + 999, #fields)))
+    for j = 1, #part do values[first + j - 1] = part[j] end
+  end
+  return values
 end
 
-local absent = heartbeat_and_reap()
+-- ---- the call ----------------------------------------------------------------
 
-if op == 'heartbeat' then  -- ARGV[6..]: key, known slice, known epoch triples
-  for i = 6, #ARGV, 3 do read_my_slice(ARGV[i], epoch_of(ARGV[i]), ARGV[i + 1], ARGV[i + 2]) end
-  return absent and 1 or 0
-elseif op == 'flush' then  -- ARGV[6] sequence, then key, delta, known slice, known epoch quads
-  -- A batch already applied (re-sent after a lost reply) only reads. So does
-  -- a delta of "0": no HINCRBY by 0, no slice entry created (a reaped slice
-  -- is still restored), so a client may send one just to refresh its counts.
-  local applied = tonumber(ARGV[6]) > tonumber(redis.call('GET', my_seq) or '0')
-  -- Every key's epoch and the caller's entries are read up front. Only a key
-  -- met again in the batch has its entry read anew (this loop wrote it).
-  local keys = {}
-  for i = 7, #ARGV, 4 do keys[#keys + 1] = ARGV[i] end
-  local key_epochs, entries = hmget(epochs, keys), nil  -- entries: field -> value
-  if redis.call('HLEN', mine) <= 4 * #keys then
-    -- Not much more than the batch's fields: read it whole. A small hash may
-    -- be a listpack, where HMGET scans the whole hash for each field.
-    entries = fields_of(mine)
-  else
-    local fields = {}
-    for _, key in ipairs(keys) do
-      fields[#fields + 1] = 'e:' .. key
-      fields[#fields + 1] = 's:' .. key
+local function reply(status, payload)
+  return {status, next_job(), work, payload}
+end
+
+if op == 'leave' then  -- graceful shutdown, final; repeated while it answers {1}
+  redis.call('ZREM', live, me)
+  redis.call('HSET', my.inst, 'left', '1', 'r', retention)
+  redis.call('HDEL', my.inst, 'p')
+  redis.call('ZADD', jobs, 'NX', ms(now), me)
+  find_dead()
+  step(me, my)
+  -- 0: gone; 1: more slices to take out; 2: only slices that cannot leave yet (int64)
+  local at = redis.call('ZSCORE', jobs, me)
+  return reply(0, {not at and 0 or tonumber(at) > now and 2 or 1})
+end
+
+local status = register()
+find_dead()
+if their then step(job, their) end
+
+local function own_step(pending)
+  if pending then step(me, my) end
+end
+
+if op == 'heartbeat' or op == 'work' then
+  local payload = {0, 0}
+  if op == 'work' then  -- the background driver: one step, under the lease
+    local holder = redis.call('GET', lease)
+    if holder and holder ~= me then
+      payload = {redis.call('ZCARD', jobs), redis.call('PTTL', lease)}
+    else
+      redis.call('SET', lease, me, 'PX', lease_ms)
+      own_step(redis.call('HEXISTS', my.inst, 'p') == 1)
+      local backlog = redis.call('ZCARD', jobs)
+      if backlog == 0 then redis.call('DEL', lease) end
+      payload = {backlog, 0}
     end
-    local values = hmget(mine, fields)
-    entries = {}
-    for j, field in ipairs(fields) do entries[field] = values[j] end
+  else
+    own_step(redis.call('HEXISTS', my.inst, 'p') == 1)
   end
-  local seen, out, overflowed = {}, {}, {}
+  return reply(status, payload)
+elseif op == 'flush' then  -- ARGV[8] lane, ARGV[9] sequence, then key, delta pairs
+  local my_seq = my.seqs[tonumber(ARGV[8]) + 1]
+  -- A batch already applied (re-sent after a lost reply) only reads. So does
+  -- a delta of "0": no HINCRBY by 0, no slice entry created.
+  local applied = tonumber(ARGV[9]) > tonumber(redis.call('GET', my_seq) or '0')
+  local keys = {}
+  for i = 10, #ARGV, 2 do keys[#keys + 1] = ARGV[i] end
+  local pending = redis.call('HEXISTS', my.inst, 'p') == 1
+  if pending then for _, key in ipairs(keys) do unpark(key) end end
+  local key_epochs = hmget(epochs, keys)
+  local fields = {}
+  for _, key in ipairs(keys) do
+    fields[#fields + 1] = 'e:' .. key
+    fields[#fields + 1] = 's:' .. key
+  end
+  local values = hmget(my.inst, fields)
+  local entries = {}
+  for j, field in ipairs(fields) do entries[field] = values[j] end
+  local epoch_now, seen, out, overflowed = {}, {}, {}, {}
   queued = {}
   for n, key in ipairs(keys) do
-    local i = 7 + 4 * (n - 1)
-    local delta, known_slice, known_epoch = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-    local epoch = key_epochs[n] or '0'
+    local delta = ARGV[9 + 2 * n]
+    local epoch = epoch_now[key]
+    if epoch == nil then epoch = key_epochs[n] end
     local slice
     if seen[key] then
       write_queued()  -- so that Redis has what this loop did to the key
-      slice = read_my_slice(key, epoch, known_slice, known_epoch)
+      slice = read_my_slice(key, epoch)
     else
-      slice = my_slice(key, epoch, entries['e:' .. key], entries['s:' .. key], known_slice, known_epoch)
+      slice = epoch and entries['e:' .. key] == epoch and entries['s:' .. key]
       seen[key] = true
     end
     local total, new_slice
     if applied and delta ~= '0' then
+      if not epoch then epoch = new_epoch(key) end
       total, new_slice = inc(key, delta, epoch, slice)
       if not total then overflowed[#overflowed + 1] = key end
     end
+    epoch_now[key] = epoch
     out[#out + 1] = total or field_or_zero(cum, key)
     out[#out + 1] = new_slice or slice or '0'
-    out[#out + 1] = epoch
   end
   write_queued()
-  if applied then redis.call('SET', my_seq, ARGV[6], 'EX', 86400) end
-  return {applied and 1 or 0, absent and 1 or 0, out, overflowed}
-elseif op == 'leave' then  -- graceful shutdown: go as if reaped, at once; or the key that keeps us
-  return reap(me) or 1
+  queued = nil
+  if applied then redis.call('SET', my_seq, ARGV[9]) end
+  own_step(pending)
+  return reply(status, {applied and 1 or 0, out, overflowed})
 elseif op == 'clear' then
-  for _, key in ipairs(redis.call('HKEYS', cum)) do redis.call('HINCRBY', epochs, key, 1) end
-  for _, id in ipairs(redis.call('ZRANGE', live, 0, -1)) do redis.call('DEL', instance_prefix .. id) end
-  redis.call('DEL', live, cum)
-  return 1
-elseif op == 'clear_on_instance' then  -- 1, or the key whose cumulative would leave int64
-  local fields = fields_of(mine)
-  local ok, stuck = take_slices_out(fields)
-  if not ok then return stuck end
-  for field, slice in pairs(fields) do  -- zeros, not holes: holes mean "reaped"
-    if string.sub(field, 1, 2) == 's:' and slice ~= '0' then redis.call('HSET', mine, field, '0') end
-  end
-  return 1
+  -- Every slice becomes stale at once: no key has an epoch any more. Redis
+  -- frees the two hashes in the background (UNLINK).
+  redis.call('UNLINK', cum, epochs)
+  return reply(status, {})
+elseif op == 'clear_on_instance' then  -- ARGV[8] HSCAN cursor; repeated until it returns "0"
+  redis.call('UNLINK', my.park)
+  redis.call('HDEL', my.inst, 'p')
+  redis.call('ZREM', jobs, me)
+  redis.call('HDEL', cursors, me)
+  local cursor, stuck = ARGV[8], ''
+  repeat
+    local r = redis.call('HSCAN', my.inst, cursor, 'COUNT', math.max(1, math.min(100, budget - work)))
+    cursor = r[1]
+    for i = 1, #r[2], 2 do
+      work = work + 1
+      local field = r[2][i]
+      if field:sub(1, 2) == 's:' and not move(my, my.inst, 'drop', field:sub(3)) then stuck = field:sub(3) end
+    end
+  until cursor == '0' or work >= budget
+  return reply(status, {cursor, stuck})
 end
 
--- Single-key operations. ARGV[6] key, ARGV[7] known slice, ARGV[8] known epoch, ARGV[9] operand.
-local key, operand = ARGV[6], ARGV[9]
+-- Single-key operations. ARGV[8] key, ARGV[9] operand.
+local key, operand = ARGV[8], ARGV[9]
 local epoch = epoch_of(key)
-local slice = read_my_slice(key, epoch, ARGV[7], ARGV[8])  -- nil: none, or stale
+local slice, pending = read_my_slice(key, epoch)
+local result
 
 if op == 'get' then
-  return counts(field_or_zero(cum, key), slice or '0', epoch, absent)
+  result = {field_or_zero(cum, key), slice or '0'}
 elseif op == 'inc' then
-  local new_total, new_slice = inc(key, operand, epoch, slice)
+  local new_total, new_slice = inc(key, operand, epoch or new_epoch(key), slice)
   if not new_total then return overflow_error(key) end
-  return counts(new_total, new_slice, epoch, absent)
+  result = {new_total, new_slice}
 elseif op == 'set' then
-  local new_epoch = tostring(redis.call('HINCRBY', epochs, key, 1))
   redis.call('HSET', cum, key, operand)
-  redis.call('HSET', mine, 's:' .. key, operand, 'e:' .. key, new_epoch)
-  return counts(operand, operand, new_epoch, absent)
+  redis.call('HSET', my.inst, 's:' .. key, operand, 'e:' .. key, new_epoch(key))
+  result = {operand, operand}
 elseif op == 'set_on_instance' then
   slice = slice or '0'
   if slice ~= '0' and not add_to_field(cum, key, negate(slice)) then return overflow_error(key) end
@@ -285,24 +431,24 @@ elseif op == 'set_on_instance' then
     if slice ~= '0' then add_to_field(cum, key, slice) end
     return overflow_error(key)
   end
-  redis.call('HSET', mine, 's:' .. key, operand, 'e:' .. key, epoch)
-  return counts(new_total, operand, epoch, absent)
+  redis.call('HSET', my.inst, 's:' .. key, operand, 'e:' .. key, epoch or new_epoch(key))
+  result = {new_total, operand}
 elseif op == 'del' then
-  local total = field_or_zero(cum, key)
-  local new_epoch = tostring(redis.call('HINCRBY', epochs, key, 1))
+  result = {field_or_zero(cum, key), slice or '0'}
   redis.call('HDEL', cum, key)
-  redis.call('HDEL', mine, 's:' .. key, 'e:' .. key)
-  return counts(total, slice or '0', new_epoch, absent)
+  redis.call('HDEL', epochs, key)
+  redis.call('HDEL', my.inst, 's:' .. key, 'e:' .. key)
 elseif op == 'del_on_instance' then
   slice = slice or '0'
-  local total
-  if slice == '0' then
-    total = field_or_zero(cum, key)
-  else
+  local total = field_or_zero(cum, key)
+  if slice ~= '0' then
     total = add_to_field(cum, key, negate(slice))
     if not total then return overflow_error(key) end  -- the others' sum is beyond int64
   end
-  redis.call('HSET', mine, 's:' .. key, '0', 'e:' .. key, epoch)  -- a zero, not a hole
-  return counts(total, slice, epoch, absent)
+  redis.call('HDEL', my.inst, 's:' .. key, 'e:' .. key)
+  result = {total, slice}
+else
+  return redis.error_reply('ERR unknown instance-aware operation ' .. tostring(op))
 end
-return redis.error_reply('ERR unknown instance-aware operation ' .. tostring(op))
+own_step(pending)
+return reply(status, result)

@@ -15,54 +15,69 @@
 #include "distkit/error.hpp"
 #include "distkit/logging.hpp"
 #include "instance_id.hpp"
-#include "known_slice_map.hpp"
+#include "protocol.hpp"
 #include "quoted.hpp"
-#include "reply_parse.hpp"
 #include "scripts.hpp"
 
 namespace distkit {
 namespace {
 
-using detail::to_int64;
+using detail::Clock;
+namespace ia = detail::ia;
 
 void check_options(const StrictInstanceAwareCounterOptions& o) {
   if (!o.connection) throw Error(errc::invalid_argument, "instance-aware counter options: connection is null");
   detail::check_duration("dead_instance_threshold", o.dead_instance_threshold);
-  if (o.heartbeat_interval) detail::check_duration("heartbeat_interval", *o.heartbeat_interval);
+  detail::check_duration("parked_retention", o.parked_retention);
+  if (!o.heartbeat_interval) return;
+  detail::check_duration("heartbeat_interval", *o.heartbeat_interval);
+  // A heartbeat goes out only after a whole idle interval and may wait up to
+  // command_timeout for its reply: a longer interval lets a live instance
+  // pass its deadline.
+  if (*o.heartbeat_interval * 2 > o.dead_instance_threshold)
+    throw Error(errc::invalid_argument,
+                fmt::format("heartbeat_interval ({}ms) must be at most half of dead_instance_threshold ({}ms)",
+                            o.heartbeat_interval->count(), o.dead_instance_threshold.count()));
+}
+
+void warn_on_short_threshold(const StrictInstanceAwareCounterOptions& o) {
+  const auto timeout = o.connection->options().command_timeout;
+  if (o.dead_instance_threshold < 2 * timeout)
+    logger()->warn("dead_instance_threshold ({}ms) is under twice the command_timeout ({}ms): a heartbeat that "
+                   "waits for a slow reply may come too late, and the instance be reaped while alive",
+                   o.dead_instance_threshold.count(), timeout.count());
 }
 
 }  // namespace
 
+void detail::ia::suspend_heartbeat(StrictInstanceAwareCounter& counter) { counter.heartbeat_suspended_ = true; }
+
 std::shared_ptr<StrictInstanceAwareCounter> StrictInstanceAwareCounter::create(
     StrictInstanceAwareCounterOptions options) {
-  auto counter = std::make_shared<StrictInstanceAwareCounter>(Private{}, std::move(options), "ia",
-                                                              std::make_shared<detail::KnownSliceMap>());
+  auto counter = std::make_shared<StrictInstanceAwareCounter>(Private{}, std::move(options), "ia", nullptr);
   counter->start_heartbeat();
   return counter;
 }
 
 std::shared_ptr<StrictInstanceAwareCounter> StrictInstanceAwareCounter::create_lax_backend(
-    StrictInstanceAwareCounterOptions options, std::shared_ptr<detail::KnownSlices> known) {
-  if (!known) throw Error(errc::invalid_argument, "lax backend: known slices are null");
-  auto counter = std::make_shared<StrictInstanceAwareCounter>(Private{}, std::move(options), "ialax", std::move(known));
+    StrictInstanceAwareCounterOptions options, std::function<void()> forgotten) {
+  auto counter =
+      std::make_shared<StrictInstanceAwareCounter>(Private{}, std::move(options), "ialax", std::move(forgotten));
   counter->start_heartbeat();
   return counter;
 }
 
 StrictInstanceAwareCounter::StrictInstanceAwareCounter(Private, StrictInstanceAwareCounterOptions options,
-                                                       std::string_view kind, std::shared_ptr<detail::KnownSlices> known)
+                                                       std::string_view kind, std::function<void()> forgotten)
     : options_((check_options(options), std::move(options))),
       heartbeat_interval_(options_.heartbeat_interval.value_or(options_.dead_instance_threshold / 3)),
-      id_(detail::make_instance_id()),
-      known_(std::move(known)),
+      keys_(std::make_unique<ia::Keys>(options_.prefix.str(), kind,
+                                       ia::Caller{detail::make_instance_id(), options_.dead_instance_threshold,
+                                                  options_.parked_retention, detail::LaxEngine<Counts>::lanes})),
+      forgotten_(std::move(forgotten)),
       strand_(asio::make_strand(options_.connection->get_executor())),
       heartbeat_timer_(std::make_shared<asio::steady_timer>(strand_)) {
-  const std::string base = fmt::format("{{{}}}:{}:", options_.prefix.str(), kind);
-  instance_prefix_ = base + "inst:";
-  seq_prefix_ = base + "seq:";
-  for (std::size_t lane = 0; lane < detail::LaxEngine<Counts>::lanes; ++lane)
-    keys_.emplace_back("5", base + "live", base + "cum", base + "epoch", instance_prefix_ + id_,
-                       fmt::format("{}{}:{}", seq_prefix_, id_, lane));
+  warn_on_short_threshold(options_);
   if (heartbeat_interval_.count() <= 0) heartbeat_interval_ = std::chrono::milliseconds(1);
 }
 
@@ -72,28 +87,43 @@ StrictInstanceAwareCounter::~StrictInstanceAwareCounter() {
   asio::post(strand_, [timer = heartbeat_timer_] { timer->cancel(); });
 }
 
+const std::string& StrictInstanceAwareCounter::instance_id() const noexcept { return keys_->caller().id; }
+
 void StrictInstanceAwareCounter::throw_if_stopped() const {
   if (stopped_.load(std::memory_order_relaxed)) throw Error(errc::shut_down, "counter is shut down");
 }
 
 void StrictInstanceAwareCounter::touch() noexcept {
-  last_activity_.store(detail::Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+  last_activity_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
 }
 
-redis::Command StrictInstanceAwareCounter::begin(std::string_view op, std::size_t lane) const {
-  redis::Command cmd;  // not a copy of keys_[lane]: that would have no room to grow
-  cmd.append(keys_[lane]);
-  cmd.push(op).push(id_).push(options_.dead_instance_threshold.count()).push(instance_prefix_).push(seq_prefix_);
-  return cmd;
+redis::Command StrictInstanceAwareCounter::begin(std::string_view op) const {
+  std::lock_guard lock(job_mutex_);
+  return keys_->begin(op, job_);
 }
 
-void StrictInstanceAwareCounter::push_known(redis::Command& cmd, std::string_view key) {
-  const detail::KnownSlice known = known_->find(key);
-  cmd.push(known.slice).push(known.epoch);
+// What every reply tells besides the op's result. No I/O here: a reply Redis
+// sent reaches its caller as it is.
+void StrictInstanceAwareCounter::note(const ia::Header& header, std::uint64_t order) {
+  {
+    std::lock_guard lock(job_mutex_);
+    if (job_ != header.next_job) job_ = header.next_job;
+  }
+  std::uint64_t first = first_reply_.load();
+  while (order < first && !first_reply_.compare_exchange_weak(first, order)) {
+  }
+  if (header.status == ia::Status::returned) {
+    logger()->warn("instance {} had been reaped as dead; Redis puts its parked slices back", instance_id());
+  } else if (header.status == ia::Status::fresh && first < order) {
+    logger()->warn("instance {} came back after its parked state expired (parked_retention): it starts anew",
+                   instance_id());
+    if (forgotten_) forgotten_();
+  }
+  if (!header.next_job.empty()) start_driver();
 }
 
 asio::awaitable<Counts> StrictInstanceAwareCounter::call(std::string_view op, std::string_view key,
-                                                          std::int64_t operand, After after, std::uint64_t* order) {
+                                                          std::int64_t operand, std::uint64_t* order) {
   throw_if_stopped();
   RedisKey::validate(key);
   // Operands travel through Lua as strings and are negated there by text
@@ -104,9 +134,7 @@ asio::awaitable<Counts> StrictInstanceAwareCounter::call(std::string_view op, st
   };
   if (operand == std::numeric_limits<std::int64_t>::min()) overflow();
   redis::Command cmd = begin(op);
-  cmd.push(key);
-  push_known(cmd, key);
-  cmd.push(operand);
+  cmd.push(key).push(operand);
   touch();
   redis::Reply r;
   try {
@@ -115,143 +143,141 @@ asio::awaitable<Counts> StrictInstanceAwareCounter::call(std::string_view op, st
     if (e.value() != errc::overflow) throw;
     overflow();  // the script's message has the key raw
   }
-  if (r.elements.size() != 4) throw Error(errc::script_error, "malformed reply from the instance-aware script");
-  const Counts counts{to_int64(r.elements[0]), to_int64(r.elements[1])};
-  known_->remember(key, {after == After::keep_slice ? counts.instance : 0, to_int64(r.elements[2]), r.order});
+  const ia::KeyReply reply = ia::decode_key(r);
+  note(reply.header, r.order);
   if (order) *order = r.order;
-  co_await after_reply(r.elements[3].integer == 1, r.order);
-  co_return counts;
+  co_return reply.counts;
 }
 
 asio::awaitable<detail::Acknowledged<Counts>> StrictInstanceAwareCounter::acknowledged(KeyOp op, std::string_view key,
                                                                                       std::int64_t n) {
-  struct Spec {
-    std::string_view name;
-    After after;
-  };
-  static constexpr Spec specs[] = {{"get", After::keep_slice},  // in KeyOp's order
-                                   {"set", After::keep_slice},
-                                   {"del", After::zero_slice},
-                                   {"del_on_instance", After::zero_slice}};
-  const Spec& spec = specs[static_cast<std::size_t>(op)];
+  static constexpr std::string_view names[] = {"get", "set", "del", "del_on_instance"};  // in KeyOp's order
   detail::Acknowledged<Counts> out{};
-  out.value = co_await call(spec.name, key, n, spec.after, &out.order);
+  out.value = co_await call(names[static_cast<std::size_t>(op)], key, n, &out.order);
   co_return out;
 }
 
 asio::awaitable<Counts> StrictInstanceAwareCounter::inc(std::string_view key, std::int64_t n) {
-  return call("inc", key, n, After::keep_slice);
+  return call("inc", key, n);
 }
 // A coroutine, unlike inc: dec(key, INT64_MIN) must fail when awaited, not
 // when called.
 asio::awaitable<Counts> StrictInstanceAwareCounter::dec(std::string_view key, std::int64_t n) {
-  co_return co_await call("inc", key, detail::dec_delta(key, n), After::keep_slice);
+  co_return co_await call("inc", key, detail::dec_delta(key, n));
 }
-asio::awaitable<Counts> StrictInstanceAwareCounter::get(std::string_view key) {
-  return call("get", key, 0, After::keep_slice);
-}
+asio::awaitable<Counts> StrictInstanceAwareCounter::get(std::string_view key) { return call("get", key, 0); }
 asio::awaitable<Counts> StrictInstanceAwareCounter::set(std::string_view key, std::int64_t n) {
-  return call("set", key, n, After::keep_slice);
+  return call("set", key, n);
 }
 asio::awaitable<Counts> StrictInstanceAwareCounter::set_on_instance(std::string_view key, std::int64_t n) {
-  return call("set_on_instance", key, n, After::keep_slice);
+  return call("set_on_instance", key, n);
 }
-asio::awaitable<Counts> StrictInstanceAwareCounter::del(std::string_view key) {
-  return call("del", key, 0, After::zero_slice);
-}
+asio::awaitable<Counts> StrictInstanceAwareCounter::del(std::string_view key) { return call("del", key, 0); }
 asio::awaitable<Counts> StrictInstanceAwareCounter::del_on_instance(std::string_view key) {
-  return call("del_on_instance", key, 0, After::zero_slice);
+  return call("del_on_instance", key, 0);
 }
 
 asio::awaitable<void> StrictInstanceAwareCounter::clear() {
   throw_if_stopped();
   touch();
-  co_await detail::scripts::instance_aware.call(*options_.connection, begin("clear"));
-  known_->forget_all();
+  const redis::Reply r = co_await detail::scripts::instance_aware.call(*options_.connection, begin("clear"));
+  note(ia::decode_header(r), r.order);
 }
 
 asio::awaitable<void> StrictInstanceAwareCounter::clear_on_instance() {
   throw_if_stopped();
-  touch();
-  const redis::Reply r = co_await detail::scripts::instance_aware.call(*options_.connection, begin("clear_on_instance"));
-  if (r.type == redis::Reply::Type::string)
+  std::string cursor = "0", stuck;
+  do {
+    touch();
+    redis::Command cmd = begin("clear_on_instance");
+    cmd.push(cursor);
+    const redis::Reply r = co_await detail::scripts::instance_aware.call(*options_.connection, std::move(cmd));
+    ia::ClearReply c = ia::decode_clear(r);
+    note(c.header, r.order);
+    cursor = std::move(c.cursor);
+    if (!c.stuck.empty()) stuck = std::move(c.stuck);
+  } while (cursor != "0");
+  if (!stuck.empty())
     throw Error(errc::overflow, fmt::format("clear_on_instance: without this instance's slice, the cumulative of {} "
-                                            "would leave int64 (the other instances' sum); nothing was changed",
-                                            detail::quoted(r.str)));
-  known_->zero_all(r.order);
+                                            "would leave int64 (the other instances' sum); that slice stays",
+                                            detail::quoted(stuck)));
 }
 
 asio::awaitable<void> StrictInstanceAwareCounter::heartbeat() {
   throw_if_stopped();
   touch();
-  auto r = co_await detail::scripts::instance_aware.call(*options_.connection, begin("heartbeat"));
-  co_await after_reply(r.integer == 1, r.order);
-}
-
-// `absent`: Redis did not know us. If it had before, we were reaped (paused
-// longer than the threshold): offer back every slice it acknowledged to us.
-// Redis now counts us as live, so a restore that failed is not announced
-// again: it is retried after our next reply.
-asio::awaitable<void> StrictInstanceAwareCounter::after_reply(bool absent, std::uint64_t order) {
-  std::uint64_t first = first_reply_.load();
-  while (order < first && !first_reply_.compare_exchange_weak(first, order)) {
-  }
-  const bool known_before = first < order;  // a call Redis ran before this one had registered us
-  if (absent && known_before) restore_pending_ = true;
-  if (!restore_pending_.exchange(false)) co_return;
-  try {
-    co_await restore_all();
-  } catch (...) {
-    restore_pending_ = true;  // retried after the next reply
-    throw;
-  }
-}
-
-// Redis takes back the slices whose epoch has not moved, 100 keys a call.
-asio::awaitable<void> StrictInstanceAwareCounter::restore_all() {
-  const auto known = known_->nonzero();
-  logger()->warn("instance {} had been reaped as dead; restoring {} slices", id_, known.size());
-  for (std::size_t i = 0; i < known.size(); i += 100) {
-    redis::Command cmd = begin("heartbeat");
-    for (std::size_t j = i; j < std::min(known.size(), i + 100); ++j)
-      cmd.push(known[j].first).push(known[j].second.slice).push(known[j].second.epoch);
-    co_await detail::scripts::instance_aware.call(*options_.connection, std::move(cmd));
-  }
+  const redis::Reply r = co_await detail::scripts::instance_aware.call(*options_.connection, begin("heartbeat"));
+  note(ia::decode_header(r), r.order);
 }
 
 asio::awaitable<detail::Acknowledged<std::vector<Counts>>> StrictInstanceAwareCounter::inc_batch(
     std::size_t lane, std::uint64_t sequence, const std::vector<detail::KeyDelta>& batch) {
-  redis::Command cmd = begin("flush", lane);
-  cmd.push(sequence).reserve(detail::resp_bytes(batch, 2));  // and the known slice and epoch
+  redis::Command cmd = begin("flush");
+  cmd.push(lane).push(sequence).reserve(detail::resp_bytes(batch, 0));
   for (const auto& [key, delta] : batch) {
     // Local deltas may add up to INT64_MIN, which the script cannot negate:
     // dropped like a delta that would overflow in Redis, not failing the batch.
     if (delta == std::numeric_limits<std::int64_t>::min()) {
       logger()->error("flushing key {} of instance {}: a delta of {} would leave {}; it is dropped",
-                      detail::quoted(key), id_, delta, detail::instance_aware_range);
+                      detail::quoted(key), instance_id(), delta, detail::instance_aware_range);
       cmd.push(key).push(0);
     } else {
       cmd.push(key).push(delta);
     }
-    push_known(cmd, key);
   }
   touch();
   const redis::Reply r = co_await detail::scripts::instance_aware.call(*options_.connection, std::move(cmd));
-  if (r.elements.size() != 4 || r.elements[2].elements.size() != 3 * batch.size())
-    throw Error(errc::script_error, "malformed reply from the instance-aware flush script");
-  if (r.elements[0].integer == 0) logger()->debug("flush batch {} of {} had been applied already", sequence, id_);
-  for (const auto& key : r.elements[3].elements)
-    logger()->error("flushing key {} of instance {} would overflow int64; its delta is dropped",
-                    detail::quoted(key.str), id_);
-  detail::Acknowledged<std::vector<Counts>> out{{}, r.order};
-  out.value.reserve(batch.size());
-  const auto& values = r.elements[2].elements;
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    out.value.push_back({to_int64(values[3 * i]), to_int64(values[3 * i + 1])});
-    known_->remember(batch[i].key, {out.value.back().instance, to_int64(values[3 * i + 2]), r.order});
+  ia::FlushReply f = ia::decode_flush(r, batch.size());
+  if (!f.applied) logger()->debug("flush batch {} of {} had been applied already", sequence, instance_id());
+  for (const auto& key : f.overflowed)
+    logger()->error("flushing key {} of instance {} would overflow int64; its delta is dropped", detail::quoted(key),
+                    instance_id());
+  note(f.header, r.order);
+  co_return detail::Acknowledged<std::vector<Counts>>{std::move(f.counts), r.order};
+}
+
+// ---- background work --------------------------------------------------------
+
+void StrictInstanceAwareCounter::start_driver() {
+  if (stopped_ || Clock::now().time_since_epoch().count() < driver_not_before_.load()) return;
+  if (driving_.exchange(true)) return;
+  asio::co_spawn(strand_, drive(weak_from_this()), asio::detached);
+}
+
+// Steps the jobs the replies name until none is left, under the family's
+// lease (one driver at a time across the fleet), resting after each step as
+// long as it took: Redis spends at most half its time on this work, and
+// survivors' ops keep their latency.
+asio::awaitable<void> StrictInstanceAwareCounter::drive(std::weak_ptr<StrictInstanceAwareCounter> weak) {
+  asio::steady_timer rest(co_await asio::this_coro::executor);
+  for (;;) {
+    Clock::duration took{};
+    {
+      auto self = weak.lock();
+      if (!self) co_return;
+      if (self->stopped_) break;
+      const auto started = Clock::now();
+      ia::WorkReply w;
+      try {
+        const redis::Reply r = co_await detail::scripts::instance_aware.call(*self->options_.connection,
+                                                                             self->begin("work"));
+        w = ia::decode_work(r);
+        self->note(w.header, r.order);
+      } catch (const std::exception& e) {
+        logger()->debug("background step of instance {} failed: {}", self->instance_id(), e.what());
+        break;
+      }
+      if (w.lease_wait.count() > 0) {  // another instance drives: ask again once its lease may have run out
+        self->driver_not_before_ = (Clock::now() + w.lease_wait).time_since_epoch().count();
+        break;
+      }
+      if (w.header.next_job.empty()) break;
+      took = Clock::now() - started;
+    }
+    rest.expires_after(took);
+    co_await rest.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
   }
-  co_await after_reply(r.elements[1].integer == 1, r.order);
-  co_return out;
+  if (auto self = weak.lock()) self->driving_ = false;
 }
 
 // ---- heartbeat -------------------------------------------------------------
@@ -268,7 +294,7 @@ asio::awaitable<void> StrictInstanceAwareCounter::heartbeat_loop(std::weak_ptr<S
     std::shared_ptr<asio::steady_timer> timer;
     if (auto self = weak.lock()) {
       if (self->stopped_) co_return;
-      const auto last = detail::Clock::time_point(detail::Clock::duration(self->last_activity_.load()));
+      const auto last = Clock::time_point(Clock::duration(self->last_activity_.load()));
       timer = self->heartbeat_timer_;
       timer->expires_at(last + self->heartbeat_interval_);
     } else {
@@ -278,27 +304,36 @@ asio::awaitable<void> StrictInstanceAwareCounter::heartbeat_loop(std::weak_ptr<S
 
     auto self = weak.lock();
     if (!self || self->stopped_) co_return;
-    const auto last = detail::Clock::time_point(detail::Clock::duration(self->last_activity_.load()));
-    if (detail::Clock::now() - last < self->heartbeat_interval_) continue;  // an op proved us alive
+    const auto last = Clock::time_point(Clock::duration(self->last_activity_.load()));
+    if (Clock::now() - last < self->heartbeat_interval_ || self->heartbeat_suspended_) {
+      if (self->heartbeat_suspended_) self->touch();  // sleep on
+      continue;  // an op proved us alive
+    }
     try {
       co_await self->heartbeat();
     } catch (const std::exception& e) {
-      logger()->warn("heartbeat of instance {} failed: {}", self->id_, e.what());
+      logger()->warn("heartbeat of instance {} failed: {}", self->instance_id(), e.what());
       self->touch();  // try again one interval later, not in a loop
     }
   }
 }
 
 asio::awaitable<void> StrictInstanceAwareCounter::shutdown() {
-  throw_if_stopped();
+  if (left_) throw Error(errc::shut_down, "counter is shut down");
   stopped_ = true;
   asio::post(strand_, [self = shared_from_this()] { self->heartbeat_timer_->cancel(); });
-  const redis::Reply r = co_await detail::scripts::instance_aware.call(*options_.connection, begin("leave"));
-  if (r.type == redis::Reply::Type::string)
-    logger()->warn("instance {} cannot leave yet: without its slice, the cumulative of {} would leave int64; "
-                   "it stays counted until a survivor's op can reap it",
-                   id_, detail::quoted(r.str));
-  known_->forget_all();
+  for (bool more = true; more;) {  // the leave is final at its first call; the rest are its bounded steps
+    const redis::Reply r = co_await detail::scripts::instance_aware.call(*options_.connection, begin("leave"));
+    const ia::LeaveReply leave = ia::decode_leave(r);
+    more = leave.more;
+    if (leave.stuck) {
+      logger()->warn("instance {} has left, but a slice of it cannot leave its cumulative yet (int64): it goes "
+                     "once the other instances' sum fits",
+                     instance_id());
+      break;
+    }
+  }
+  left_ = true;
 }
 
 }  // namespace distkit

@@ -146,7 +146,7 @@ TEST_CASE("faults: a stalled server fails strict ops with timeout without hangin
 }
 
 TEST_CASE("faults: instances reaped after the server was gone past the dead threshold restore their slices exactly") {
-  LogWatch restored("had been reaped as dead; restoring");
+  LogWatch restored("had been reaped as dead; Redis puts its parked slices back");
   Rig rig({.dead_instance_threshold = 1000ms}, persistent);
   std::int64_t lax_ops_while_gone = 0;
   rig.survive(
@@ -160,8 +160,8 @@ TEST_CASE("faults: instances reaped after the server was gone past the dead thre
       },
       "gone past the dead threshold");
   CHECK(lax_ops_while_gone > 0);
-  // The first op of each family reaps the other instances of it, which then
-  // restore their slices.
+  // The first op of each family reaps the other instances of it, whose next
+  // calls find them parked and put their slices back.
   CHECK(restored.seen() >= 2);
 }
 

@@ -204,8 +204,8 @@ asio::awaitable<bool> Workload::settle(std::chrono::milliseconds limit) {
 }
 
 void Workload::check(const RedisServer& redis, std::string_view scenario) {
-  const std::string families[] = {"{" + prefix_ + "s}:", "{" + prefix_ + "l}:", "{" + prefix_ + "is}:ia:",
-                                  "{" + prefix_ + "il}:ialax:"};
+  const std::string families[] = {"{" + prefix_ + "s}:", "{" + prefix_ + "l}:", "{" + prefix_ + "is}:ia:v2:",
+                                  "{" + prefix_ + "il}:ialax:v2:"};
   std::vector<std::string> strict_ia_ids, lax_ia_ids;
   for (auto& c : strict_ia_) strict_ia_ids.push_back(c->instance_id());
   for (auto& c : lax_ia_) lax_ia_ids.push_back(c->instance_id());

@@ -20,7 +20,8 @@ namespace {
 
 constexpr std::int64_t max = std::numeric_limits<std::int64_t>::max();
 constexpr std::int64_t min = std::numeric_limits<std::int64_t>::min();
-constexpr auto never = std::chrono::hours(1);  // no background flush or heartbeat within a test
+constexpr auto never = std::chrono::hours(1);  // no background flush within a test
+constexpr auto half_threshold = std::chrono::seconds(15);  // the longest heartbeat_interval of the default threshold
 
 // How a call failed: its errc (nullopt: it did not fail) and its message.
 struct Failure {
@@ -124,13 +125,13 @@ struct Four {
   std::shared_ptr<StrictCounter> strict = StrictCounter::create({.prefix = env.prefix, .connection = env.conn});
   std::shared_ptr<LaxCounter> lax = LaxCounter::create({env.prefix, env.conn, never});
   std::shared_ptr<StrictInstanceAwareCounter> strict_ia = StrictInstanceAwareCounter::create(
-      {.prefix = env.prefix, .connection = env.conn, .heartbeat_interval = never});
+      {.prefix = env.prefix, .connection = env.conn, .heartbeat_interval = half_threshold});
   std::shared_ptr<LaxInstanceAwareCounter> lax_ia = lax_instance();
 
   std::shared_ptr<LaxInstanceAwareCounter> lax_instance() {
     return LaxInstanceAwareCounter::create({.prefix = env.prefix,
                                             .connection = env.conn,
-                                            .heartbeat_interval = never,
+                                            .heartbeat_interval = half_threshold,
                                             .flush_interval = never,
                                             .allowed_lag = never});
   }
@@ -224,8 +225,8 @@ TEST_CASE("bad input: bytes that are not UTF-8 make a valid key, shown escaped i
     co_await four.lax_ia->flush();
   }());
   CHECK(redis_value(four.env.prefix, "totals", key) == std::to_string(max));
-  CHECK(redis_value(four.env.prefix, "ia:cum", key) == std::to_string(max));
-  CHECK(redis_value(four.env.prefix, "ialax:cum", key) == std::to_string(max));
+  CHECK(redis_value(four.env.prefix, "ia:v2:cum", key) == std::to_string(max));
+  CHECK(redis_value(four.env.prefix, "ialax:v2:cum", key) == std::to_string(max));
   four.env(four.lax->shutdown());
   four.env(four.lax_ia->shutdown());
 }
@@ -354,8 +355,8 @@ TEST_CASE("bad input: deltas at and beyond the int64 limits on both instance-awa
       {"set_on_instance to INT64_MIN", 0, Op::set_on_instance, min, {}},
   };
   Four four;
-  check_rows(four, *four.strict_ia, "ia:cum", rows);
-  check_rows(four, *four.lax_ia, "ialax:cum", rows);
+  check_rows(four, *four.strict_ia, "ia:v2:cum", rows);
+  check_rows(four, *four.lax_ia, "ialax:v2:cum", rows);
   four.env(four.lax_ia->shutdown());
 }
 
@@ -376,7 +377,7 @@ TEST_CASE("bad input: a lax delta that would overflow at flush is dropped, logge
   }());
   set_logger(nullptr);
   CHECK(redis_value(four.env.prefix, "totals", "k") == std::to_string(max));
-  CHECK(redis_value(four.env.prefix, "ialax:cum", "k") == std::to_string(max));
+  CHECK(redis_value(four.env.prefix, "ialax:v2:cum", "k") == std::to_string(max));
   four.env(other->shutdown());
   INFO(log.str());
   CHECK(log.str().find(R"(LaxCounter: flushing key "k" would overflow int64; its delta is dropped)") !=
@@ -506,6 +507,18 @@ TEST_CASE("bad input: a null connection, or a zero or negative duration, in the 
       {"StrictInstanceAwareCounter, heartbeat_interval of centuries",
        [&] { StrictInstanceAwareCounter::create({p, c, 1s, std::chrono::milliseconds::max()}); },
        "heartbeat_interval must be at most 315619200000ms"},
+      // A heartbeat waits a whole idle interval, then up to command_timeout.
+      {"StrictInstanceAwareCounter, heartbeat_interval over half the threshold",
+       [&] { StrictInstanceAwareCounter::create({p, c, 1s, 501ms}); },
+       "heartbeat_interval (501ms) must be at most half of dead_instance_threshold (1000ms)"},
+      {"LaxInstanceAwareCounter, heartbeat_interval over half the threshold",
+       [&] { LaxInstanceAwareCounter::create({p, c, 30s, 20s}); },
+       "heartbeat_interval (20000ms) must be at most half of dead_instance_threshold (30000ms)"},
+      {"StrictInstanceAwareCounter, parked_retention 0",
+       [&] { StrictInstanceAwareCounter::create({p, c, 1s, {}, 0ms}); }, "parked_retention must be positive, got 0ms"},
+      {"LaxInstanceAwareCounter, parked_retention of centuries",
+       [&] { LaxInstanceAwareCounter::create({p, c, 1s, {}, 20ms, 20ms, std::chrono::milliseconds::max()}); },
+       "parked_retention must be at most 315619200000ms"},
       {"LaxInstanceAwareCounter, flush_interval of centuries",
        [&] { LaxInstanceAwareCounter::create({p, c, 1s, {}, std::chrono::milliseconds::max()}); },
        "LaxInstanceAwareCounterOptions::flush_interval must be at most 315619200000ms"},
@@ -519,14 +532,13 @@ TEST_CASE("bad input: a null connection, or a zero or negative duration, in the 
     CHECK(state_of(env.prefix) == state);
   }
   // Valid: allowed_lag 0, no heartbeat_interval (a third of the threshold),
-  // and (SPEC is silent, the library takes it) a heartbeat_interval longer
-  // than the threshold, which lets an idle instance die.
+  // a heartbeat_interval of half the threshold.
   const auto state = state_of(env.prefix);
   const auto scripts = server().script_calls();
   CHECK(!failure_thrown_by([&] { StrictCounter::create({p, c, 0ms}); }).code);
   CHECK(!failure_thrown_by([&] { LaxCounter::create({p, c, 0ms}); }).code);
   CHECK(!failure_thrown_by([&] { StrictInstanceAwareCounter::create({p, c, 1ms}); }).code);
-  CHECK(!failure_thrown_by([&] { StrictInstanceAwareCounter::create({p, c, 1s, 2s}); }).code);
+  CHECK(!failure_thrown_by([&] { StrictInstanceAwareCounter::create({p, c, 1s, 500ms}); }).code);
   CHECK(!failure_thrown_by([&] { LaxInstanceAwareCounter::create({p, c, 1s, {}, 1ms, 0ms}); }).code);
   CHECK(server().script_calls() == scripts);  // creating a counter is no I/O
   CHECK(state_of(env.prefix) == state);

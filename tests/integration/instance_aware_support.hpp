@@ -15,12 +15,12 @@ namespace distkit::test {
 using Strict = StrictInstanceAwareCounter;
 using Lax = LaxInstanceAwareCounter;
 
-// Strict instances here never heartbeat on their own: one that stops acting dies.
+// Strict instances here never heartbeat on their own, as if paused between
+// ops: one that stops acting dies.
 inline std::shared_ptr<Strict> strict(Env& env, std::chrono::milliseconds threshold = 30'000ms) {
-  return Strict::create({.prefix = env.prefix,
-                         .connection = env.conn,
-                         .dead_instance_threshold = threshold,
-                         .heartbeat_interval = std::chrono::milliseconds(3'600'000)});
+  auto counter = Strict::create({.prefix = env.prefix, .connection = env.conn, .dead_instance_threshold = threshold});
+  detail::ia::suspend_heartbeat(*counter);
+  return counter;
 }
 
 inline std::vector<std::shared_ptr<Strict>> fleet(Env& env, int n, std::chrono::milliseconds threshold = 30'000ms) {
@@ -35,9 +35,9 @@ inline std::shared_ptr<Lax> lax(Env& env, std::chrono::milliseconds threshold = 
 }
 
 // The Redis key `rest` of the strict instance-aware family of env's prefix
-// (lua/instance_aware.lua): "live", "cum", "epoch", "inst:<id>".
+// (lua/instance_aware.lua): "live", "cum", "epoch", "inst:<id>", "park:<id>".
 inline std::string ia_key(const Env& env, std::string_view rest) {
-  return "{" + env.prefix.str() + "}:ia:" + std::string(rest);
+  return "{" + env.prefix.str() + "}:ia:v2:" + std::string(rest);
 }
 
 // Checks that `reader` comes to report `expected` for key within the

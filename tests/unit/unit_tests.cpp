@@ -291,18 +291,17 @@ TEST_CASE("small key: short keys inline, long ones on the heap; both read back, 
   }
 }
 
-TEST_CASE("delta map: a key remembered before it is seeded refuses adds, and keeps its epoch") {
+TEST_CASE("delta map: expire_all makes every cached value stale and keeps the local deltas") {
   detail::DeltaMap<Counts> map;
   auto no_check = [](const auto&) {};
-  map.modify("k", [](auto& e) {
-    e.remote.instance = 5;
-    e.epoch = 3;
-  });
-  CHECK_FALSE(map.add("k", 1, no_check));
   map.seed("k", {Counts{9, 5}});
-  CHECK(map.add("k", 1, no_check)->local == 1);
-  CHECK(map.read("k", [](const auto& e) { return e.epoch; }, std::int64_t{-1}) == 3);
-  CHECK(map.read("missing", [](const auto& e) { return e.epoch; }, std::int64_t{-1}) == -1);
+  CHECK(map.add("k", 2, no_check)->synced_at != detail::Clock::time_point{});
+  map.expire_all();
+  const auto view = map.add("k", 0, no_check);
+  REQUIRE(view);
+  CHECK(view->synced_at == detail::Clock::time_point{});
+  CHECK(view->local == 2);
+  CHECK(view->remote == Counts{9, 5});
 }
 
 TEST_CASE("delta map: a value of an earlier reply never replaces one of a later reply") {

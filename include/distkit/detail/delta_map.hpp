@@ -72,7 +72,6 @@ class DeltaMap {
     std::atomic<std::int64_t> pending{0};
     std::int64_t in_flight = 0;
     Remote remote{};
-    std::int64_t epoch = 0;          // instance-aware: the epoch of `remote` (lua/instance_aware.lua)
     Clock::time_point synced_at{};   // when `remote` was last read or acknowledged
     Clock::time_point flushed_at{};  // when a delta of this key was last taken
 
@@ -166,16 +165,6 @@ class DeltaMap {
     f(it->second);
   }
 
-  // f(entry) of a key under its shard's shared lock, or `otherwise` if the
-  // key has no entry.
-  template <class T, class F>
-  T read(std::string_view key, F&& f, T otherwise) {
-    Shard& s = shard_for(key);
-    std::shared_lock lock(s.mutex);
-    auto it = s.map.find(key);
-    return it == s.map.end() ? otherwise : f(std::as_const(it->second));
-  }
-
   // f(key, entry) of every entry, a shard at a time under its exclusive lock.
   template <class F>
   void for_each(F&& f) {
@@ -255,6 +244,12 @@ class DeltaMap {
       it->second.set_order(reply.order);
       it->second.synced_at = now;
     }
+  }
+
+  // Every cached remote value counts as older than any allowed lag: the next
+  // read of each key goes to Redis. Local deltas stay.
+  void expire_all() {
+    for_each([](std::string_view, Entry& e) { e.synced_at = Clock::time_point{}; });
   }
 
   // Forgets a key, or every key; returns the local delta dropped.

@@ -47,7 +47,7 @@ template <class Remote>
 class LaxEngine {
  public:
   static constexpr std::size_t max_batch_keys = 100;
-  // Must match the lanes lua/instance_aware.lua removes when it reaps.
+  // Each lane has a sequence record in Redis; the scripts are told how many.
   static constexpr std::size_t lanes = 4;
 
   enum class Scope {
@@ -292,7 +292,7 @@ class LaxEngine {
     }
   }
 
-  std::shared_ptr<DeltaMap<Remote>> map_;  // shared with a lax backend's KnownSlices
+  std::shared_ptr<DeltaMap<Remote>> map_;
   asio::strand<asio::any_io_executor> strand_;
   std::shared_ptr<asio::steady_timer> timer_;  // the flush loop's sleep, shared with it
   asio::steady_timer wake_;   // wakes wait_until() calls

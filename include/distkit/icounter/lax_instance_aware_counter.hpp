@@ -12,7 +12,6 @@
 #include "distkit/counts.hpp"
 #include "distkit/detail/check_duration.hpp"
 #include "distkit/detail/checked.hpp"
-#include "distkit/detail/known_slices.hpp"
 #include "distkit/detail/lax_engine.hpp"
 #include "distkit/icounter/options.hpp"
 #include "distkit/icounter/strict_instance_aware_counter.hpp"
@@ -36,14 +35,17 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
  public:
   static std::shared_ptr<BasicLaxInstanceAwareCounter> create(LaxInstanceAwareCounterOptions o) {
     check_intervals(o.flush_interval, o.allowed_lag);  // before the backend starts its heartbeat
-    // The backend records what Redis acknowledged of our slices in our own
-    // delta map: each key is stored once.
+    // When Redis forgot this instance (it came back after parked_retention),
+    // the cached slices are wrong: they are read again.
     auto map = std::make_shared<detail::DeltaMap<Counts>>();
     auto backend = Strict::create_lax_backend({.prefix = std::move(o.prefix),
                                                .connection = std::move(o.connection),
                                                .dead_instance_threshold = o.dead_instance_threshold,
-                                               .heartbeat_interval = o.heartbeat_interval},
-                                              std::make_shared<detail::DeltaMapKnownSlices>(map));
+                                               .heartbeat_interval = o.heartbeat_interval,
+                                               .parked_retention = o.parked_retention},
+                                              [weak = std::weak_ptr(map)] {
+                                                if (auto m = weak.lock()) m->expire_all();
+                                              });
     return create(std::move(backend), o.flush_interval, o.allowed_lag, std::move(map));
   }
 

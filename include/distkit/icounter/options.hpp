@@ -12,11 +12,18 @@ namespace distkit {
 struct StrictInstanceAwareCounterOptions {
   RedisKey prefix;
   std::shared_ptr<redis::Connection> connection;
-  // An instance whose last heartbeat is older than this is dead: its slices
-  // leave the cumulative at the next op of any instance.
+  // This instance is dead once this long has passed since its last op or
+  // heartbeat (its own deadline: instances of one family may differ). Its
+  // slices then leave the cumulatives and are parked. Keep it at least twice
+  // the connection's command_timeout.
   std::chrono::milliseconds dead_instance_threshold{30'000};
-  // How often an idle instance proves it is alive; default threshold / 3.
+  // How often an idle instance proves it is alive; default threshold / 3, at
+  // most threshold / 2 (invalid_argument otherwise).
   std::optional<std::chrono::milliseconds> heartbeat_interval{};
+  // How long a reaped instance's parked slices and flush records are kept
+  // for its return; after that it counts as new. Also how long a leave's
+  // tombstone stays.
+  std::chrono::milliseconds parked_retention{std::chrono::hours(24)};
 };
 
 struct LaxInstanceAwareCounterOptions {
@@ -26,6 +33,7 @@ struct LaxInstanceAwareCounterOptions {
   std::optional<std::chrono::milliseconds> heartbeat_interval{};
   std::chrono::milliseconds flush_interval{20};  // flush loop period while there is activity
   std::chrono::milliseconds allowed_lag{20};     // a key's delta is flushed once at least this old
+  std::chrono::milliseconds parked_retention{std::chrono::hours(24)};
 };
 
 }  // namespace distkit

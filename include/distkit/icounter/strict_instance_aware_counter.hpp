@@ -2,8 +2,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,32 +16,42 @@
 
 #include "distkit/counts.hpp"
 #include "distkit/detail/delta_map.hpp"
-#include "distkit/detail/known_slices.hpp"
 #include "distkit/icounter/options.hpp"
 #include "distkit/redis/command.hpp"
 
 namespace distkit {
 
+class StrictInstanceAwareCounter;
+namespace detail::ia {
+class Keys;
+struct Header;
+// For tests: the heartbeat stops, as in a process that is paused between
+// ops; its ops still prove it alive.
+void suspend_heartbeat(StrictInstanceAwareCounter& counter);
+}  // namespace detail::ia
+
 // A counter of which every process (instance) owns a slice; the cumulative is
 // the sum over live instances. Each op is one atomic Lua script that also
-// records this instance's heartbeat and removes the slices of dead instances.
-// Use for live connections or sessions across a fleet.
+// records this instance's deadline, moves on the parking of dead instances'
+// slices (and the return of reaped ones) by a bounded step, and applies the
+// op. Use for live connections or sessions across a fleet.
 class StrictInstanceAwareCounter : public std::enable_shared_from_this<StrictInstanceAwareCounter> {
   struct Private {};
 
  public:
   static std::shared_ptr<StrictInstanceAwareCounter> create(StrictInstanceAwareCounterOptions options);
   // The backend of a LaxInstanceAwareCounter: its data is kept apart from
-  // standalone strict counters of the same prefix, and what it knows of its
-  // slices is kept in `known` (the lax counter's delta map).
+  // standalone strict counters of the same prefix. `forgotten` runs when
+  // Redis had dropped this instance's parked state (it came back after
+  // parked_retention) and registered it anew: cached views are then wrong.
   static std::shared_ptr<StrictInstanceAwareCounter> create_lax_backend(StrictInstanceAwareCounterOptions options,
-                                                                        std::shared_ptr<detail::KnownSlices> known);
+                                                                        std::function<void()> forgotten);
 
   StrictInstanceAwareCounter(Private, StrictInstanceAwareCounterOptions options, std::string_view kind,
-                             std::shared_ptr<detail::KnownSlices> known);
+                             std::function<void()> forgotten);
   ~StrictInstanceAwareCounter();
 
-  const std::string& instance_id() const noexcept { return id_; }
+  const std::string& instance_id() const noexcept;
   asio::any_io_executor get_executor() const noexcept { return options_.connection->get_executor(); }
 
   asio::awaitable<Counts> inc(std::string_view key, std::int64_t n = 1);
@@ -50,12 +62,16 @@ class StrictInstanceAwareCounter : public std::enable_shared_from_this<StrictIns
   asio::awaitable<Counts> del(std::string_view key);              // {old cumulative, my old slice}
   asio::awaitable<Counts> del_on_instance(std::string_view key);  // {new cumulative, removed slice}
   asio::awaitable<void> clear();
-  asio::awaitable<void> clear_on_instance();  // overflow if a cumulative without my slice would not fit
+  // Takes this instance's slices out of the cumulatives, a bounded step per
+  // script call. A slice whose cumulative would leave int64 without it stays
+  // (overflow, naming the key); the others are gone.
+  asio::awaitable<void> clear_on_instance();
   asio::awaitable<void> heartbeat();
-  // Leaves the fleet now: this instance's slices leave the cumulatives as if
-  // it had died, the heartbeat stops, later ops throw shut_down. (If a
-  // cumulative without its slice would not fit in int64, it stays counted,
-  // logs a warning, and is reaped once it fits.)
+  // Leaves the fleet for good: this instance's slices leave the cumulatives
+  // (in bounded steps, before this returns), the heartbeat stops, later ops
+  // throw shut_down, and Redis refuses any later call under this instance's
+  // id for parked_retention, so nothing still in flight brings a slice back.
+  // If it fails (the link), it may be called again.
   asio::awaitable<void> shutdown();
 
   // For the lax wrapper, which caches what Redis answers: the ops it sends
@@ -69,16 +85,16 @@ class StrictInstanceAwareCounter : public std::enable_shared_from_this<StrictIns
                                                                        const std::vector<detail::KeyDelta>& batch);
 
  private:
-  enum class After { keep_slice, zero_slice };
-
+  friend void detail::ia::suspend_heartbeat(StrictInstanceAwareCounter&);
   // `order`, if given, receives the reply's order.
-  asio::awaitable<Counts> call(std::string_view op, std::string_view key, std::int64_t operand, After after,
+  asio::awaitable<Counts> call(std::string_view op, std::string_view key, std::int64_t operand,
                                std::uint64_t* order = nullptr);
-  redis::Command begin(std::string_view op, std::size_t lane = 0) const;
-  void push_known(redis::Command& cmd, std::string_view key);
-
-  asio::awaitable<void> after_reply(bool absent, std::uint64_t order);
-  asio::awaitable<void> restore_all();
+  // The script call `op` with its keys and fixed arguments, stepping the
+  // job named by the last reply.
+  redis::Command begin(std::string_view op) const;
+  void note(const detail::ia::Header& header, std::uint64_t order);
+  void start_driver();
+  static asio::awaitable<void> drive(std::weak_ptr<StrictInstanceAwareCounter> weak);
   void start_heartbeat();
   static asio::awaitable<void> heartbeat_loop(std::weak_ptr<StrictInstanceAwareCounter> weak);
   void touch() noexcept;
@@ -86,16 +102,19 @@ class StrictInstanceAwareCounter : public std::enable_shared_from_this<StrictIns
 
   StrictInstanceAwareCounterOptions options_;
   std::chrono::milliseconds heartbeat_interval_;
-  std::string id_;
-  std::vector<redis::Command> keys_;  // numkeys and KEYS of every call, per flush lane
-  std::string instance_prefix_, seq_prefix_;
-  std::shared_ptr<detail::KnownSlices> known_;
+  std::unique_ptr<const detail::ia::Keys> keys_;
+  std::function<void()> forgotten_;
   std::atomic<detail::Clock::rep> last_activity_{0};
   std::atomic<bool> stopped_{false};
-  // The earliest redis::Reply::order among our replies so far: the first
-  // call Redis ran for us registered us, and its reply may resume last.
+  std::atomic<bool> left_{false};  // a shutdown() completed
+  std::atomic<bool> heartbeat_suspended_{false};
+  // The earliest redis::Reply::order among our replies: a later reply that
+  // says "registered as new" means Redis forgot us.
   std::atomic<std::uint64_t> first_reply_{std::numeric_limits<std::uint64_t>::max()};
-  std::atomic<bool> restore_pending_{false};  // reaped, and our slices not yet offered back
+  mutable std::mutex job_mutex_;
+  std::string job_;  // the job the last reply named: the next call steps it
+  std::atomic<bool> driving_{false};
+  std::atomic<detail::Clock::rep> driver_not_before_{0};
   asio::strand<asio::any_io_executor> strand_;
   std::shared_ptr<asio::steady_timer> heartbeat_timer_;  // shared with the heartbeat loop
 };
