@@ -9,12 +9,15 @@
 #                                             server options (here: no listpacks)
 #
 # Several lua dirs (say, an old checkout's lua/ and this one's) are measured
-# one after another on one server. For each of plain inc, plain flush of 100
-# keys, instance-aware inc and instance-aware flush of 100 keys (at -c 1
-# -P 64) it prints calls/s, and the server's CPU time per call (from
-# /proc/<pid>/stat) as calls per CPU-second: on a machine shared with other
-# work that is the steadier number. Flushes use a new sequence key on every
-# call (__rand_int__), so each batch is applied.
+# one after another on one server; an instance-aware script of layout 1
+# (before issue #11) or 2 gets the arguments of its own layout. For each of
+# plain inc, plain flush of 100 keys, instance-aware inc and instance-aware
+# flush of 100 keys (at -c 1 -P 64) it prints calls/s, and the server's CPU
+# time per call (from /proc/<pid>/stat) as calls per CPU-second: on a machine
+# shared with other work that is the steadier number. Flushes use a new
+# sequence key on every call (__rand_int__), so each batch is applied. For
+# layout 2 it also measures inc on one of 100,000 keys of a family with
+# 1,000 live instances ("at scale"), to compare with one instance, one key.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 [ $# -gt 0 ] || set -- lua
@@ -43,6 +46,7 @@ bench() {  # name, number of calls, command...
   reply=$(cli "$@" 2>&1 | head -c 300)
   case $reply in *ERR*|*rror*) echo "bench/scripts.sh: $name: $reply" >&2; exit 1 ;; esac
   cli FLUSHALL >/dev/null
+  [ -z "${setup:-}" ] || cli EVAL "$setup" 0 >/dev/null
   redis-benchmark -s "$socket" -c 1 -P 64 -n $((n / 10 + 1)) -r 1000000000 "$@" >/dev/null  # warm-up
   local before rps after
   before=$(cpu_ticks)
@@ -60,13 +64,22 @@ bench() {  # name, number of calls, command...
 
 p='{bench}'
 id=0f8e2c4a-5b1d-4e7f-9a3c-6d2b1e0f4a5c
-ia_keys=(5 "$p:ia:live" "$p:ia:cum" "$p:ia:epoch" "$p:ia:inst:$id")
-ia_args=("$id" 30000 "$p:ia:inst:" "$p:ia:seq:")
-plain_flush=() ia_flush=()
+plain_flush=() ia_flush=() ia1_flush=()
 for i in $(seq 0 99); do
   plain_flush+=("key$i" 1)
-  ia_flush+=("key$i" 1 5 0)  # key, delta, known slice, known epoch
+  ia_flush+=("key$i" 1)
+  ia1_flush+=("key$i" 1 5 0)  # layout 1: key, delta, known slice, known epoch
 done
+# Layout 2: the family's keys, the caller's, its four lanes; then op, id,
+# threshold, retention, lanes, work budget, job.
+b="$p:ia:v2"
+ia_keys=(14 "$b:live" "$b:cum" "$b:epoch" "$p:ia:meta" "$b:jobs" "$b:cursors" "$b:lease" "$p:ia:live"
+         "$b:inst:$id" "$b:park:$id")
+ia_args=("$id" 30000 86400000 4 1000 "")
+# 1,000 live instances (deadlines far ahead) and 100,000 keys with epochs.
+at_scale="for i = 1, 1000 do redis.call('ZADD', '$b:live', 9e15, 'other' .. i) end
+for k = 0, 99999 do redis.call('HSET', '$b:cum', 'key' .. k, '1') redis.call('HSET', '$b:epoch', 'key' .. k, '1') end
+redis.call('HSET', '$p:ia:meta', 'layout', '2', 'epoch', '1')"
 
 for lua_dir in "$@"; do
   [ $# -eq 1 ] || echo "== $lua_dir"
@@ -75,6 +88,19 @@ for lua_dir in "$@"; do
   ia=$(cli SCRIPT LOAD "$(cat "$lua_dir/common.lua"; echo; cat "$lua_dir/instance_aware.lua")")
   bench "plain inc" 400000 EVALSHA "$counter" 1 "$p:totals" inc key0 1
   bench "plain flush (100 keys)" 20000 EVALSHA "$counter" 2 "$p:totals" "$p:seq:__rand_int__" flush 1 "${plain_flush[@]}"
-  bench "instance-aware inc" 200000 EVALSHA "$ia" "${ia_keys[@]}" "$p:ia:seq:$id" inc "${ia_args[@]}" key0 5 0 1
-  bench "instance-aware flush (100)" 5000 EVALSHA "$ia" "${ia_keys[@]}" "$p:ia:seq:__rand_int__" flush "${ia_args[@]}" 1 "${ia_flush[@]}"
+  if grep -q "layout 2" "$lua_dir/instance_aware.lua"; then
+    lanes=("$b:seq:$id:0" "$b:seq:$id:1" "$b:seq:$id:2" "$b:seq:$id:3")
+    bench "instance-aware inc" 200000 EVALSHA "$ia" "${ia_keys[@]}" "${lanes[@]}" inc "${ia_args[@]}" key0 1
+    setup=$at_scale bench "instance-aware inc at scale" 200000 EVALSHA "$ia" "${ia_keys[@]}" "${lanes[@]}" inc \
+      "${ia_args[@]}" key__rand_int__ 1
+    lanes[0]="$b:seq:__rand_int__"
+    bench "instance-aware flush (100)" 5000 EVALSHA "$ia" "${ia_keys[@]}" "${lanes[@]}" flush "${ia_args[@]}" 0 1 \
+      "${ia_flush[@]}"
+  else
+    v1_keys=(5 "$p:ia:live" "$p:ia:cum" "$p:ia:epoch" "$p:ia:inst:$id")
+    v1_args=("$id" 30000 "$p:ia:inst:" "$p:ia:seq:")
+    bench "instance-aware inc" 200000 EVALSHA "$ia" "${v1_keys[@]}" "$p:ia:seq:$id" inc "${v1_args[@]}" key0 5 0 1
+    bench "instance-aware flush (100)" 5000 EVALSHA "$ia" "${v1_keys[@]}" "$p:ia:seq:__rand_int__" flush \
+      "${v1_args[@]}" 1 "${ia1_flush[@]}"
+  fi
 done

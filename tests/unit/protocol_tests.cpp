@@ -1,0 +1,117 @@
+// The instance-aware script's protocol (src/icounter/protocol.hpp), without
+// Redis: what a call sends, and how replies decode.
+#include <catch2/catch.hpp>
+
+#include "distkit/error.hpp"
+#include "icounter/protocol.hpp"
+
+using namespace distkit;
+namespace ia = distkit::detail::ia;
+using redis::Reply;
+
+namespace {
+
+Reply str(std::string s) {
+  Reply r;
+  r.type = Reply::Type::string;
+  r.str = std::move(s);
+  return r;
+}
+Reply num(std::int64_t n) {
+  Reply r;
+  r.type = Reply::Type::integer;
+  r.integer = n;
+  return r;
+}
+Reply arr(std::vector<Reply> e) {
+  Reply r;
+  r.type = Reply::Type::array;
+  r.elements = std::move(e);
+  return r;
+}
+Reply call_reply(std::int64_t status, std::string job, std::int64_t work, Reply payload) {
+  return arr({num(status), str(std::move(job)), num(work), std::move(payload)});
+}
+
+const ia::Keys keys("p", "ia", {"me", std::chrono::milliseconds(30'000), std::chrono::milliseconds(86'400'000), 4});
+
+// The RESP of `cmd` as its arguments, for reading.
+std::vector<std::string> arguments(redis::Command cmd) {
+  std::string_view resp = cmd.resp();
+  std::vector<std::string> out;
+  resp.remove_prefix(resp.find("\r\n") + 2);  // *N
+  while (!resp.empty()) {
+    const auto head_end = resp.find("\r\n");
+    const auto len = std::stoul(std::string(resp.substr(1, head_end - 1)));
+    out.emplace_back(resp.substr(head_end + 2, len));
+    resp.remove_prefix(head_end + 2 + len + 2);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("protocol: a call declares the family's keys and the caller's, then its fixed arguments") {
+  const auto args = arguments(keys.begin("inc", ""));
+  REQUIRE(args.size() == 1 + 14 + 7);
+  CHECK(args[0] == "14");
+  CHECK(args[1] == "{p}:ia:v2:live");
+  CHECK(args[4] == "{p}:ia:meta");
+  CHECK(args[8] == "{p}:ia:live");  // layout 1's live set, to refuse a mixed fleet
+  CHECK(args[9] == "{p}:ia:v2:inst:me");
+  CHECK(args[10] == "{p}:ia:v2:park:me");
+  CHECK(args[14] == "{p}:ia:v2:seq:me:3");
+  CHECK(std::vector<std::string>(args.begin() + 15, args.end()) ==
+        std::vector<std::string>{"inc", "me", "30000", "86400000", "4", "1000", ""});
+}
+
+TEST_CASE("protocol: a call that steps another instance's job declares that instance's keys too") {
+  const auto args = arguments(keys.begin("get", "other"));
+  REQUIRE(args.size() == 1 + 20 + 7);
+  CHECK(args[0] == "20");
+  CHECK(args[15] == "{p}:ia:v2:inst:other");
+  CHECK(args[16] == "{p}:ia:v2:park:other");
+  CHECK(args[20] == "{p}:ia:v2:seq:other:3");
+  CHECK(args.back() == "other");
+  CHECK(arguments(keys.begin("get", "me")).size() == 1 + 14 + 7);  // its own job: its keys are there already
+}
+
+TEST_CASE("protocol: replies decode into their fields") {
+  const ia::KeyReply k = ia::decode_key(call_reply(1, "j", 7, arr({str("12"), str("-3")})));
+  CHECK(k.header.status == ia::Status::returned);
+  CHECK(k.header.next_job == "j");
+  CHECK(k.header.work == 7);
+  CHECK(k.counts == Counts{12, -3});
+
+  const ia::FlushReply f =
+      ia::decode_flush(call_reply(0, "", 0, arr({num(1), arr({str("5"), str("2"), str("9"), str("0")}), arr({str("x")})})), 2);
+  CHECK(f.applied);
+  CHECK(f.counts == std::vector<Counts>{{5, 2}, {9, 0}});
+  CHECK(f.overflowed == std::vector<std::string>{"x"});
+
+  const ia::WorkReply w = ia::decode_work(call_reply(0, "", 0, arr({num(3), num(1500)})));
+  CHECK(w.backlog == 3);
+  CHECK(w.lease_wait == std::chrono::milliseconds(1500));
+  CHECK(ia::decode_leave(call_reply(0, "", 0, arr({num(1)}))).more);
+  CHECK(ia::decode_leave(call_reply(0, "", 0, arr({num(2)}))).stuck);
+  const ia::ClearReply c = ia::decode_clear(call_reply(0, "", 0, arr({str("0"), str("k")})));
+  CHECK(c.cursor == "0");
+  CHECK(c.stuck == "k");
+}
+
+TEST_CASE("protocol: a reply of another shape is script_error") {
+  auto code_of = [](auto&& decode) {
+    try {
+      decode();
+    } catch (const Error& e) {
+      return e.value();
+    }
+    return errc{};
+  };
+  CHECK(code_of([] { ia::decode_header(str("OK")); }) == errc::script_error);
+  CHECK(code_of([] { ia::decode_header(call_reply(3, "", 0, arr({}))); }) == errc::script_error);
+  CHECK(code_of([] { ia::decode_key(call_reply(0, "", 0, arr({str("1")}))); }) == errc::script_error);
+  CHECK(code_of([] { ia::decode_key(call_reply(0, "", 0, arr({str("1"), str("x")}))); }) == errc::script_error);
+  CHECK(code_of([] { ia::decode_flush(call_reply(0, "", 0, arr({num(1), arr({}), arr({})})), 1); }) ==
+        errc::script_error);
+}
