@@ -118,6 +118,25 @@ local function finish(id, keys, to)
   for _, seq in ipairs(keys.seqs) do redis.call('PEXPIRE', seq, ttl) end
 end
 
+-- Runs visit(field) on the fields of `hash` from `cursor` on, while the
+-- budget lasts. Returns the cursor to go on from ("0": the pass is over). A
+-- batch that the budget cuts short is scanned again from its start next
+-- time (what was visited is gone from the hash by then), so no field is
+-- passed over.
+local function scan(hash, cursor, visit)
+  while work < budget do
+    local r = redis.call('HSCAN', hash, cursor, 'COUNT', math.min(100, budget - work))
+    for i = 1, #r[2], 2 do
+      if work >= budget then return cursor end
+      work = work + 1
+      visit(r[2][i])
+    end
+    cursor = r[1]
+    if cursor == '0' then return '0' end
+  end
+  return cursor
+end
+
 -- One step of instance id's job, within what is left of the budget.
 local function step(id, keys)
   if work >= budget or not redis.call('ZSCORE', jobs, id) then return end
@@ -125,19 +144,10 @@ local function step(id, keys)
   if to == 'drop' then redis.call('UNLINK', keys.park) end  -- a leave takes its parked slices along
   local saved = redis.call('HGET', cursors, id) or ''
   local cursor = saved:sub(1, #to + 1) == to .. ':' and saved:sub(#to + 2) or '0'
-  local moved, missed = 0, false  -- missed: fields of this pass the budget left unread
-  repeat
-    local room = budget - work
-    if room <= 0 then break end
-    local r = redis.call('HSCAN', from, cursor, 'COUNT', math.min(100, room))
-    cursor = r[1]
-    local flat = r[2]
-    for i = 1, #flat, 2 do
-      if work >= budget then missed = true break end
-      work = work + 1
-      if flat[i]:sub(1, 2) == 's:' and move(keys, from, to, flat[i]:sub(3)) then moved = moved + 1 end
-    end
-  until cursor == '0'
+  local moved = 0
+  cursor = scan(from, cursor, function(field)
+    if field:sub(1, 2) == 's:' and move(keys, from, to, field:sub(3)) then moved = moved + 1 end
+  end)
   if cursor ~= '0' then
     redis.call('HSET', cursors, id, to .. ':' .. cursor)
   elseif slices_left(from) == 0 then
@@ -146,7 +156,7 @@ local function step(id, keys)
     redis.call('HDEL', cursors, id)  -- a new pass
     -- Only slices that cannot move (their cumulative would leave int64) are
     -- left: try again later rather than at every call.
-    if moved == 0 and not missed then redis.call('ZADD', jobs, 'XX', ms(now + retry_stuck_ms), id) end
+    if moved == 0 then redis.call('ZADD', jobs, 'XX', ms(now + retry_stuck_ms), id) end
   end
 end
 
@@ -394,16 +404,10 @@ elseif op == 'clear_on_instance' then  -- ARGV[8] HSCAN cursor; repeated until i
   redis.call('HDEL', my.inst, 'p')
   redis.call('ZREM', jobs, me)
   redis.call('HDEL', cursors, me)
-  local cursor, stuck = ARGV[8], ''
-  repeat
-    local r = redis.call('HSCAN', my.inst, cursor, 'COUNT', math.max(1, math.min(100, budget - work)))
-    cursor = r[1]
-    for i = 1, #r[2], 2 do
-      work = work + 1
-      local field = r[2][i]
-      if field:sub(1, 2) == 's:' and not move(my, my.inst, 'drop', field:sub(3)) then stuck = field:sub(3) end
-    end
-  until cursor == '0' or work >= budget
+  local stuck = ''
+  local cursor = scan(my.inst, ARGV[8], function(field)
+    if field:sub(1, 2) == 's:' and not move(my, my.inst, 'drop', field:sub(3)) then stuck = field:sub(3) end
+  end)
   return reply(status, {cursor, stuck})
 end
 

@@ -131,3 +131,42 @@ TEST_CASE("instance-aware faults: an instance with a short threshold never reaps
   CHECK(reads >= 30);
   CHECK(wrong == 0);
 }
+
+TEST_CASE("instance-aware faults: a shutdown that failed can be called again, and then leaves") {
+  Env env;
+  Proxy proxy(server().port());
+  auto strict_a = Strict::create({.prefix = env.prefix, .connection = connect_through(env, proxy)});
+  auto lax_a = Lax::create({.prefix = env.prefix, .connection = connect_through(env, proxy)});
+  auto strict_b = Strict::create({.prefix = env.prefix, .connection = env.conn});
+  auto lax_b = Lax::create({.prefix = env.prefix, .connection = env.conn, .allowed_lag = 0ms});
+  std::optional<errc> strict_failed, lax_failed, strict_again, lax_again;
+  Counts strict_left{}, lax_left{};
+  env([&]() -> asio::awaitable<void> {
+    co_await strict_a->inc("k", 3);
+    co_await lax_a->inc("k", 4);
+    co_await lax_a->flush();
+    proxy.set(Proxy::Mode::drop_all);
+    strict_failed = co_await error_of(strict_a->shutdown());
+    lax_failed = co_await error_of(lax_a->shutdown());
+    proxy.heal();
+    bool strict_done = false, lax_done = false;  // each retried until it succeeds once (the link was cut)
+    const bool left = co_await eventually([&]() -> asio::awaitable<bool> {
+      if (!strict_done) strict_done = !(co_await error_of(strict_a->shutdown()));
+      if (!lax_done) lax_done = !(co_await error_of(lax_a->shutdown()));
+      co_return strict_done && lax_done;
+    });
+    REQUIRE(left);
+    strict_left = co_await strict_b->get("k");
+    lax_left = co_await lax_b->get("k");
+    strict_again = co_await error_of(strict_a->shutdown());
+    lax_again = co_await error_of(lax_a->shutdown());
+    co_await strict_b->shutdown();
+    co_await lax_b->shutdown();
+  }());
+  CHECK(strict_failed == errc::timeout);
+  CHECK(lax_failed == errc::timeout);
+  CHECK(strict_left == Counts{0, 0});
+  CHECK(lax_left == Counts{0, 0});
+  CHECK(strict_again == errc::shut_down);
+  CHECK(lax_again == errc::shut_down);
+}

@@ -82,6 +82,8 @@ class LaxEngine {
             map_->pending_keys()};
   }
 
+  bool shut_down() const noexcept { return shut_down_; }  // a shutdown() completed
+
   void throw_if_stopped() const {
     if (stopped_.load(std::memory_order_relaxed)) throw Error(errc::shut_down, "counter is shut down");
   }

@@ -129,9 +129,9 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
   }
 
   // Flushes everything, then leaves the fleet (see Strict::shutdown()). After
-  // a failed flush it may be called again.
+  // a failed flush or leave it may be called again.
   asio::awaitable<void> shutdown() {
-    co_await Engine::shutdown(this->shared_from_this());
+    if (!engine_.shut_down()) co_await Engine::shutdown(this->shared_from_this());
     co_await backend_->shutdown();
   }
 
