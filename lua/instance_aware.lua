@@ -29,25 +29,24 @@
 -- a time, so each slice is counted or parked, never both.
 -- Reply: {status, next job or "", work units done, op's own reply}; status
 -- 0: was live, 1: came back from a reap, 2: registered as new.
+--
+-- Cost: every `local function` of a chunk is a new closure at every call, so
+-- what most calls never run (jobs, registration, flush helpers) is built by
+-- job_tools() and flush_tools() only in the calls that need it.
 local live, cum, epochs, meta, jobs, cursors, lease, v1 =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local my_inst, my_park = KEYS[9], KEYS[10]
 local op, me, threshold, retention = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local lanes, budget, job = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
-local layout = '2'
-local lease_ms = 2000
-local retry_stuck_ms = 1000
-
-local function instance_keys(first)
-  local keys = {inst = KEYS[first], park = KEYS[first + 1], seqs = {}}
-  for lane = 1, lanes do keys.seqs[lane] = KEYS[first + 1 + lane] end
-  return keys
-end
-local my = instance_keys(9)
-local their = job ~= '' and job ~= me and instance_keys(11 + lanes) or nil
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local work = 0  -- fields and instances this call went through
+-- While any job is queued, `live` also holds this member with score 0 (a
+-- "deadline" always past): the one range query over `live` that every call
+-- makes to find dead instances then tells it that jobs wait, and a call
+-- looks at `jobs` only then.
+local jobs_marker = '~jobs'
 
 local function ms(n) return string.format('%.0f', n) end
 
@@ -57,10 +56,6 @@ local function negate(value)
   return '-' .. value
 end
 
-local function fail(code, message) error({err = code .. ' ' .. message}) end
-
--- ---- epochs ------------------------------------------------------------------
-
 local function epoch_of(key) return redis.call('HGET', epochs, key) end  -- false if none
 
 local function new_epoch(key)
@@ -69,205 +64,259 @@ local function new_epoch(key)
   return e
 end
 
--- ---- moving slices (jobs) ----------------------------------------------------
+-- ---- jobs, registration --------------------------------------------------------
 
--- Moves key's slice out of `from` (the instance hash or the park hash of
--- `keys`): `to` 'park' takes a current slice out of the cumulative and parks
--- it, 'inst' puts it back, 'drop' takes it out for good. A stale slice is
--- dropped without touching any cumulative. Returns false, moving nothing,
--- when the cumulative would leave int64.
-local function move(keys, from, to, key)
-  local v = redis.call('HMGET', from, 's:' .. key, 'e:' .. key)
-  local slice, e = v[1], v[2]
-  if not slice then return true end
-  local current = e and e == epoch_of(key) and slice ~= '0'
-  if current then
-    if not add_to_field(cum, key, to == 'inst' and slice or negate(slice)) then return false end
-    if to ~= 'drop' then redis.call('HSET', keys[to], 's:' .. key, slice, 'e:' .. key, e) end
+local function job_tools()
+  local tools = {}
+  local layout, lease_ms, retry_stuck_ms = '2', 2000, 1000
+
+  local function fail(code, message) error({err = code .. ' ' .. message}) end
+
+  -- An instance's keys in KEYS from `first` on: its hash, park hash, lanes.
+  function tools.keys_at(first)
+    local keys = {inst = KEYS[first], park = KEYS[first + 1], seqs = {}}
+    for lane = 1, lanes do keys.seqs[lane] = KEYS[first + 1 + lane] end
+    return keys
   end
-  redis.call('HDEL', from, 's:' .. key, 'e:' .. key)
-  return true
-end
+  tools.my = tools.keys_at(9)
 
--- Which way an instance's slices must go: back into its hash while it is
--- live, out of it while it is dead, away when it has left.
-local function direction(id, keys)
-  if redis.call('ZSCORE', live, id) then return 'inst', keys.park end
-  if redis.call('HEXISTS', keys.inst, 'left') == 1 then return 'drop', keys.inst end
-  return 'park', keys.inst
-end
-
-local function slices_left(hash)
-  local n = redis.call('HLEN', hash)
-  for _, v in ipairs(redis.call('HMGET', hash, 'r', 'p', 'left')) do if v then n = n - 1 end end
-  return n
-end
-
-local function finish(id, keys, to)
-  redis.call('ZREM', jobs, id)
-  redis.call('HDEL', cursors, id)
-  if to == 'inst' then
-    redis.call('HDEL', keys.inst, 'p')
-    return
+  -- Queues the jobs of args (score, id, ...); a job already queued keeps
+  -- its place unless `now_due`.
+  function tools.queue(args, now_due)
+    if now_due then redis.call('ZADD', jobs, unpack(args)) else redis.call('ZADD', jobs, 'NX', unpack(args)) end
+    redis.call('ZADD', live, 0, jobs_marker)
   end
-  -- Parked or left: the instance's state (a tombstone after a leave) and its
-  -- sequence records stay for its parked_retention, then go.
-  local ttl = redis.call('HGET', keys.inst, 'r') or retention
-  redis.call('PEXPIRE', keys.inst, ttl)
-  redis.call('PEXPIRE', keys.park, ttl)
-  for _, seq in ipairs(keys.seqs) do redis.call('PEXPIRE', seq, ttl) end
-end
 
--- Runs visit(field) on the fields of `hash` from `cursor` on, while the
--- budget lasts. Returns the cursor to go on from ("0": the pass is over). A
--- batch that the budget cuts short is scanned again from its start next
--- time (what was visited is gone from the hash by then), so no field is
--- passed over.
-local function scan(hash, cursor, visit)
-  while work < budget do
-    local r = redis.call('HSCAN', hash, cursor, 'COUNT', math.min(100, budget - work))
-    for i = 1, #r[2], 2 do
-      if work >= budget then return cursor end
-      work = work + 1
-      visit(r[2][i])
+  function tools.unqueue(id)
+    redis.call('ZREM', jobs, id)
+    redis.call('HDEL', cursors, id)
+    if redis.call('EXISTS', jobs) == 0 then redis.call('ZREM', live, jobs_marker) end
+  end
+
+  -- Moves key's slice out of `from` (the instance hash or the park hash of
+  -- `keys`): `to` 'park' takes a current slice out of the cumulative and
+  -- parks it, 'inst' puts it back, 'drop' takes it out for good. A stale
+  -- slice is dropped without touching any cumulative. Returns false, moving
+  -- nothing, when the cumulative would leave int64.
+  function tools.move(keys, from, to, key)
+    local v = redis.call('HMGET', from, 's:' .. key, 'e:' .. key)
+    local slice, e = v[1], v[2]
+    if not slice then return true end
+    local current = e and e == epoch_of(key) and slice ~= '0'
+    if current then
+      if not add_to_field(cum, key, to == 'inst' and slice or negate(slice)) then return false end
+      if to ~= 'drop' then redis.call('HSET', keys[to], 's:' .. key, slice, 'e:' .. key, e) end
     end
-    cursor = r[1]
-    if cursor == '0' then return '0' end
+    redis.call('HDEL', from, 's:' .. key, 'e:' .. key)
+    return true
   end
-  return cursor
+
+  -- Which way an instance's slices must go: back into its hash while it is
+  -- live, out of it while it is dead, away when it has left.
+  local function direction(id, keys)
+    if redis.call('ZSCORE', live, id) then return 'inst', keys.park end
+    if redis.call('HEXISTS', keys.inst, 'left') == 1 then return 'drop', keys.inst end
+    return 'park', keys.inst
+  end
+
+  local function slices_left(hash)
+    local n = redis.call('HLEN', hash)
+    for _, v in ipairs(redis.call('HMGET', hash, 'r', 'p', 'left')) do if v then n = n - 1 end end
+    return n
+  end
+
+  local function finish(id, keys, to)
+    tools.unqueue(id)
+    if to == 'inst' then
+      redis.call('HDEL', keys.inst, 'p')
+      return
+    end
+    -- Parked or left: the instance's state (a tombstone after a leave) and
+    -- its sequence records stay for its parked_retention, then go.
+    local ttl = redis.call('HGET', keys.inst, 'r') or retention
+    redis.call('PEXPIRE', keys.inst, ttl)
+    redis.call('PEXPIRE', keys.park, ttl)
+    for _, seq in ipairs(keys.seqs) do redis.call('PEXPIRE', seq, ttl) end
+  end
+
+  -- Runs visit(field) on the fields of `hash` from `cursor` on, while the
+  -- budget lasts. Returns the cursor to go on from, and true once the pass
+  -- is over. A batch that the budget cuts short is scanned again from its
+  -- start next time (what was visited is gone from the hash by then), so no
+  -- field is passed over. Each HSCAN costs 10 units besides its fields: a
+  -- sparse hash (one emptied during a fork cannot shrink) may return none.
+  function tools.scan(hash, cursor, visit)
+    while work + 10 < budget do
+      work = work + 10
+      local r = redis.call('HSCAN', hash, cursor, 'COUNT', 100)
+      for i = 1, #r[2], 2 do
+        if work >= budget then return cursor, false end
+        work = work + 1
+        visit(r[2][i])
+      end
+      cursor = r[1]
+      if cursor == '0' then return '0', true end
+    end
+    return cursor, false
+  end
+
+  -- One step of instance id's job, within what is left of the budget.
+  function tools.step(id, keys)
+    if work >= budget or not redis.call('ZSCORE', jobs, id) then return end
+    local to, from = direction(id, keys)
+    if to == 'drop' then redis.call('UNLINK', keys.park) end  -- a leave takes its parked slices along
+    -- Its cursor: "<direction> <HSCAN cursor> <slices moved in this pass>".
+    local saved = redis.call('HGET', cursors, id)
+    local dir, cursor, moved = string.match(saved or '', '^(%a+) (%d+) (%d+)$')
+    if dir ~= to then cursor, moved = '0', 0 else moved = tonumber(moved) end
+    local over
+    cursor, over = tools.scan(from, cursor, function(field)
+      if field:sub(1, 2) == 's:' and tools.move(keys, from, to, field:sub(3)) then moved = moved + 1 end
+    end)
+    if not over then
+      redis.call('HSET', cursors, id, to .. ' ' .. cursor .. ' ' .. moved)
+    elseif slices_left(from) == 0 then
+      finish(id, keys, to)
+    else
+      redis.call('HDEL', cursors, id)  -- a new pass
+      -- A whole pass moved nothing: only slices that cannot move (their
+      -- cumulative would leave int64) are left. Try again later rather than
+      -- at every call.
+      if moved == 0 then redis.call('ZADD', jobs, 'XX', ms(now + retry_stuck_ms), id) end
+    end
+  end
+
+  local function check_layout()
+    local found = redis.call('HGET', meta, 'layout')
+    if found == layout then return end
+    local other = found or (redis.call('EXISTS', v1) == 1 and '1')
+    if other then
+      redis.call('ZREM', live, me)  -- not registered: every call fails alike
+      fail('LAYOUT', 'this family has instances of layout ' .. other .. ', this client uses layout ' .. layout)
+    end
+    redis.call('HSET', meta, 'layout', layout)
+  end
+
+  -- The caller was not in `live`: new, back from a reap, or gone for good.
+  -- Returns its status (see the header).
+  function tools.register()
+    local my = tools.my
+    if redis.call('HEXISTS', my.inst, 'left') == 1 then
+      redis.call('ZREM', live, me)
+      fail('SHUTDOWN', 'instance ' .. me .. ' has left the fleet')
+    end
+    check_layout()
+    local known = redis.call('EXISTS', my.inst, my.park) > 0
+    redis.call('HSET', my.inst, 'r', retention)
+    if not known then return 2 end
+    -- Back from a reap (done or under way): its state is kept again, and its
+    -- parked slices go back, in this call's step and later ones.
+    redis.call('PERSIST', my.inst)
+    redis.call('PERSIST', my.park)
+    for _, seq in ipairs(my.seqs) do redis.call('PERSIST', seq) end
+    if redis.call('EXISTS', my.park) == 1 then
+      redis.call('HSET', my.inst, 'p', '1')
+      tools.queue({ms(now), me})
+    else
+      redis.call('HDEL', my.inst, 'p')
+      tools.unqueue(me)
+    end
+    return 1
+  end
+
+  -- Graceful shutdown, final: repeated while it answers 1.
+  function tools.leave()
+    local my = tools.my
+    redis.call('ZREM', live, me)
+    redis.call('HSET', my.inst, 'left', '1', 'r', retention)
+    redis.call('HDEL', my.inst, 'p')
+    tools.queue({ms(now), me}, true)
+    tools.step(me, my)
+    -- 0: gone; 1: more slices to take out; 2: only slices that cannot leave yet (int64)
+    local at = redis.call('ZSCORE', jobs, me)
+    return not at and 0 or tonumber(at) > now and 2 or 1
+  end
+
+  -- The background driver: nil if it holds the family's lease (taken
+  -- now), else what to answer: {backlog, how long the lease still runs}.
+  function tools.lease()
+    local holder = redis.call('GET', lease)
+    if holder and holder ~= me then return {redis.call('ZCARD', jobs), redis.call('PTTL', lease)} end
+    redis.call('SET', lease, me, 'PX', lease_ms)
+    return nil
+  end
+  function tools.backlog()
+    local backlog = redis.call('ZCARD', jobs)
+    if backlog == 0 then redis.call('DEL', lease) end
+    return {backlog, 0}
+  end
+
+  return tools
 end
 
--- One step of instance id's job, within what is left of the budget.
-local function step(id, keys)
-  if work >= budget or not redis.call('ZSCORE', jobs, id) then return end
-  local to, from = direction(id, keys)
-  if to == 'drop' then redis.call('UNLINK', keys.park) end  -- a leave takes its parked slices along
-  local saved = redis.call('HGET', cursors, id) or ''
-  local cursor = saved:sub(1, #to + 1) == to .. ':' and saved:sub(#to + 2) or '0'
-  local moved = 0
-  cursor = scan(from, cursor, function(field)
-    if field:sub(1, 2) == 's:' and move(keys, from, to, field:sub(3)) then moved = moved + 1 end
-  end)
-  if cursor ~= '0' then
-    redis.call('HSET', cursors, id, to .. ':' .. cursor)
-  elseif slices_left(from) == 0 then
-    finish(id, keys, to)
-  else
-    redis.call('HDEL', cursors, id)  -- a new pass
-    -- Only slices that cannot move (their cumulative would leave int64) are
-    -- left: try again later rather than at every call.
-    if moved == 0 then redis.call('ZADD', jobs, 'XX', ms(now + retry_stuck_ms), id) end
-  end
-end
-
--- ---- registration ------------------------------------------------------------
-
-local function check_layout()
-  local found = redis.call('HGET', meta, 'layout')
-  if found == layout then return end
-  if found then fail('LAYOUT', 'this family has layout ' .. found .. ', this client uses layout ' .. layout) end
-  if redis.call('EXISTS', v1) == 1 then
-    fail('LAYOUT', 'this family has live instances of layout 1, this client uses layout ' .. layout)
-  end
-  redis.call('HSET', meta, 'layout', layout)
+local tools_built = nil
+local function tools()
+  tools_built = tools_built or job_tools()
+  return tools_built
 end
 
 -- Records the caller's deadline. Returns its status (see the header).
 local function register()
   if redis.call('ZADD', live, ms(now + threshold), me) == 0 then return 0 end
-  if redis.call('HEXISTS', my.inst, 'left') == 1 then
-    redis.call('ZREM', live, me)
-    fail('SHUTDOWN', 'instance ' .. me .. ' has left the fleet')
-  end
-  check_layout()
-  local known = redis.call('EXISTS', my.inst, my.park) > 0
-  redis.call('HSET', my.inst, 'r', retention)
-  if not known then return 2 end
-  -- Back from a reap (done or under way): its state is kept again, and its
-  -- parked slices go back, in this call's step and later ones.
-  redis.call('PERSIST', my.inst)
-  redis.call('PERSIST', my.park)
-  for _, seq in ipairs(my.seqs) do redis.call('PERSIST', seq) end
-  if redis.call('EXISTS', my.park) == 1 then
-    redis.call('HSET', my.inst, 'p', '1')
-    redis.call('ZADD', jobs, 'NX', ms(now), me)
-  else
-    redis.call('HDEL', my.inst, 'p')
-    redis.call('ZREM', jobs, me)
-    redis.call('HDEL', cursors, me)
-  end
-  return 1
+  return tools().register()
 end
 
--- Instances past their own deadline leave `live` and become jobs.
+-- Instances past their own deadline leave `live` and become jobs. Notes
+-- whether jobs wait (see jobs_marker).
+local jobs_wait = false
 local function find_dead()
-  local dead = redis.call('ZRANGEBYSCORE', live, '-inf', '(' .. ms(now), 'LIMIT', 0, 100)
-  if #dead == 0 then return end
+  local dead = redis.call('ZRANGEBYSCORE', live, '-inf', '(' .. ms(now), 'LIMIT', 0, 101)
   local args = {}
   for _, id in ipairs(dead) do
-    args[#args + 1] = ms(now)
-    args[#args + 1] = id
+    if id == jobs_marker then
+      jobs_wait = true
+    else
+      args[#args + 1] = ms(now)
+      args[#args + 1] = id
+      redis.call('ZREM', live, id)
+    end
   end
-  redis.call('ZREM', live, unpack(dead))
-  redis.call('ZADD', jobs, 'NX', unpack(args))
-  work = work + #dead
+  if #args == 0 then return end
+  tools().queue(args)
+  jobs_wait = true
+  work = work + #args / 2
 end
 
 local function next_job()
+  if not jobs_wait then return '' end
   return redis.call('ZRANGEBYSCORE', jobs, '-inf', ms(now), 'LIMIT', 0, 1)[1] or ''
 end
 
--- ---- the caller's slices -----------------------------------------------------
+local function reply(status, payload)
+  return {status, next_job(), work, payload}
+end
 
--- Before an op touches key: the caller's parked slice of it goes back first.
-local function unpark(key) move(my, my.park, 'inst', key) end
+-- ---- the caller's slices ---------------------------------------------------------
+
+-- Before an op touches key, the caller's parked slice of it goes back.
+-- False if it cannot (its cumulative would leave int64): the op must not
+-- write a slice of the key meanwhile.
+local function unpark(key) return tools().move(tools().my, my_park, 'inst', key) end
 
 -- The caller's current slice of key (false if none or stale), and whether
--- parked slices wait.
+-- parked slices wait. Fails with OVERFLOW if its parked slice of key cannot
+-- come back.
 local function read_my_slice(key, epoch)
-  local v = redis.call('HMGET', my.inst, 'p', 'e:' .. key, 's:' .. key)
+  local v = redis.call('HMGET', my_inst, 'p', 'e:' .. key, 's:' .. key)
   if v[1] then
-    unpark(key)
-    v = redis.call('HMGET', my.inst, 'p', 'e:' .. key, 's:' .. key)
+    if not unpark(key) then error({err = 'OVERFLOW ' .. key .. ': a parked slice of it cannot come back (int64)'}) end
+    v = redis.call('HMGET', my_inst, 'p', 'e:' .. key, 's:' .. key)
   end
   return epoch and v[2] == epoch and v[3], v[1]
 end
 
--- During a flush: what it sets in the caller's hash (field, value, ...), for
--- one HSET at the end. A HINCRBY or HSET per key costs more, above all on a
--- small hash stored as a listpack, which each of them scans. It never holds
--- a field of the key being worked on: a key met again in the batch writes
--- the queue out first. nil outside a flush.
-local queued = nil
-
-local function write_queued()
-  for first = 1, #queued, 1000 do  -- unpack has a limit
-    redis.call('HSET', my.inst, unpack(queued, first, math.min(first + 999, #queued)))
-  end
-  queued = {}
-end
-
-local function set_mine(...)
-  if not queued then return redis.call('HSET', my.inst, ...) end
-  for _, v in ipairs({...}) do queued[#queued + 1] = v end
-end
-
--- An integer as Redis writes and takes it: no leading zeros, no "-0".
-local function is_integer_text(s)
-  return s == '0' or string.find(s, '^%-?[1-9]%d*$') ~= nil
-end
-
--- a + b for decimal strings, done in Lua when that is exact; nil otherwise.
-local function exact_sum(a, b)
-  if not (is_integer_text(a) and is_integer_text(b)) then return nil end
-  local x, y = tonumber(a), tonumber(b)
-  local sum = x + y
-  if x >= exact_below or x <= -exact_below or y >= exact_below or y <= -exact_below
-      or sum >= exact_below or sum <= -exact_below then
-    return nil
-  end
-  return string.format('%d', sum)
-end
+-- In a flush: its helpers (flush_tools()); nil outside.
+local flushing = nil
 
 -- cum += delta; slice += delta, or := delta if `slice` is false (none or
 -- stale). `epoch` is the key's, never false. Returns the new cumulative and
@@ -277,110 +326,141 @@ local function inc(key, delta, epoch, slice)
   local total = add_to_field(cum, key, delta)
   if not total then return nil end
   if not slice then
-    set_mine('s:' .. key, delta, 'e:' .. key, epoch)
+    if flushing then flushing.set_mine('s:' .. key, delta, 'e:' .. key, epoch)
+    else redis.call('HSET', my_inst, 's:' .. key, delta, 'e:' .. key, epoch) end
     return total, delta
   end
-  local new_slice = queued and exact_sum(slice, delta)
+  local new_slice = flushing and flushing.exact_sum(slice, delta)
   if new_slice then
-    set_mine('s:' .. key, new_slice)
+    flushing.set_mine('s:' .. key, new_slice)
     return total, new_slice
   end
-  new_slice = add_to_field(my.inst, 's:' .. key, delta)
+  new_slice = add_to_field(my_inst, 's:' .. key, delta)
   if not new_slice or new_slice == '-9223372036854775808' then
-    if new_slice then add_to_field(my.inst, 's:' .. key, negate(delta)) end
+    if new_slice then add_to_field(my_inst, 's:' .. key, negate(delta)) end
     add_to_field(cum, key, negate(delta))
     return nil
   end
   return total, new_slice
 end
 
--- HMGET of any number of fields (unpack has a limit), as one table.
-local function hmget(hash, fields)
-  local values = {}
-  for first = 1, #fields, 1000 do
-    local part = redis.call('HMGET', hash, unpack(fields, first, math.min(first + 999, #fields)))
-    for j = 1, #part do values[first + j - 1] = part[j] end
+local function flush_tools()
+  local f = {}
+  -- What the flush sets in the caller's hash (field, value, ...), for one
+  -- HSET at the end: a HINCRBY or HSET per key costs more, above all on a
+  -- small hash stored as a listpack, which each of them scans. It never
+  -- holds a field of the key being worked on: a key met again in the batch
+  -- writes the queue out first.
+  local queued = {}
+  function f.write_queued()
+    for first = 1, #queued, 1000 do  -- unpack has a limit
+      redis.call('HSET', my_inst, unpack(queued, first, math.min(first + 999, #queued)))
+    end
+    queued = {}
   end
-  return values
+  function f.set_mine(...)
+    for _, v in ipairs({...}) do queued[#queued + 1] = v end
+  end
+  -- An integer as Redis writes and takes it: no leading zeros, no "-0".
+  local function is_integer_text(s)
+    return s == '0' or string.find(s, '^%-?[1-9]%d*$') ~= nil
+  end
+  -- a + b for decimal strings, done in Lua when that is exact; nil otherwise.
+  function f.exact_sum(a, b)
+    if not (is_integer_text(a) and is_integer_text(b)) then return nil end
+    local x, y = tonumber(a), tonumber(b)
+    local sum = x + y
+    if x >= exact_below or x <= -exact_below or y >= exact_below or y <= -exact_below
+        or sum >= exact_below or sum <= -exact_below then
+      return nil
+    end
+    return string.format('%d', sum)
+  end
+  -- HMGET of any number of fields (unpack has a limit), as one table.
+  function f.hmget(hash, fields)
+    local values = {}
+    for first = 1, #fields, 1000 do
+      local part = redis.call('HMGET', hash, unpack(fields, first, math.min(first + 999, #fields)))
+      for j = 1, #part do values[first + j - 1] = part[j] end
+    end
+    return values
+  end
+  return f
 end
 
--- ---- the call ----------------------------------------------------------------
+-- ---- the call ------------------------------------------------------------------
 
-local function reply(status, payload)
-  return {status, next_job(), work, payload}
-end
-
-if op == 'leave' then  -- graceful shutdown, final; repeated while it answers {1}
-  redis.call('ZREM', live, me)
-  redis.call('HSET', my.inst, 'left', '1', 'r', retention)
-  redis.call('HDEL', my.inst, 'p')
-  redis.call('ZADD', jobs, 'NX', ms(now), me)
+if op == 'leave' then
+  local state = tools().leave()
   find_dead()
-  step(me, my)
-  -- 0: gone; 1: more slices to take out; 2: only slices that cannot leave yet (int64)
-  local at = redis.call('ZSCORE', jobs, me)
-  return reply(0, {not at and 0 or tonumber(at) > now and 2 or 1})
+  return reply(0, {state})
 end
 
 local status = register()
 find_dead()
-if their then step(job, their) end
+if op == 'work' then
+  local busy = tools().lease()
+  if busy then return reply(status, busy) end
+end
+if job ~= '' and job ~= me then tools().step(job, tools().keys_at(11 + lanes)) end
 
 local function own_step(pending)
-  if pending then step(me, my) end
+  if pending then tools().step(me, tools().my) end
 end
 
-if op == 'heartbeat' or op == 'work' then
-  local payload = {0, 0}
-  if op == 'work' then  -- the background driver: one step, under the lease
-    local holder = redis.call('GET', lease)
-    if holder and holder ~= me then
-      payload = {redis.call('ZCARD', jobs), redis.call('PTTL', lease)}
-    else
-      redis.call('SET', lease, me, 'PX', lease_ms)
-      own_step(redis.call('HEXISTS', my.inst, 'p') == 1)
-      local backlog = redis.call('ZCARD', jobs)
-      if backlog == 0 then redis.call('DEL', lease) end
-      payload = {backlog, 0}
-    end
-  else
-    own_step(redis.call('HEXISTS', my.inst, 'p') == 1)
-  end
-  return reply(status, payload)
+if op == 'heartbeat' then  -- ARGV[8]: "" or the cursor of a sweep of the caller's hash
+  own_step(redis.call('HEXISTS', my_inst, 'p') == 1)
+  if (ARGV[8] or '') == '' then return reply(status, {}) end
+  -- Slices that count for nothing (stale, or 0) leave the caller's hash, so
+  -- that keys deleted or cleared by others leave no residue in it.
+  local cursor, over = tools().scan(my_inst, ARGV[8], function(field)
+    if field:sub(1, 2) ~= 's:' then return end
+    local key = field:sub(3)
+    local v = redis.call('HMGET', my_inst, 's:' .. key, 'e:' .. key)
+    if v[1] == '0' or v[2] ~= epoch_of(key) then redis.call('HDEL', my_inst, 's:' .. key, 'e:' .. key) end
+  end)
+  return reply(status, {cursor, over and 1 or 0})
+elseif op == 'work' then
+  own_step(redis.call('HEXISTS', my_inst, 'p') == 1)
+  return reply(status, tools().backlog())
 elseif op == 'flush' then  -- ARGV[8] lane, ARGV[9] sequence, then key, delta pairs
-  local my_seq = my.seqs[tonumber(ARGV[8]) + 1]
+  local my_seq = KEYS[11 + tonumber(ARGV[8])]
   -- A batch already applied (re-sent after a lost reply) only reads. So does
   -- a delta of "0": no HINCRBY by 0, no slice entry created.
   local applied = tonumber(ARGV[9]) > tonumber(redis.call('GET', my_seq) or '0')
+  flushing = flush_tools()
   local keys = {}
   for i = 10, #ARGV, 2 do keys[#keys + 1] = ARGV[i] end
-  local pending = redis.call('HEXISTS', my.inst, 'p') == 1
-  if pending then for _, key in ipairs(keys) do unpark(key) end end
-  local key_epochs = hmget(epochs, keys)
+  local pending = redis.call('HEXISTS', my_inst, 'p') == 1
+  local blocked = {}  -- keys whose parked slice cannot come back: their deltas are dropped, as on overflow
+  if pending then for _, key in ipairs(keys) do if not unpark(key) then blocked[key] = true end end end
+  local key_epochs = flushing.hmget(epochs, keys)
   local fields = {}
   for _, key in ipairs(keys) do
     fields[#fields + 1] = 'e:' .. key
     fields[#fields + 1] = 's:' .. key
   end
-  local values = hmget(my.inst, fields)
+  local values = flushing.hmget(my_inst, fields)
   local entries = {}
   for j, field in ipairs(fields) do entries[field] = values[j] end
   local epoch_now, seen, out, overflowed = {}, {}, {}, {}
-  queued = {}
   for n, key in ipairs(keys) do
     local delta = ARGV[9 + 2 * n]
     local epoch = epoch_now[key]
     if epoch == nil then epoch = key_epochs[n] end
     local slice
     if seen[key] then
-      write_queued()  -- so that Redis has what this loop did to the key
-      slice = read_my_slice(key, epoch)
+      flushing.write_queued()  -- so that Redis has what this loop did to the key
+      local v = redis.call('HMGET', my_inst, 'e:' .. key, 's:' .. key)
+      slice = epoch and v[1] == epoch and v[2]
     else
       slice = epoch and entries['e:' .. key] == epoch and entries['s:' .. key]
       seen[key] = true
     end
     local total, new_slice
-    if applied and delta ~= '0' then
+    if blocked[key] then
+      if applied and delta ~= '0' then overflowed[#overflowed + 1] = key end
+    elseif applied and delta ~= '0' then
       if not epoch then epoch = new_epoch(key) end
       total, new_slice = inc(key, delta, epoch, slice)
       if not total then overflowed[#overflowed + 1] = key end
@@ -389,8 +469,8 @@ elseif op == 'flush' then  -- ARGV[8] lane, ARGV[9] sequence, then key, delta pa
     out[#out + 1] = total or field_or_zero(cum, key)
     out[#out + 1] = new_slice or slice or '0'
   end
-  write_queued()
-  queued = nil
+  flushing.write_queued()
+  flushing = nil
   if applied then redis.call('SET', my_seq, ARGV[9]) end
   own_step(pending)
   return reply(status, {applied and 1 or 0, out, overflowed})
@@ -399,16 +479,16 @@ elseif op == 'clear' then
   -- frees the two hashes in the background (UNLINK).
   redis.call('UNLINK', cum, epochs)
   return reply(status, {})
-elseif op == 'clear_on_instance' then  -- ARGV[8] HSCAN cursor; repeated until it returns "0"
-  redis.call('UNLINK', my.park)
-  redis.call('HDEL', my.inst, 'p')
-  redis.call('ZREM', jobs, me)
-  redis.call('HDEL', cursors, me)
+elseif op == 'clear_on_instance' then  -- ARGV[8] HSCAN cursor; repeated until it answers "over"
+  local tl = tools()
+  redis.call('UNLINK', my_park)
+  redis.call('HDEL', my_inst, 'p')
+  tl.unqueue(me)
   local stuck = ''
-  local cursor = scan(my.inst, ARGV[8], function(field)
-    if field:sub(1, 2) == 's:' and not move(my, my.inst, 'drop', field:sub(3)) then stuck = field:sub(3) end
+  local cursor, over = tl.scan(my_inst, ARGV[8], function(field)
+    if field:sub(1, 2) == 's:' and not tl.move(tl.my, my_inst, 'drop', field:sub(3)) then stuck = field:sub(3) end
   end)
-  return reply(status, {cursor, stuck})
+  return reply(status, {cursor, over and 1 or 0, stuck})
 end
 
 -- Single-key operations. ARGV[8] key, ARGV[9] operand.
@@ -425,7 +505,7 @@ elseif op == 'inc' then
   result = {new_total, new_slice}
 elseif op == 'set' then
   redis.call('HSET', cum, key, operand)
-  redis.call('HSET', my.inst, 's:' .. key, operand, 'e:' .. key, new_epoch(key))
+  redis.call('HSET', my_inst, 's:' .. key, operand, 'e:' .. key, new_epoch(key))
   result = {operand, operand}
 elseif op == 'set_on_instance' then
   slice = slice or '0'
@@ -435,13 +515,13 @@ elseif op == 'set_on_instance' then
     if slice ~= '0' then add_to_field(cum, key, slice) end
     return overflow_error(key)
   end
-  redis.call('HSET', my.inst, 's:' .. key, operand, 'e:' .. key, epoch or new_epoch(key))
+  redis.call('HSET', my_inst, 's:' .. key, operand, 'e:' .. key, epoch or new_epoch(key))
   result = {new_total, operand}
 elseif op == 'del' then
   result = {field_or_zero(cum, key), slice or '0'}
   redis.call('HDEL', cum, key)
   redis.call('HDEL', epochs, key)
-  redis.call('HDEL', my.inst, 's:' .. key, 'e:' .. key)
+  redis.call('HDEL', my_inst, 's:' .. key, 'e:' .. key)
 elseif op == 'del_on_instance' then
   slice = slice or '0'
   local total = field_or_zero(cum, key)
@@ -449,7 +529,7 @@ elseif op == 'del_on_instance' then
     total = add_to_field(cum, key, negate(slice))
     if not total then return overflow_error(key) end  -- the others' sum is beyond int64
   end
-  redis.call('HDEL', my.inst, 's:' .. key, 'e:' .. key)
+  redis.call('HDEL', my_inst, 's:' .. key, 'e:' .. key)
   result = {total, slice}
 else
   return redis.error_reply('ERR unknown instance-aware operation ' .. tostring(op))

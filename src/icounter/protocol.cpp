@@ -101,12 +101,24 @@ LeaveReply decode_leave(const redis::Reply& r) {
   return out;
 }
 
-ClearReply decode_clear(const redis::Reply& r) {
-  ClearReply out;
+ScanReply decode_clear(const redis::Reply& r) {
+  ScanReply out;
   out.header = decode_header(r);
-  const auto& p = payload(r, "clear_on_instance", 2);
+  const auto& p = payload(r, "clear_on_instance", 3);
   out.cursor = p.elements[0].str;
-  out.stuck = p.elements[1].str;
+  out.over = p.elements[1].integer == 1;
+  out.stuck = p.elements[2].str;
+  return out;
+}
+
+ScanReply decode_heartbeat(const redis::Reply& r, bool swept) {
+  ScanReply out;
+  out.header = decode_header(r);
+  const auto& p = payload(r, "heartbeat", swept ? 2 : 0);
+  if (swept) {
+    out.cursor = p.elements[0].str;
+    out.over = p.elements[1].integer == 1;
+  }
   return out;
 }
 

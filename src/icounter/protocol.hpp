@@ -80,10 +80,13 @@ struct LeaveReply {
   bool more = false;   // slices still to take out: call leave again
   bool stuck = false;  // only slices whose cumulative would leave int64 without them are left
 };
-struct ClearReply {
+// Of clear_on_instance and of a heartbeat that sweeps: one bounded part of a
+// pass over the caller's hash.
+struct ScanReply {
   Header header;
-  std::string cursor;  // "0": done
-  std::string stuck;   // a key whose slice could not leave (int64), or ""
+  std::string cursor;  // where the next call goes on
+  bool over = false;   // the pass is over
+  std::string stuck;   // clear_on_instance: a key whose slice could not leave (int64), or ""
 };
 
 // Each throws Error(errc::script_error) on a reply of another shape.
@@ -92,6 +95,8 @@ KeyReply decode_key(const redis::Reply& r);
 FlushReply decode_flush(const redis::Reply& r, std::size_t keys);
 WorkReply decode_work(const redis::Reply& r);
 LeaveReply decode_leave(const redis::Reply& r);
-ClearReply decode_clear(const redis::Reply& r);
+ScanReply decode_clear(const redis::Reply& r);
+// A heartbeat's reply; `swept`: it was asked to sweep.
+ScanReply decode_heartbeat(const redis::Reply& r, bool swept);
 
 }  // namespace distkit::detail::ia

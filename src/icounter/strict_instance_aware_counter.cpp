@@ -1,6 +1,7 @@
 #include "distkit/icounter/strict_instance_aware_counter.hpp"
 
 #include <limits>
+#include <optional>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -187,16 +188,17 @@ asio::awaitable<void> StrictInstanceAwareCounter::clear() {
 asio::awaitable<void> StrictInstanceAwareCounter::clear_on_instance() {
   throw_if_stopped();
   std::string cursor = "0", stuck;
-  do {
+  for (bool over = false; !over;) {
     touch();
     redis::Command cmd = begin("clear_on_instance");
     cmd.push(cursor);
     const redis::Reply r = co_await detail::scripts::instance_aware.call(*options_.connection, std::move(cmd));
-    ia::ClearReply c = ia::decode_clear(r);
+    ia::ScanReply c = ia::decode_clear(r);
     note(c.header, r.order);
     cursor = std::move(c.cursor);
+    over = c.over;
     if (!c.stuck.empty()) stuck = std::move(c.stuck);
-  } while (cursor != "0");
+  }
   if (!stuck.empty())
     throw Error(errc::overflow, fmt::format("clear_on_instance: without this instance's slice, the cumulative of {} "
                                             "would leave int64 (the other instances' sum); that slice stays",
@@ -207,7 +209,20 @@ asio::awaitable<void> StrictInstanceAwareCounter::heartbeat() {
   throw_if_stopped();
   touch();
   const redis::Reply r = co_await detail::scripts::instance_aware.call(*options_.connection, begin("heartbeat"));
-  note(ia::decode_header(r), r.order);
+  note(ia::decode_heartbeat(r, false).header, r.order);
+}
+
+// A heartbeat that also sweeps a bounded part of this instance's hash (from
+// `cursor`) of slices that count for nothing. Returns where the next goes on.
+asio::awaitable<std::string> StrictInstanceAwareCounter::sweeping_heartbeat(std::string cursor) {
+  throw_if_stopped();
+  touch();
+  redis::Command cmd = begin("heartbeat");
+  cmd.push(cursor);
+  const redis::Reply r = co_await detail::scripts::instance_aware.call(*options_.connection, std::move(cmd));
+  ia::ScanReply h = ia::decode_heartbeat(r, true);
+  note(h.header, r.order);
+  co_return h.over ? std::string("0") : std::move(h.cursor);
 }
 
 asio::awaitable<detail::Acknowledged<std::vector<Counts>>> StrictInstanceAwareCounter::inc_batch(
@@ -277,7 +292,13 @@ asio::awaitable<void> StrictInstanceAwareCounter::drive(std::weak_ptr<StrictInst
     rest.expires_after(took);
     co_await rest.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
   }
-  if (auto self = weak.lock()) self->driving_ = false;
+  if (auto self = weak.lock()) {
+    self->driving_ = false;
+    std::unique_lock lock(self->job_mutex_);
+    const bool more = !self->job_.empty();  // named by a reply that came while we were stopping
+    lock.unlock();
+    if (more) self->start_driver();
+  }
 }
 
 // ---- heartbeat -------------------------------------------------------------
@@ -287,16 +308,25 @@ void StrictInstanceAwareCounter::start_heartbeat() {
   asio::co_spawn(strand_, heartbeat_loop(weak_from_this()), asio::detached);
 }
 
-// Sleeps until a heartbeat interval has passed without any op, then sends
-// one. Holds the counter only while sending.
+// Sends a heartbeat once a heartbeat interval has passed without any op, and
+// at least every `busy_sweep` intervals while ops keep coming: each sweeps a
+// bounded part of this instance's hash. A failed one is tried again a
+// quarter interval later. Holds the counter only while sending.
 asio::awaitable<void> StrictInstanceAwareCounter::heartbeat_loop(std::weak_ptr<StrictInstanceAwareCounter> weak) {
+  constexpr int busy_sweep = 10;
+  std::string sweep = "0";
+  auto last_sent = Clock::now();
+  std::optional<Clock::time_point> retry_at;
+  auto last_activity = [](const StrictInstanceAwareCounter& c) {
+    return Clock::time_point(Clock::duration(c.last_activity_.load()));
+  };
   for (;;) {
     std::shared_ptr<asio::steady_timer> timer;
     if (auto self = weak.lock()) {
       if (self->stopped_) co_return;
-      const auto last = Clock::time_point(Clock::duration(self->last_activity_.load()));
       timer = self->heartbeat_timer_;
-      timer->expires_at(last + self->heartbeat_interval_);
+      timer->expires_at(retry_at.value_or(std::min(last_activity(*self) + self->heartbeat_interval_,
+                                                   last_sent + busy_sweep * self->heartbeat_interval_)));
     } else {
       co_return;
     }
@@ -304,16 +334,24 @@ asio::awaitable<void> StrictInstanceAwareCounter::heartbeat_loop(std::weak_ptr<S
 
     auto self = weak.lock();
     if (!self || self->stopped_) co_return;
-    const auto last = Clock::time_point(Clock::duration(self->last_activity_.load()));
-    if (Clock::now() - last < self->heartbeat_interval_ || self->heartbeat_suspended_) {
-      if (self->heartbeat_suspended_) self->touch();  // sleep on
-      continue;  // an op proved us alive
+    const auto now = Clock::now();
+    const auto interval = self->heartbeat_interval_;
+    const bool due = retry_at ? now >= *retry_at
+                              : now - last_activity(*self) >= interval || now - last_sent >= busy_sweep * interval;
+    if (!due) continue;  // an op proved us alive meanwhile
+    if (self->heartbeat_suspended_) {  // sleep on
+      self->touch();
+      last_sent = now;
+      continue;
     }
     try {
-      co_await self->heartbeat();
+      sweep = co_await self->sweeping_heartbeat(std::move(sweep));
+      last_sent = now;
+      retry_at.reset();
     } catch (const std::exception& e) {
       logger()->warn("heartbeat of instance {} failed: {}", self->instance_id(), e.what());
-      self->touch();  // try again one interval later, not in a loop
+      sweep = "0";
+      retry_at = Clock::now() + interval / 4;
     }
   }
 }

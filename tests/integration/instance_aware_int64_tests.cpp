@@ -138,3 +138,23 @@ TEST_CASE("instance-aware: a slice that cannot leave, the others' sum being outs
   CHECK(cannot_leave.seen() == 1);
   CHECK(seen == std::vector<Counts>{{0, 0}, {min, max}, {min, -max}, {-1, 0}, {min, -max}});
 }
+
+TEST_CASE("instance-aware: an op on a key whose parked slice cannot come back (int64) is overflow, and the slice "
+          "comes back once it fits") {
+  constexpr std::int64_t big = std::int64_t{1} << 62;
+  Env env;
+  auto a = strict(env, 300ms);
+  auto b = strict(env);
+  std::optional<errc> refused;
+  std::vector<Counts> seen;
+  env([&]() -> asio::awaitable<void> {
+    co_await a->inc("k", big);
+    co_await expect_cumulative_becomes(*b, "k", 0);  // a parked
+    co_await b->inc("k", big);                       // a's 2^62 no longer fits back
+    refused = co_await error_of(a->inc("k", -1));    // may not write on top of its parked slice
+    seen.push_back(co_await b->dec("k", big));       // now it fits
+    seen.push_back(co_await a->inc("k", -1));        // back first, then the op
+  }());
+  CHECK(refused == errc::overflow);
+  CHECK(seen == std::vector<Counts>{{0, 0}, {big - 1, big - 1}});
+}

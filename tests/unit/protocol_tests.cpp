@@ -94,9 +94,13 @@ TEST_CASE("protocol: replies decode into their fields") {
   CHECK(w.lease_wait == std::chrono::milliseconds(1500));
   CHECK(ia::decode_leave(call_reply(0, "", 0, arr({num(1)}))).more);
   CHECK(ia::decode_leave(call_reply(0, "", 0, arr({num(2)}))).stuck);
-  const ia::ClearReply c = ia::decode_clear(call_reply(0, "", 0, arr({str("0"), str("k")})));
-  CHECK(c.cursor == "0");
+  const ia::ScanReply c = ia::decode_clear(call_reply(0, "", 0, arr({str("17"), num(0), str("k")})));
+  CHECK(c.cursor == "17");
+  CHECK_FALSE(c.over);
   CHECK(c.stuck == "k");
+  const ia::ScanReply h = ia::decode_heartbeat(call_reply(0, "", 0, arr({str("0"), num(1)})), true);
+  CHECK(h.over);
+  CHECK(ia::decode_heartbeat(call_reply(0, "", 0, arr({})), false).cursor.empty());
 }
 
 TEST_CASE("protocol: a reply of another shape is script_error") {

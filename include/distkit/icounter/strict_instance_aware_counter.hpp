@@ -95,6 +95,7 @@ class StrictInstanceAwareCounter : public std::enable_shared_from_this<StrictIns
   void note(const detail::ia::Header& header, std::uint64_t order);
   void start_driver();
   static asio::awaitable<void> drive(std::weak_ptr<StrictInstanceAwareCounter> weak);
+  asio::awaitable<std::string> sweeping_heartbeat(std::string cursor);
   void start_heartbeat();
   static asio::awaitable<void> heartbeat_loop(std::weak_ptr<StrictInstanceAwareCounter> weak);
   void touch() noexcept;
