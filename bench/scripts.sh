@@ -70,12 +70,12 @@ for i in $(seq 0 99); do
   ia_flush+=("key$i" 1)
   ia1_flush+=("key$i" 1 5 0)  # layout 1: key, delta, known slice, known epoch
 done
-# Layout 2: the family's keys, the caller's, its four lanes; then op, id,
-# threshold, retention, lanes, work budget, job.
+# Layout 2: the family's keys and the caller's; then op, id, threshold,
+# retention, work budget, job.
 b="$p:ia:v2"
-ia_keys=(14 "$b:live" "$b:cum" "$b:epoch" "$p:ia:meta" "$b:jobs" "$b:cursors" "$b:lease" "$p:ia:live"
+ia_keys=(10 "$b:live" "$b:cum" "$b:epoch" "$p:ia:meta" "$b:jobs" "$b:cursors" "$b:lease" "$p:ia:live"
          "$b:inst:$id" "$b:park:$id")
-ia_args=("$id" 30000 86400000 4 1000 "")
+ia_args=("$id" 30000 86400000 1000 "")
 # 1,000 live instances (deadlines far ahead) and 100,000 keys with epochs.
 at_scale="for i = 1, 1000 do redis.call('ZADD', '$b:live', 9e15, 'other' .. i) end
 for k = 0, 99999 do redis.call('HSET', '$b:cum', 'key' .. k, '1') redis.call('HSET', '$b:epoch', 'key' .. k, '1') end
@@ -89,12 +89,12 @@ for lua_dir in "$@"; do
   bench "plain inc" 400000 EVALSHA "$counter" 1 "$p:totals" inc key0 1
   bench "plain flush (100 keys)" 20000 EVALSHA "$counter" 2 "$p:totals" "$p:seq:__rand_int__" flush 1 "${plain_flush[@]}"
   if grep -q "layout 2" "$lua_dir/instance_aware.lua"; then
-    lanes=("$b:seq:$id:0" "$b:seq:$id:1" "$b:seq:$id:2" "$b:seq:$id:3")
-    bench "instance-aware inc" 200000 EVALSHA "$ia" "${ia_keys[@]}" "${lanes[@]}" inc "${ia_args[@]}" key0 1
-    setup=$at_scale bench "instance-aware inc at scale" 200000 EVALSHA "$ia" "${ia_keys[@]}" "${lanes[@]}" inc \
+    bench "instance-aware inc" 200000 EVALSHA "$ia" "${ia_keys[@]}" inc "${ia_args[@]}" key0 1
+    setup=$at_scale bench "instance-aware inc at scale" 200000 EVALSHA "$ia" "${ia_keys[@]}" inc \
       "${ia_args[@]}" key__rand_int__ 1
-    lanes[0]="$b:seq:__rand_int__"
-    bench "instance-aware flush (100)" 5000 EVALSHA "$ia" "${ia_keys[@]}" "${lanes[@]}" flush "${ia_args[@]}" 0 1 \
+    # A new lane on every call (its sequence record is a field of the
+    # caller's hash), so each batch is applied.
+    bench "instance-aware flush (100)" 5000 EVALSHA "$ia" "${ia_keys[@]}" flush "${ia_args[@]}" __rand_int__ 1 \
       "${ia_flush[@]}"
   else
     v1_keys=(5 "$p:ia:live" "$p:ia:cum" "$p:ia:epoch" "$p:ia:inst:$id")

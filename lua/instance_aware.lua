@@ -11,13 +11,14 @@
 -- KEYS[7]  lease    STRING the id of the background driver at work
 -- KEYS[8]  v1       the live set of layout 1 (only read when an instance registers)
 -- KEYS[9]  mine     HASH  the caller's counted slices: s:<key> -> slice, e:<key> -> its epoch;
+--                         q:<lane> -> the last flush batch applied on that lane (so the
+--                         records live, are parked and expire with the slices);
 --                         r -> its parked_retention; p -> parked slices wait to be restored;
 --                         left -> it has left (a tombstone)
 -- KEYS[10] park     HASH  the caller's parked slices, as in mine
--- KEYS[11 .. 10+L]  the caller's flush lanes' last applied sequence numbers
--- KEYS[11+L ..]     the job named in ARGV[7]: its instance hash, park hash and L lanes
+-- KEYS[11] KEYS[12] the job named in ARGV[6], if any: its instance hash and park hash
 -- ARGV[1] op  ARGV[2] caller id  ARGV[3] its threshold, ms  ARGV[4] its parked_retention, ms
--- ARGV[5] L (lanes)  ARGV[6] work budget  ARGV[7] job id or ""  ARGV[8..] per op
+-- ARGV[5] work budget  ARGV[6] job id or ""  ARGV[7..] per op
 --
 -- A slice counts while it is in its instance's hash and its epoch is its
 -- key's epoch; an older one is stale, reads as 0, is never added or taken
@@ -37,7 +38,7 @@ local live, cum, epochs, meta, jobs, cursors, lease, v1 =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local my_inst, my_park = KEYS[9], KEYS[10]
 local op, me, threshold, retention = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local lanes, budget, job = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
+local budget, job = tonumber(ARGV[5]), ARGV[6]
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -72,12 +73,8 @@ local function job_tools()
 
   local function fail(code, message) error({err = code .. ' ' .. message}) end
 
-  -- An instance's keys in KEYS from `first` on: its hash, park hash, lanes.
-  function tools.keys_at(first)
-    local keys = {inst = KEYS[first], park = KEYS[first + 1], seqs = {}}
-    for lane = 1, lanes do keys.seqs[lane] = KEYS[first + 1 + lane] end
-    return keys
-  end
+  -- An instance's keys in KEYS from `first` on: its hash and park hash.
+  function tools.keys_at(first) return {inst = KEYS[first], park = KEYS[first + 1]} end
   tools.my = tools.keys_at(9)
 
   -- Queues the jobs of args (score, id, ...); a job already queued keeps
@@ -119,24 +116,17 @@ local function job_tools()
     return 'park', keys.inst
   end
 
-  local function slices_left(hash)
-    local n = redis.call('HLEN', hash)
-    for _, v in ipairs(redis.call('HMGET', hash, 'r', 'p', 'left')) do if v then n = n - 1 end end
-    return n
-  end
-
   local function finish(id, keys, to)
     tools.unqueue(id)
     if to == 'inst' then
       redis.call('HDEL', keys.inst, 'p')
       return
     end
-    -- Parked or left: the instance's state (a tombstone after a leave) and
-    -- its sequence records stay for its parked_retention, then go.
+    -- Parked or left: the instance's state (with its sequence records, and
+    -- a tombstone after a leave) stays for its parked_retention, then goes.
     local ttl = redis.call('HGET', keys.inst, 'r') or retention
     redis.call('PEXPIRE', keys.inst, ttl)
     redis.call('PEXPIRE', keys.park, ttl)
-    for _, seq in ipairs(keys.seqs) do redis.call('PEXPIRE', seq, ttl) end
   end
 
   -- Runs visit(field) on the fields of `hash` from `cursor` on, while the
@@ -165,17 +155,21 @@ local function job_tools()
     if work >= budget or not redis.call('ZSCORE', jobs, id) then return end
     local to, from = direction(id, keys)
     if to == 'drop' then redis.call('UNLINK', keys.park) end  -- a leave takes its parked slices along
-    -- Its cursor: "<direction> <HSCAN cursor> <slices moved in this pass>".
+    -- Its cursor: "<direction> <HSCAN cursor> <slices moved> <slices that
+    -- could not move>", the counts of this pass. Nobody adds a slice to the
+    -- hash a job empties (an instance that returns turns the job around),
+    -- so a pass that met no stuck slice has emptied it.
     local saved = redis.call('HGET', cursors, id)
-    local dir, cursor, moved = string.match(saved or '', '^(%a+) (%d+) (%d+)$')
-    if dir ~= to then cursor, moved = '0', 0 else moved = tonumber(moved) end
+    local dir, cursor, moved, stuck = string.match(saved or '', '^(%a+) (%d+) (%d+) (%d+)$')
+    if dir ~= to then cursor, moved, stuck = '0', 0, 0 else moved, stuck = tonumber(moved), tonumber(stuck) end
     local over
     cursor, over = tools.scan(from, cursor, function(field)
-      if field:sub(1, 2) == 's:' and tools.move(keys, from, to, field:sub(3)) then moved = moved + 1 end
+      if field:sub(1, 2) ~= 's:' then return end
+      if tools.move(keys, from, to, field:sub(3)) then moved = moved + 1 else stuck = stuck + 1 end
     end)
     if not over then
-      redis.call('HSET', cursors, id, to .. ' ' .. cursor .. ' ' .. moved)
-    elseif slices_left(from) == 0 then
+      redis.call('HSET', cursors, id, table.concat({to, cursor, moved, stuck}, ' '))
+    elseif stuck == 0 then
       finish(id, keys, to)
     else
       redis.call('HDEL', cursors, id)  -- a new pass
@@ -213,7 +207,6 @@ local function job_tools()
     -- parked slices go back, in this call's step and later ones.
     redis.call('PERSIST', my.inst)
     redis.call('PERSIST', my.park)
-    for _, seq in ipairs(my.seqs) do redis.call('PERSIST', seq) end
     if redis.call('EXISTS', my.park) == 1 then
       redis.call('HSET', my.inst, 'p', '1')
       tools.queue({ms(now), me})
@@ -271,6 +264,7 @@ end
 local jobs_wait = false
 local function find_dead()
   local dead = redis.call('ZRANGEBYSCORE', live, '-inf', '(' .. ms(now), 'LIMIT', 0, 101)
+  if #dead == 0 then return end
   local args = {}
   for _, id in ipairs(dead) do
     if id == jobs_marker then
@@ -402,18 +396,18 @@ if op == 'work' then
   local busy = tools().lease()
   if busy then return reply(status, busy) end
 end
-if job ~= '' and job ~= me then tools().step(job, tools().keys_at(11 + lanes)) end
+if job ~= '' and job ~= me then tools().step(job, tools().keys_at(11)) end
 
 local function own_step(pending)
   if pending then tools().step(me, tools().my) end
 end
 
-if op == 'heartbeat' then  -- ARGV[8]: "" or the cursor of a sweep of the caller's hash
+if op == 'heartbeat' then  -- ARGV[7]: "" or the cursor of a sweep of the caller's hash
   own_step(redis.call('HEXISTS', my_inst, 'p') == 1)
-  if (ARGV[8] or '') == '' then return reply(status, {}) end
+  if (ARGV[7] or '') == '' then return reply(status, {}) end
   -- Slices that count for nothing (stale, or 0) leave the caller's hash, so
   -- that keys deleted or cleared by others leave no residue in it.
-  local cursor, over = tools().scan(my_inst, ARGV[8], function(field)
+  local cursor, over = tools().scan(my_inst, ARGV[7], function(field)
     if field:sub(1, 2) ~= 's:' then return end
     local key = field:sub(3)
     local v = redis.call('HMGET', my_inst, 's:' .. key, 'e:' .. key)
@@ -423,29 +417,36 @@ if op == 'heartbeat' then  -- ARGV[8]: "" or the cursor of a sweep of the caller
 elseif op == 'work' then
   own_step(redis.call('HEXISTS', my_inst, 'p') == 1)
   return reply(status, tools().backlog())
-elseif op == 'flush' then  -- ARGV[8] lane, ARGV[9] sequence, then key, delta pairs
-  local my_seq = KEYS[11 + tonumber(ARGV[8])]
+elseif op == 'flush' then  -- ARGV[7] lane, ARGV[8] sequence, then key, delta pairs
+  local my_seq = 'q:' .. ARGV[7]
   -- A batch already applied (re-sent after a lost reply) only reads. So does
   -- a delta of "0": no HINCRBY by 0, no slice entry created.
-  local applied = tonumber(ARGV[9]) > tonumber(redis.call('GET', my_seq) or '0')
+  local applied = tonumber(ARGV[8]) > tonumber(redis.call('HGET', my_inst, my_seq) or '0')
   flushing = flush_tools()
   local keys = {}
-  for i = 10, #ARGV, 2 do keys[#keys + 1] = ARGV[i] end
+  for i = 9, #ARGV, 2 do keys[#keys + 1] = ARGV[i] end
   local pending = redis.call('HEXISTS', my_inst, 'p') == 1
   local blocked = {}  -- keys whose parked slice cannot come back: their deltas are dropped, as on overflow
   if pending then for _, key in ipairs(keys) do if not unpark(key) then blocked[key] = true end end end
   local key_epochs = flushing.hmget(epochs, keys)
-  local fields = {}
-  for _, key in ipairs(keys) do
-    fields[#fields + 1] = 'e:' .. key
-    fields[#fields + 1] = 's:' .. key
+  local entries = {}  -- field -> value
+  if redis.call('HLEN', my_inst) <= 4 * #keys then
+    -- Not much more than the batch's fields: one HGETALL costs less than an
+    -- HMGET of them all.
+    local flat = redis.call('HGETALL', my_inst)
+    for i = 1, #flat, 2 do entries[flat[i]] = flat[i + 1] end
+  else
+    local fields = {}
+    for _, key in ipairs(keys) do
+      fields[#fields + 1] = 'e:' .. key
+      fields[#fields + 1] = 's:' .. key
+    end
+    local values = flushing.hmget(my_inst, fields)
+    for j, field in ipairs(fields) do entries[field] = values[j] end
   end
-  local values = flushing.hmget(my_inst, fields)
-  local entries = {}
-  for j, field in ipairs(fields) do entries[field] = values[j] end
   local epoch_now, seen, out, overflowed = {}, {}, {}, {}
   for n, key in ipairs(keys) do
-    local delta = ARGV[9 + 2 * n]
+    local delta = ARGV[8 + 2 * n]
     local epoch = epoch_now[key]
     if epoch == nil then epoch = key_epochs[n] end
     local slice
@@ -469,9 +470,9 @@ elseif op == 'flush' then  -- ARGV[8] lane, ARGV[9] sequence, then key, delta pa
     out[#out + 1] = total or field_or_zero(cum, key)
     out[#out + 1] = new_slice or slice or '0'
   end
+  if applied then flushing.set_mine(my_seq, ARGV[8]) end
   flushing.write_queued()
   flushing = nil
-  if applied then redis.call('SET', my_seq, ARGV[9]) end
   own_step(pending)
   return reply(status, {applied and 1 or 0, out, overflowed})
 elseif op == 'clear' then
@@ -479,20 +480,20 @@ elseif op == 'clear' then
   -- frees the two hashes in the background (UNLINK).
   redis.call('UNLINK', cum, epochs)
   return reply(status, {})
-elseif op == 'clear_on_instance' then  -- ARGV[8] HSCAN cursor; repeated until it answers "over"
+elseif op == 'clear_on_instance' then  -- ARGV[7] HSCAN cursor; repeated until it answers "over"
   local tl = tools()
   redis.call('UNLINK', my_park)
   redis.call('HDEL', my_inst, 'p')
   tl.unqueue(me)
   local stuck = ''
-  local cursor, over = tl.scan(my_inst, ARGV[8], function(field)
+  local cursor, over = tl.scan(my_inst, ARGV[7], function(field)
     if field:sub(1, 2) == 's:' and not tl.move(tl.my, my_inst, 'drop', field:sub(3)) then stuck = field:sub(3) end
   end)
   return reply(status, {cursor, over and 1 or 0, stuck})
 end
 
--- Single-key operations. ARGV[8] key, ARGV[9] operand.
-local key, operand = ARGV[8], ARGV[9]
+-- Single-key operations. ARGV[7] key, ARGV[8] operand.
+local key, operand = ARGV[7], ARGV[8]
 local epoch = epoch_of(key)
 local slice, pending = read_my_slice(key, epoch)
 local result

@@ -35,25 +35,19 @@ Keys::Keys(std::string_view prefix, std::string_view kind, Caller caller)
   push_instance(fixed_keys_, caller_.id);
 }
 
-std::string Keys::seq(std::string_view id, std::size_t lane) const {
-  return fmt::format("{}seq:{}:{}", base_, id, lane);
-}
-
 void Keys::push_instance(redis::Command& cmd, std::string_view id) const {
   cmd.push(instance(id)).push(park(id));
-  for (std::size_t lane = 0; lane < caller_.lanes; ++lane) cmd.push(seq(id, lane));
 }
 
 redis::Command Keys::begin(std::string_view op, std::string_view job) const {
   const bool other = !job.empty() && job != caller_.id;
   redis::Command cmd;
-  cmd.push(fixed_keys_.size() + (other ? 2 + caller_.lanes : 0)).append(fixed_keys_);
+  cmd.push(fixed_keys_.size() + (other ? 2 : 0)).append(fixed_keys_);
   if (other) push_instance(cmd, job);
   cmd.push(op)
       .push(caller_.id)
       .push(caller_.threshold.count())
       .push(caller_.retention.count())
-      .push(caller_.lanes)
       .push(work_budget)
       .push(other ? job : std::string_view());
   return cmd;

@@ -24,7 +24,6 @@ struct Caller {
   std::string id;
   std::chrono::milliseconds threshold;
   std::chrono::milliseconds retention;
-  std::size_t lanes;  // flush lanes, each with a sequence record
 };
 
 // The keys of one counter family ("{prefix}:<kind>:..."), and the caller's.
@@ -41,7 +40,6 @@ class Keys {
   std::string shared(std::string_view name) const { return base_ + std::string(name); }
   std::string instance(std::string_view id) const { return base_ + "inst:" + std::string(id); }
   std::string park(std::string_view id) const { return base_ + "park:" + std::string(id); }
-  std::string seq(std::string_view id, std::size_t lane) const;
 
  private:
   void push_instance(redis::Command& cmd, std::string_view id) const;

@@ -12,7 +12,6 @@
 
 #include "distkit/detail/check_duration.hpp"
 #include "distkit/detail/checked.hpp"
-#include "distkit/detail/lax_engine.hpp"
 #include "distkit/error.hpp"
 #include "distkit/logging.hpp"
 #include "instance_id.hpp"
@@ -74,7 +73,7 @@ StrictInstanceAwareCounter::StrictInstanceAwareCounter(Private, StrictInstanceAw
       heartbeat_interval_(options_.heartbeat_interval.value_or(options_.dead_instance_threshold / 3)),
       keys_(std::make_unique<ia::Keys>(options_.prefix.str(), kind,
                                        ia::Caller{detail::make_instance_id(), options_.dead_instance_threshold,
-                                                  options_.parked_retention, detail::LaxEngine<Counts>::lanes})),
+                                                  options_.parked_retention})),
       forgotten_(std::move(forgotten)),
       strand_(asio::make_strand(options_.connection->get_executor())),
       heartbeat_timer_(std::make_shared<asio::steady_timer>(strand_)) {

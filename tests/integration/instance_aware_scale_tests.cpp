@@ -43,7 +43,7 @@ struct Raw {
 
   Raw(const Env& env, std::string id, std::chrono::milliseconds threshold,
       std::chrono::milliseconds retention = std::chrono::hours(1))
-      : keys(env.prefix.str(), "ia", {std::move(id), threshold, retention, 4}), conn(env.conn) {}
+      : keys(env.prefix.str(), "ia", {std::move(id), threshold, retention}), conn(env.conn) {}
 
   asio::awaitable<redis::Reply> call(std::string_view op, std::vector<std::string> arguments = {}) {
     redis::Command cmd = keys.begin(op, job);
@@ -120,8 +120,8 @@ TEST_CASE("instance-aware scale: 300 instances with 1,000 keys each die at once;
   CHECK(server().command({"HGET", family(env, "cum"), "k0"}) == "1");
   CHECK(server().command({"HGET", family(env, "cum"), "k999"}) == "0");
   CHECK(server().command({"HLEN", family(env, "park:dead0")}) == std::to_string(2 * keys));
-  CHECK(server().command({"EXISTS", family(env, "inst:dead0")}) == "1");  // its retention and nothing else
-  CHECK(server().command({"HLEN", family(env, "inst:dead0")}) == "1");
+  CHECK(server().command({"HMGET", family(env, "inst:dead0"), "r", "q:0"}) == "3600000 10");  // its retention, its lane
+  CHECK(server().command({"HLEN", family(env, "inst:dead0")}) == "2");                           // and nothing else
 
   // clear() of them all is one bounded call.
   env([&]() -> asio::awaitable<void> { co_await survivor.call("clear"); }());

@@ -33,7 +33,7 @@ Reply call_reply(std::int64_t status, std::string job, std::int64_t work, Reply 
   return arr({num(status), str(std::move(job)), num(work), std::move(payload)});
 }
 
-const ia::Keys keys("p", "ia", {"me", std::chrono::milliseconds(30'000), std::chrono::milliseconds(86'400'000), 4});
+const ia::Keys keys("p", "ia", {"me", std::chrono::milliseconds(30'000), std::chrono::milliseconds(86'400'000)});
 
 // The RESP of `cmd` as its arguments, for reading.
 std::vector<std::string> arguments(redis::Command cmd) {
@@ -53,27 +53,25 @@ std::vector<std::string> arguments(redis::Command cmd) {
 
 TEST_CASE("protocol: a call declares the family's keys and the caller's, then its fixed arguments") {
   const auto args = arguments(keys.begin("inc", ""));
-  REQUIRE(args.size() == 1 + 14 + 7);
-  CHECK(args[0] == "14");
+  REQUIRE(args.size() == 1 + 10 + 6);
+  CHECK(args[0] == "10");
   CHECK(args[1] == "{p}:ia:v2:live");
   CHECK(args[4] == "{p}:ia:meta");
   CHECK(args[8] == "{p}:ia:live");  // layout 1's live set, to refuse a mixed fleet
   CHECK(args[9] == "{p}:ia:v2:inst:me");
   CHECK(args[10] == "{p}:ia:v2:park:me");
-  CHECK(args[14] == "{p}:ia:v2:seq:me:3");
-  CHECK(std::vector<std::string>(args.begin() + 15, args.end()) ==
-        std::vector<std::string>{"inc", "me", "30000", "86400000", "4", "1000", ""});
+  CHECK(std::vector<std::string>(args.begin() + 11, args.end()) ==
+        std::vector<std::string>{"inc", "me", "30000", "86400000", "1000", ""});
 }
 
 TEST_CASE("protocol: a call that steps another instance's job declares that instance's keys too") {
   const auto args = arguments(keys.begin("get", "other"));
-  REQUIRE(args.size() == 1 + 20 + 7);
-  CHECK(args[0] == "20");
-  CHECK(args[15] == "{p}:ia:v2:inst:other");
-  CHECK(args[16] == "{p}:ia:v2:park:other");
-  CHECK(args[20] == "{p}:ia:v2:seq:other:3");
+  REQUIRE(args.size() == 1 + 12 + 6);
+  CHECK(args[0] == "12");
+  CHECK(args[11] == "{p}:ia:v2:inst:other");
+  CHECK(args[12] == "{p}:ia:v2:park:other");
   CHECK(args.back() == "other");
-  CHECK(arguments(keys.begin("get", "me")).size() == 1 + 14 + 7);  // its own job: its keys are there already
+  CHECK(arguments(keys.begin("get", "me")).size() == 1 + 10 + 6);  // its own job: its keys are there already
 }
 
 TEST_CASE("protocol: replies decode into their fields") {

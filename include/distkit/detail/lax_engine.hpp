@@ -47,7 +47,7 @@ template <class Remote>
 class LaxEngine {
  public:
   static constexpr std::size_t max_batch_keys = 100;
-  // Each lane has a sequence record in Redis; the scripts are told how many.
+  // Each lane has a sequence record in Redis, named by the lane's index.
   static constexpr std::size_t lanes = 4;
 
   enum class Scope {
