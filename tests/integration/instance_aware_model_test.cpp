@@ -11,6 +11,9 @@
 // instances'. Seeded; the seed is printed on failure and DISTKIT_SEED=<n>
 // replays it.
 #include <algorithm>
+#include <future>
+
+#include <asio/post.hpp>
 #include <cstdlib>
 #include <map>
 #include <random>
@@ -189,9 +192,26 @@ TEST_CASE("instance-aware model: random ops, deaths, returns and re-sent batches
     check_redis(0, keys[0], nullptr);
     for (int x = 0; x < n; ++x) CHECK(server().command({"EXISTS", base + "park:" + cs[x]->instance_id()}) == "0");
 
-    // A leave takes every slice out for good; the id cannot come back.
+    // A leave takes every slice out for good, and ops still in flight when it
+    // starts bring none back: each either ran before it or fails.
     const int leaver = pick(0, n - 1);
+    auto ex = co_await asio::this_coro::executor;
+    std::vector<std::future<Counts>> in_flight;
+    for (int j = 0; j < 8; ++j) in_flight.push_back(asio::co_spawn(ex, cs[leaver]->inc(keys[j % 4], 1), asio::use_future));
+    co_await asio::post(ex, asio::use_awaitable);  // they start, and are sent ahead of the leave
     co_await cs[leaver]->shutdown();
+    const bool landed = co_await eventually([&]() -> asio::awaitable<bool> {
+      co_return std::all_of(in_flight.begin(), in_flight.end(),
+                            [](auto& f) { return f.wait_for(0s) == std::future_status::ready; });
+    });
+    REQUIRE(landed);
+    for (auto& f : in_flight) {
+      try {
+        f.get();
+      } catch (const Error& e) {
+        CHECK(e.value() == errc::shut_down);
+      }
+    }
     m.slices[leaver].clear();
     check_redis(0, keys[0], nullptr);
     CHECK(server().command({"HEXISTS", base + "inst:" + cs[leaver]->instance_id(), "left"}) == "1");

@@ -181,3 +181,21 @@ TEST_CASE("instance-aware scale: 100,000 keys created and deleted leave nothing 
                                              "{" + env.prefix.str() + "}*"});
   CHECK(left == "{" + env.prefix.str() + "}:ia:meta");
 }
+
+TEST_CASE("instance-aware: after a leave, every call under that id is refused and registers nothing, for "
+          "parked_retention") {
+  Env env;
+  Raw a(env, "a", 30'000ms, 300ms);
+  std::optional<errc> late_inc, late_flush;
+  env([&]() -> asio::awaitable<void> {
+    co_await a.call("inc", args("k", "5"));
+    while (ia::decode_leave(co_await a.call("leave")).more) {
+    }
+    late_inc = co_await error_of(a.call("inc", args("k", "1")));           // an op that was in flight
+    late_flush = co_await error_of(a.call("flush", args("0", "9", "k", "1")));  // a re-sent batch
+  }());
+  CHECK(late_inc == errc::shut_down);
+  CHECK(late_flush == errc::shut_down);
+  CHECK(server().command({"ZSCORE", family(env, "live"), "a"}).empty());
+  CHECK(server().command({"HGET", family(env, "cum"), "k"}) == "0");
+}
