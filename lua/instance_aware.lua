@@ -152,7 +152,9 @@ local function job_tools()
 
   -- One step of instance id's job, within what is left of the budget.
   function tools.step(id, keys)
-    if work >= budget or not redis.call('ZSCORE', jobs, id) then return end
+    if work + 10 >= budget then return end  -- no room for one HSCAN
+    local due = redis.call('ZSCORE', jobs, id)
+    if not due or tonumber(due) > now then return end  -- done, or put off (see below)
     local to, from = direction(id, keys)
     if to == 'drop' then redis.call('UNLINK', keys.park) end  -- a leave takes its parked slices along
     -- Its cursor: "<direction> <HSCAN cursor> <slices moved> <slices that
@@ -204,9 +206,11 @@ local function job_tools()
     redis.call('HSET', my.inst, 'r', retention)
     if not known then return 2 end
     -- Back from a reap (done or under way): its state is kept again, and its
-    -- parked slices go back, in this call's step and later ones.
+    -- parked slices go back, in this call's step and later ones. A pass
+    -- saved before is forgotten: it may have gone by slices added since.
     redis.call('PERSIST', my.inst)
     redis.call('PERSIST', my.park)
+    redis.call('HDEL', cursors, me)
     if redis.call('EXISTS', my.park) == 1 then
       redis.call('HSET', my.inst, 'p', '1')
       tools.queue({ms(now), me})
@@ -297,13 +301,17 @@ end
 -- write a slice of the key meanwhile.
 local function unpark(key) return tools().move(tools().my, my_park, 'inst', key) end
 
--- The caller's current slice of key (false if none or stale), and whether
--- parked slices wait. Fails with OVERFLOW if its parked slice of key cannot
--- come back.
+-- The caller's current slice of key (false if none or stale), whether
+-- parked slices wait, and whether that slice is one still parked because it
+-- cannot come back (its cumulative would leave int64): it is then not
+-- counted, and only an op that replaces or removes it may go on.
 local function read_my_slice(key, epoch)
   local v = redis.call('HMGET', my_inst, 'p', 'e:' .. key, 's:' .. key)
   if v[1] then
-    if not unpark(key) then error({err = 'OVERFLOW ' .. key .. ': a parked slice of it cannot come back (int64)'}) end
+    if not unpark(key) then
+      local parked = redis.call('HMGET', my_park, 'e:' .. key, 's:' .. key)
+      return epoch and parked[1] == epoch and parked[2], true, true
+    end
     v = redis.call('HMGET', my_inst, 'p', 'e:' .. key, 's:' .. key)
   end
   return epoch and v[2] == epoch and v[3], v[1]
@@ -495,8 +503,14 @@ end
 -- Single-key operations. ARGV[7] key, ARGV[8] operand.
 local key, operand = ARGV[7], ARGV[8]
 local epoch = epoch_of(key)
-local slice, pending = read_my_slice(key, epoch)
+local slice, pending, uncounted = read_my_slice(key, epoch)
 local result
+if uncounted then
+  if op == 'inc' then return overflow_error(key .. ' (a parked slice of it cannot come back)') end
+  -- The op replaces or removes that slice (get only reads it): it leaves
+  -- the park, never having been counted.
+  if op ~= 'get' then redis.call('HDEL', my_park, 's:' .. key, 'e:' .. key) end
+end
 
 if op == 'get' then
   result = {field_or_zero(cum, key), slice or '0'}
@@ -510,6 +524,7 @@ elseif op == 'set' then
   result = {operand, operand}
 elseif op == 'set_on_instance' then
   slice = slice or '0'
+  if uncounted then slice = '0' end  -- nothing of it to take out of the cumulative
   if slice ~= '0' and not add_to_field(cum, key, negate(slice)) then return overflow_error(key) end
   local new_total = add_to_field(cum, key, operand)
   if not new_total then
@@ -526,7 +541,7 @@ elseif op == 'del' then
 elseif op == 'del_on_instance' then
   slice = slice or '0'
   local total = field_or_zero(cum, key)
-  if slice ~= '0' then
+  if slice ~= '0' and not uncounted then
     total = add_to_field(cum, key, negate(slice))
     if not total then return overflow_error(key) end  -- the others' sum is beyond int64
   end

@@ -158,3 +158,30 @@ TEST_CASE("instance-aware: an op on a key whose parked slice cannot come back (i
   CHECK(refused == errc::overflow);
   CHECK(seen == std::vector<Counts>{{0, 0}, {big - 1, big - 1}});
 }
+
+TEST_CASE("instance-aware: while a parked slice cannot come back, get reads it and set, del, set_on_instance and "
+          "del_on_instance replace or remove it") {
+  constexpr std::int64_t big = std::int64_t{1} << 62;
+  Env env;
+  auto b = strict(env);
+  std::vector<Counts> seen;
+  for (const std::string op : {"set", "del", "set_on_instance", "del_on_instance"}) {
+    auto a = strict(env, 300ms);
+    const std::string k = "k-" + op;
+    env([&]() -> asio::awaitable<void> {
+      co_await a->inc(k, big);
+      co_await expect_cumulative_becomes(*b, k, 0);  // a parked
+      co_await b->inc(k, big);                       // a's slice cannot come back
+      seen.push_back(co_await a->get(k));
+      if (op == "set") seen.push_back(co_await a->set(k, 7));
+      if (op == "del") seen.push_back(co_await a->del(k));
+      if (op == "set_on_instance") seen.push_back(co_await a->set_on_instance(k, 7));
+      if (op == "del_on_instance") seen.push_back(co_await a->del_on_instance(k));
+      seen.push_back(co_await b->get(k));
+    }());
+  }
+  CHECK(seen == std::vector<Counts>{{big, big}, {7, 7}, {7, 0},                 // set: a new epoch
+                                    {big, big}, {big, big}, {0, 0},             // del: gone for all
+                                    {big, big}, {big + 7, 7}, {big + 7, big},   // set_on_instance: replaced
+                                    {big, big}, {big, big}, {big, big}});       // del_on_instance: removed
+}

@@ -199,3 +199,34 @@ TEST_CASE("instance-aware: after a leave, every call under that id is refused an
   CHECK(server().command({"ZSCORE", family(env, "live"), "a"}).empty());
   CHECK(server().command({"HGET", family(env, "cum"), "k"}) == "0");
 }
+
+TEST_CASE("instance-aware: an instance that returns in the middle of its reap and dies again is parked whole") {
+  Env env;
+  Raw a(env, "a", 200ms), h(env, "h", 200ms), s(env, "s", 30'000ms);
+  env([&]() -> asio::awaitable<void> {
+    co_await a.touch("a", 0, 1500);  // 3,000 fields: a park of more than one call
+    co_await h.touch("h", 0, 5000);  // a big job that takes whole calls
+    co_await sleep_for(250ms);
+    co_await s.call("heartbeat");  // both are found dead
+    s.job = "a";
+    co_await s.call("heartbeat");  // a's park goes part of the way
+    // a comes back, and each of its calls spends its budget on h's job, none
+    // on its own; it writes 500 new slices, then dies again.
+    for (int i = 0; i < 5; ++i) {
+      a.job = "h";
+      co_await a.touch("new", i * 100, 100);
+    }
+    co_await sleep_for(250ms);
+    for (int i = 0; i < 40 && server().command({"ZSCORE", family(env, "jobs"), "a"}) != ""; ++i) {
+      s.job = "a";
+      co_await s.call("heartbeat");
+    }
+  }());
+  CHECK(server().command({"ZSCORE", family(env, "jobs"), "a"}).empty());
+  // Every slice of the dead a is parked, none left counted.
+  CHECK(server().command({"EVAL", "local n = 0 for i = 0, 499 do n = n + tonumber(redis.call('HGET', KEYS[1], 'new' .. i)) end return n",
+                          "1", family(env, "cum")}) == "0");
+  CHECK(server().command({"EVAL", "local n = 0 for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do if f:sub(1, 2) == 's:' then n = n + 1 end end return n",
+                          "1", family(env, "inst:a")}) == "0");
+  CHECK(server().command({"HLEN", family(env, "park:a")}) == std::to_string(2 * (1500 + 500)));
+}
