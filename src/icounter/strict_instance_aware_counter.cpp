@@ -6,7 +6,7 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
-#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <fmt/format.h>
 
@@ -76,16 +76,13 @@ StrictInstanceAwareCounter::StrictInstanceAwareCounter(Private, StrictInstanceAw
                                                   options_.parked_retention})),
       forgotten_(std::move(forgotten)),
       strand_(asio::make_strand(options_.connection->get_executor())),
-      heartbeat_timer_(std::make_shared<asio::steady_timer>(strand_)) {
+      heartbeat_timer_(strand_) {
   warn_on_short_threshold(options_);
   if (heartbeat_interval_.count() <= 0) heartbeat_interval_ = std::chrono::milliseconds(1);
 }
 
-// Wakes the heartbeat loop, which then finds us gone. Posted: the loop may be
-// between releasing us and starting its wait.
-StrictInstanceAwareCounter::~StrictInstanceAwareCounter() {
-  asio::post(strand_, [timer = heartbeat_timer_] { timer->cancel(); });
-}
+// Its heartbeat timer wakes the heartbeat loop, which then finds it gone.
+StrictInstanceAwareCounter::~StrictInstanceAwareCounter() = default;
 
 const std::string& StrictInstanceAwareCounter::instance_id() const noexcept { return keys_->caller().id; }
 
@@ -319,46 +316,41 @@ asio::awaitable<void> StrictInstanceAwareCounter::heartbeat_loop(std::weak_ptr<S
   auto last_activity = [](const StrictInstanceAwareCounter& c) {
     return Clock::time_point(Clock::duration(c.last_activity_.load()));
   };
-  for (;;) {
-    std::shared_ptr<asio::steady_timer> timer;
-    if (auto self = weak.lock()) {
-      if (self->stopped_) co_return;
-      timer = self->heartbeat_timer_;
-      timer->expires_at(retry_at.value_or(std::min(last_activity(*self) + self->heartbeat_interval_,
-                                                   last_sent + busy_sweep * self->heartbeat_interval_)));
-    } else {
-      co_return;
-    }
-    co_await timer->async_wait(asio::experimental::as_tuple(asio::use_awaitable));
-
-    auto self = weak.lock();
-    if (!self || self->stopped_) co_return;
-    const auto now = Clock::now();
-    const auto interval = self->heartbeat_interval_;
-    const bool due = retry_at ? now >= *retry_at
-                              : now - last_activity(*self) >= interval || now - last_sent >= busy_sweep * interval;
-    if (!due) continue;  // an op proved us alive meanwhile
-    if (self->heartbeat_suspended_) {  // sleep on
-      self->touch();
-      last_sent = now;
-      continue;
-    }
-    try {
-      sweep = co_await self->sweeping_heartbeat(std::move(sweep));
-      last_sent = now;
-      retry_at.reset();
-    } catch (const std::exception& e) {
-      logger()->warn("heartbeat of instance {} failed: {}", self->instance_id(), e.what());
-      sweep = "0";
-      retry_at = Clock::now() + interval / 4;
-    }
-  }
+  co_await detail::BackgroundTimer::run(
+      std::move(weak), [](StrictInstanceAwareCounter& c) -> detail::BackgroundTimer& { return c.heartbeat_timer_; },
+      [&](StrictInstanceAwareCounter& c) -> std::optional<Clock::time_point> {
+        if (c.stopped_) return std::nullopt;
+        return retry_at.value_or(
+            std::min(last_activity(c) + c.heartbeat_interval_, last_sent + busy_sweep * c.heartbeat_interval_));
+      },
+      [&](std::shared_ptr<StrictInstanceAwareCounter> self) -> asio::awaitable<void> {
+        if (self->stopped_) co_return;
+        const auto now = Clock::now();
+        const auto interval = self->heartbeat_interval_;
+        const bool due = retry_at ? now >= *retry_at
+                                  : now - last_activity(*self) >= interval || now - last_sent >= busy_sweep * interval;
+        if (!due) co_return;  // an op proved us alive meanwhile
+        if (self->heartbeat_suspended_) {  // sleep on
+          self->touch();
+          last_sent = now;
+          co_return;
+        }
+        try {
+          sweep = co_await self->sweeping_heartbeat(std::move(sweep));
+          last_sent = now;
+          retry_at.reset();
+        } catch (const std::exception& e) {
+          logger()->warn("heartbeat of instance {} failed: {}", self->instance_id(), e.what());
+          sweep = "0";
+          retry_at = Clock::now() + interval / 4;
+        }
+      });
 }
 
 asio::awaitable<void> StrictInstanceAwareCounter::shutdown() {
   if (left_) throw Error(errc::shut_down, "counter is shut down");
   stopped_ = true;
-  asio::post(strand_, [self = shared_from_this()] { self->heartbeat_timer_->cancel(); });
+  heartbeat_timer_.wake();
   for (bool more = true; more;) {  // the leave is final at its first call; the rest are its bounded steps
     const redis::Reply r = co_await detail::scripts::instance_aware.call(*options_.connection, begin("leave"));
     const ia::LeaveReply leave = ia::decode_leave(r);

@@ -35,6 +35,7 @@
 #include <asio/strand.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include "distkit/detail/background_loop.hpp"
 #include "distkit/detail/delta_map.hpp"
 #include "distkit/error.hpp"
 #include "distkit/flush_stats.hpp"
@@ -61,18 +62,12 @@ class LaxEngine {
             std::shared_ptr<DeltaMap<Remote>> map = std::make_shared<DeltaMap<Remote>>())
       : map_(std::move(map)),
         strand_(asio::make_strand(ex)),
-        timer_(std::make_shared<asio::steady_timer>(strand_)),
+        timer_(strand_),
         wake_(strand_),
         flush_interval_(flush_interval),
         allowed_lag_(allowed_lag) {
     wake_.expires_at(Clock::time_point::max());  // only ever cancelled, never re-armed
     for (std::size_t i = 0; i < lanes; ++i) lanes_[i].index = i;
-  }
-
-  // Wakes the flush loop, which then finds its counter gone and ends. Posted:
-  // the loop may be between releasing the counter and starting its wait.
-  ~LaxEngine() {
-    asio::post(strand_, [timer = timer_] { timer->cancel(); });
   }
 
   DeltaMap<Remote>& map() noexcept { return *map_; }
@@ -90,7 +85,6 @@ class LaxEngine {
 
   template <class Owner>
   void start(const std::shared_ptr<Owner>& owner) {
-    owner_ = owner;
     asio::co_spawn(strand_, run(std::weak_ptr<Owner>(owner)), asio::detached);
   }
 
@@ -98,9 +92,7 @@ class LaxEngine {
   // once per flush round.
   void note_activity() {
     if (dirty_.load(std::memory_order_relaxed) || dirty_.exchange(true)) return;
-    asio::post(strand_, [owner = owner_, this] {
-      if (auto alive = owner.lock()) timer_->cancel();
-    });
+    timer_.wake();
   }
 
   // The ops' hot path, not a coroutine: adds `n` to a warm key and returns
@@ -163,7 +155,7 @@ class LaxEngine {
     if (e.shut_down_) throw Error(errc::shut_down, "counter is shut down");
     e.stopped_ = true;
     e.map_->close();
-    asio::post(e.strand_, [owner] { owner->engine().timer_->cancel(); });
+    e.timer_.wake();
     co_await flush_from(owner, Scope::all);
     e.shut_down_ = true;
   }
@@ -260,46 +252,33 @@ class LaxEngine {
   // so a round collects what arrived meanwhile, then flushes what is due.
   template <class Owner>
   static asio::awaitable<void> run(std::weak_ptr<Owner> weak) {
-    for (;;) {
-      std::shared_ptr<asio::steady_timer> timer;
-      bool idle = false;
-      if (auto owner = weak.lock()) {
-        LaxEngine& e = owner->engine();
-        if (e.stopped_) co_return;
-        timer = e.timer_;
-        idle = !e.dirty_.load();
-        if (idle)
-          timer->expires_at(Clock::time_point::max());
-        else
-          timer->expires_after(e.flush_interval_);
-      } else {
-        co_return;
-      }
-      // Not owning the counter while asleep (only the timer): its destructor
-      // cancels this wait.
-      co_await timer->async_wait(asio::experimental::as_tuple(asio::use_awaitable));
-      if (idle) continue;
-
-      auto owner = weak.lock();
-      if (!owner) co_return;
-      LaxEngine& e = owner->engine();
-      if (e.stopped_) co_return;
-      e.dirty_.store(false);
-      try {
-        co_await e.flush(*owner, Scope::due);
-      } catch (const std::exception& ex) {
-        logger()->warn("flush failed, will retry: {}", ex.what());
-      }
-      if (e.any_unacked() || e.map_->has_pending()) e.dirty_.store(true);
-    }
+    bool idle = false;
+    co_await BackgroundTimer::run(
+        std::move(weak), [](Owner& owner) -> BackgroundTimer& { return owner.engine().timer_; },
+        [&idle](Owner& owner) -> std::optional<Clock::time_point> {
+          LaxEngine& e = owner.engine();
+          if (e.stopped_) return std::nullopt;
+          idle = !e.dirty_.load();
+          return idle ? Clock::time_point::max() : Clock::now() + e.flush_interval_;
+        },
+        [&idle](std::shared_ptr<Owner> owner) -> asio::awaitable<void> {
+          LaxEngine& e = owner->engine();
+          if (idle || e.stopped_) co_return;  // woken by activity: sleep a round first; stopped: ends
+          e.dirty_.store(false);
+          try {
+            co_await e.flush(*owner, Scope::due);
+          } catch (const std::exception& ex) {
+            logger()->warn("flush failed, will retry: {}", ex.what());
+          }
+          if (e.any_unacked() || e.map_->has_pending()) e.dirty_.store(true);
+        });
   }
 
   std::shared_ptr<DeltaMap<Remote>> map_;
   asio::strand<asio::any_io_executor> strand_;
-  std::shared_ptr<asio::steady_timer> timer_;  // the flush loop's sleep, shared with it
+  BackgroundTimer timer_;     // the flush loop's sleep
   asio::steady_timer wake_;   // wakes wait_until() calls
   std::chrono::milliseconds flush_interval_, allowed_lag_;
-  std::weak_ptr<void> owner_;
   std::atomic<bool> dirty_{false};
   std::atomic<bool> stopped_{false};
   std::atomic<bool> shut_down_{false};  // a shutdown() completed

@@ -11,10 +11,10 @@
 #include <vector>
 
 #include <asio/awaitable.hpp>
-#include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 
 #include "distkit/counts.hpp"
+#include "distkit/detail/background_loop.hpp"
 #include "distkit/detail/delta_map.hpp"
 #include "distkit/icounter/options.hpp"
 #include "distkit/redis/command.hpp"
@@ -117,7 +117,7 @@ class StrictInstanceAwareCounter : public std::enable_shared_from_this<StrictIns
   std::atomic<bool> driving_{false};
   std::atomic<detail::Clock::rep> driver_not_before_{0};
   asio::strand<asio::any_io_executor> strand_;
-  std::shared_ptr<asio::steady_timer> heartbeat_timer_;  // shared with the heartbeat loop
+  detail::BackgroundTimer heartbeat_timer_;
 };
 
 }  // namespace distkit
