@@ -19,6 +19,19 @@ const redis::Reply& payload(const redis::Reply& r, std::string_view what, std::s
   return r.elements[3];
 }
 
+// Fills out.header; returns the op's own part of the reply, of `size` elements.
+template <class Out>
+const redis::Reply& decode_into(Out& out, const redis::Reply& r, std::string_view what, std::size_t size) {
+  out.header = decode_header(r);
+  return payload(r, what, size);
+}
+
+// A bounded part of a pass: its cursor, then 1 if the pass is over.
+void read_scan(const redis::Reply& p, ScanReply& out) {
+  out.cursor = p.elements[0].str;
+  out.over = p.elements[1].integer == 1;
+}
+
 Counts counts_at(const std::vector<redis::Reply>& values, std::size_t at) {
   return {to_int64(values[at]), to_int64(values[at + 1])};
 }
@@ -67,8 +80,7 @@ KeyReply decode_key(const redis::Reply& r) {
 
 FlushReply decode_flush(const redis::Reply& r, std::size_t keys) {
   FlushReply out;
-  out.header = decode_header(r);
-  const auto& p = payload(r, "flush", 3);
+  const auto& p = decode_into(out, r, "flush", 3);
   if (p.elements[1].elements.size() != 2 * keys) malformed("flush");
   out.applied = p.elements[0].integer == 1;
   out.counts.reserve(keys);
@@ -79,8 +91,7 @@ FlushReply decode_flush(const redis::Reply& r, std::size_t keys) {
 
 WorkReply decode_work(const redis::Reply& r) {
   WorkReply out;
-  out.header = decode_header(r);
-  const auto& p = payload(r, "work", 2);
+  const auto& p = decode_into(out, r, "work", 2);
   out.backlog = p.elements[0].integer;
   out.lease_wait = std::chrono::milliseconds(std::max<std::int64_t>(0, p.elements[1].integer));
   return out;
@@ -88,8 +99,7 @@ WorkReply decode_work(const redis::Reply& r) {
 
 LeaveReply decode_leave(const redis::Reply& r) {
   LeaveReply out;
-  out.header = decode_header(r);
-  const auto state = payload(r, "leave", 1).elements[0].integer;
+  const auto state = decode_into(out, r, "leave", 1).elements[0].integer;
   out.more = state == 1;
   out.stuck = state == 2;
   return out;
@@ -97,22 +107,16 @@ LeaveReply decode_leave(const redis::Reply& r) {
 
 ScanReply decode_clear(const redis::Reply& r) {
   ScanReply out;
-  out.header = decode_header(r);
-  const auto& p = payload(r, "clear_on_instance", 3);
-  out.cursor = p.elements[0].str;
-  out.over = p.elements[1].integer == 1;
+  const auto& p = decode_into(out, r, "clear_on_instance", 3);
+  read_scan(p, out);
   out.stuck = p.elements[2].str;
   return out;
 }
 
 ScanReply decode_heartbeat(const redis::Reply& r, bool swept) {
   ScanReply out;
-  out.header = decode_header(r);
-  const auto& p = payload(r, "heartbeat", swept ? 2 : 0);
-  if (swept) {
-    out.cursor = p.elements[0].str;
-    out.over = p.elements[1].integer == 1;
-  }
+  const auto& p = decode_into(out, r, "heartbeat", swept ? 2 : 0);
+  if (swept) read_scan(p, out);
   return out;
 }
 
