@@ -354,7 +354,64 @@ double lax_bytes_per_key(const Setup& setup) {
   return (after - before) / static_cast<double>(keys.size());
 }
 
+double percentile(std::vector<double> values, double p) {
+  if (values.empty()) return 0;
+  const auto at = values.begin() + static_cast<std::ptrdiff_t>(p * static_cast<double>(values.size() - 1));
+  std::nth_element(values.begin(), at, values.end());
+  return *at;
+}
+
 }  // namespace
+
+MassDeathResult mass_death(const Setup& setup) {
+  MassDeathResult r;
+  r.instances = setup.quick ? 30 : 300;
+  r.keys = 1000;
+  constexpr auto threshold = 2s;
+  Session s(setup.port);
+  Admin admin(setup.port);
+  const RedisKey prefix(fresh_prefix());
+  auto survivor = StrictInstanceAwareCounter::create({.prefix = prefix, .connection = s.conn});
+  s.run(survivor->inc("survivor", 1));
+  Clock::time_point dead_at;
+  {
+    std::vector<std::shared_ptr<StrictInstanceAwareCounter>> fleet;
+    for (int i = 0; i < r.instances; ++i)
+      fleet.push_back(StrictInstanceAwareCounter::create(
+          {.prefix = prefix, .connection = s.conn, .dead_instance_threshold = threshold}));
+    s.run_all(r.instances, [&](int i) -> asio::awaitable<void> {
+      for (int k = 0; k < r.keys; ++k) co_await fleet[static_cast<std::size_t>(i)]->inc(fmt::format("k{}", k), 1);
+    });
+    dead_at = Clock::now() + threshold;
+  }  // gone without shutdown(): a crash, every deadline within the next `threshold`
+
+  std::vector<double> before, during;
+  auto timed_incs = [&](std::vector<double>& out, int n) -> asio::awaitable<void> {
+    for (int i = 0; i < n; ++i) {
+      const auto t0 = Clock::now();
+      co_await survivor->inc("survivor", 1);
+      out.push_back(seconds_since(t0) * 1e6);
+    }
+  };
+  while (Clock::now() < dead_at - 500ms) s.run(timed_incs(before, 100));
+  while (Clock::now() < dead_at + 100ms) std::this_thread::sleep_for(10ms);
+  admin.command({"CONFIG", "SET", "slowlog-max-len", "100000"});
+  admin.command({"CONFIG", "SET", "slowlog-log-slower-than", "1000"});  // what took 1 ms or more
+  admin.command({"SLOWLOG", "RESET"});
+  const auto t0 = Clock::now();
+  const std::string jobs = fmt::format("{{{}}}:ia:v2:jobs", prefix.str());
+  do s.run(timed_incs(during, 20));
+  while (admin.command({"ZCARD", jobs}) != "0" && seconds_since(t0) < 120);
+  r.drain_s = seconds_since(t0);
+  r.longest_script_us = std::stod(admin.command(
+      {"EVAL", "local m = 0 for _, e in ipairs(redis.call('SLOWLOG', 'GET', -1)) do m = math.max(m, e[3]) end return m",
+       "0"}));
+  admin.command({"CONFIG", "SET", "slowlog-log-slower-than", "10000"});
+  r.p50_before_us = percentile(before, 0.5), r.p99_before_us = percentile(before, 0.99);
+  r.p50_drain_us = percentile(during, 0.5), r.p99_drain_us = percentile(during, 0.99);
+  s.run(survivor->shutdown());
+  return r;
+}
 
 Args strict_inc_command(const Setup& s, Kind kind) {
   return kind == Kind::plain ? strict_inc_command<StrictCounter>(s) : strict_inc_command<StrictInstanceAwareCounter>(s);

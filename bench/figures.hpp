@@ -56,4 +56,16 @@ struct FlushResult {
 FlushResult lax_flush_capacity(const Setup& s, Kind kind);
 double lax_bytes_per_key(const Setup& s, Kind kind);   // RSS growth / keys, 1,000,000 16-byte keys
 
+// 300 strict instance-aware instances with 1,000 keys each die at once; a
+// survivor of their family runs incs back to back, before and while
+// their slices are parked.
+struct MassDeathResult {
+  int instances = 0, keys = 0;
+  double p50_before_us = 0, p99_before_us = 0;  // the survivor's inc, the fleet alive
+  double p50_drain_us = 0, p99_drain_us = 0;    // the same, until every dead slice is parked
+  double longest_script_us = 0;                 // SLOWLOG, during the drain
+  double drain_s = 0;                           // from the deadlines' passing to the last job done
+};
+MassDeathResult mass_death(const Setup& s);
+
 }  // namespace distkit::bench

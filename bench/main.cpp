@@ -299,6 +299,26 @@ void lax_figures(const Options& o, Report& report, Kind kind) {
   if (report.wanted(g.name + " memory")) lax_memory(g);
 }
 
+// A fleet that dies at once (issue #11): how long its slices take to leave
+// the cumulatives, the longest script meanwhile, and what a survivor's ops
+// feel. Measured once: the setup is 300,000 slices.
+void mass_death_figures(const Options& o, Report& report) {
+  const std::string name = "StrictInstanceAwareCounter mass death";
+  if (!report.wanted(name)) return;
+  const MassDeathResult r = mass_death(o.setup);
+  const std::string fleet = fmt::format("{}: {} x {} slices", name, r.instances, r.keys);
+  const double longest_ms = r.longest_script_us / 1e3, allowed_ms = longest_ms + 2;
+  report.add({fleet + ", longest script while parking", "ms", longest_ms, "SLOWLOG (entries of 1 ms and more)", 0, 0,
+              "<= 10", longest_ms <= 10});
+  report.add({fleet + ", until every slice is parked", "s", r.drain_s, "", 0, 0, "<= 30", r.drain_s <= 30});
+  report.add({fleet + ", survivor's inc p99 meanwhile", "ms", r.p99_drain_us / 1e3,
+              "the longest script + 2 ms", allowed_ms, r.p99_drain_us / 1e3 / allowed_ms, "<= 1",
+              r.p99_drain_us / 1e3 <= allowed_ms});
+  report.add({fleet + ", survivor's inc p50 meanwhile", "us", r.p50_drain_us, "before the deaths", r.p50_before_us,
+              r.p50_drain_us / r.p50_before_us, "(info)", true});
+  report.add({fleet + ", survivor's inc p99 before the deaths", "us", r.p99_before_us, "", 0, 0, "(info)", true});
+}
+
 int main(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
@@ -331,6 +351,7 @@ int main(int argc, char** argv) {
   strict_figures(o, report, Kind::plain);
   lax_figures(o, report, Kind::instance_aware);
   lax_figures(o, report, Kind::plain);
+  mass_death_figures(o, report);
   report.print();
   report.write_json(when);
   return 0;

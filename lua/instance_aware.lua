@@ -32,13 +32,14 @@
 -- 0: was live, 1: came back from a reap, 2: registered as new.
 --
 -- Cost: every `local function` of a chunk is a new closure at every call, so
--- what most calls never run (jobs, registration, flush helpers) is built by
--- job_tools() and flush_tools() only in the calls that need it.
+-- what most calls never run (jobs, registration, unparking) is built by
+-- tools() only in the calls that need it, the flush helpers only in a flush,
+-- and what runs once is written inline.
 local live, cum, epochs, meta, jobs, cursors, lease, v1 =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local my_inst, my_park = KEYS[9], KEYS[10]
 local op, me, threshold, retention = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local budget, job = tonumber(ARGV[5]), ARGV[6]
+local job = ARGV[6]
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -49,7 +50,9 @@ local work = 0  -- fields and instances this call went through
 -- looks at `jobs` only then.
 local jobs_marker = '~jobs'
 
-local function ms(n) return string.format('%.0f', n) end
+-- Milliseconds as text: %d prints an integer (a C long), %.0f would go through
+-- the costlier floating-point printf.
+local function ms(n) return string.format('%d', n) end
 
 local function negate(value)
   if value == '0' then return '0' end
@@ -67,9 +70,13 @@ end
 
 -- ---- jobs, registration --------------------------------------------------------
 
-local function job_tools()
+local tools_built = nil
+local function tools()
+  if tools_built then return tools_built end
   local tools = {}
+  tools_built = tools
   local layout, lease_ms, retry_stuck_ms = '2', 2000, 1000
+  local budget = tonumber(ARGV[5])
 
   local function fail(code, message) error({err = code .. ' ' .. message}) end
 
@@ -248,76 +255,31 @@ local function job_tools()
     return {backlog, 0}
   end
 
+  -- The step of the caller's own job (its parked slices coming back).
+  function tools.step_mine() tools.step(me, tools.my) end
+
+  -- Before an op touches key, the caller's parked slice of it goes back.
+  -- False if it cannot (its cumulative would leave int64): the op must not
+  -- write a slice of the key meanwhile.
+  function tools.unpark(key) return tools.move(tools.my, my_park, 'inst', key) end
+
   return tools
 end
 
-local tools_built = nil
-local function tools()
-  tools_built = tools_built or job_tools()
-  return tools_built
-end
-
--- Records the caller's deadline. Returns its status (see the header).
-local function register()
-  if redis.call('ZADD', live, ms(now + threshold), me) == 0 then return 0 end
-  return tools().register()
-end
-
--- Instances past their own deadline leave `live` and become jobs. Notes
--- whether jobs wait (see jobs_marker).
+-- Instances past their own deadline leave `live` and become jobs; the reply
+-- names the next job due, if any (see jobs_marker).
 local jobs_wait = false
-local function find_dead()
-  local dead = redis.call('ZRANGEBYSCORE', live, '-inf', '(' .. ms(now), 'LIMIT', 0, 101)
-  if #dead == 0 then return end
-  local args = {}
-  for _, id in ipairs(dead) do
-    if id == jobs_marker then
-      jobs_wait = true
-    else
-      args[#args + 1] = ms(now)
-      args[#args + 1] = id
-      redis.call('ZREM', live, id)
-    end
-  end
-  if #args == 0 then return end
-  tools().queue(args)
-  jobs_wait = true
-  work = work + #args / 2
-end
-
-local function next_job()
-  if not jobs_wait then return '' end
-  return redis.call('ZRANGEBYSCORE', jobs, '-inf', ms(now), 'LIMIT', 0, 1)[1] or ''
-end
-
 local function reply(status, payload)
-  return {status, next_job(), work, payload}
+  local next_job = ''
+  if jobs_wait then
+    next_job = redis.call('ZRANGEBYSCORE', jobs, '-inf', ms(now), 'LIMIT', '0', '1')[1] or ''
+  end
+  return {status, next_job, work, payload}
 end
 
 -- ---- the caller's slices ---------------------------------------------------------
 
--- Before an op touches key, the caller's parked slice of it goes back.
--- False if it cannot (its cumulative would leave int64): the op must not
--- write a slice of the key meanwhile.
-local function unpark(key) return tools().move(tools().my, my_park, 'inst', key) end
-
--- The caller's current slice of key (false if none or stale), whether
--- parked slices wait, and whether that slice is one still parked because it
--- cannot come back (its cumulative would leave int64): it is then not
--- counted, and only an op that replaces or removes it may go on.
-local function read_my_slice(key, epoch)
-  local v = redis.call('HMGET', my_inst, 'p', 'e:' .. key, 's:' .. key)
-  if v[1] then
-    if not unpark(key) then
-      local parked = redis.call('HMGET', my_park, 'e:' .. key, 's:' .. key)
-      return epoch and parked[1] == epoch and parked[2], true, true
-    end
-    v = redis.call('HMGET', my_inst, 'p', 'e:' .. key, 's:' .. key)
-  end
-  return epoch and v[2] == epoch and v[3], v[1]
-end
-
--- In a flush: its helpers (flush_tools()); nil outside.
+-- In a flush: its helpers (see the flush); nil outside.
 local flushing = nil
 
 -- cum += delta; slice += delta, or := delta if `slice` is false (none or
@@ -346,72 +308,39 @@ local function inc(key, delta, epoch, slice)
   return total, new_slice
 end
 
-local function flush_tools()
-  local f = {}
-  -- What the flush sets in the caller's hash (field, value, ...), for one
-  -- HSET at the end: a HINCRBY or HSET per key costs more, above all on a
-  -- small hash stored as a listpack, which each of them scans. It never
-  -- holds a field of the key being worked on: a key met again in the batch
-  -- writes the queue out first.
-  local queued = {}
-  function f.write_queued()
-    for first = 1, #queued, 1000 do  -- unpack has a limit
-      redis.call('HSET', my_inst, unpack(queued, first, math.min(first + 999, #queued)))
-    end
-    queued = {}
-  end
-  function f.set_mine(...)
-    for _, v in ipairs({...}) do queued[#queued + 1] = v end
-  end
-  -- An integer as Redis writes and takes it: no leading zeros, no "-0".
-  local function is_integer_text(s)
-    return s == '0' or string.find(s, '^%-?[1-9]%d*$') ~= nil
-  end
-  -- a + b for decimal strings, done in Lua when that is exact; nil otherwise.
-  function f.exact_sum(a, b)
-    if not (is_integer_text(a) and is_integer_text(b)) then return nil end
-    local x, y = tonumber(a), tonumber(b)
-    local sum = x + y
-    if x >= exact_below or x <= -exact_below or y >= exact_below or y <= -exact_below
-        or sum >= exact_below or sum <= -exact_below then
-      return nil
-    end
-    return string.format('%d', sum)
-  end
-  -- HMGET of any number of fields (unpack has a limit), as one table.
-  function f.hmget(hash, fields)
-    local values = {}
-    for first = 1, #fields, 1000 do
-      local part = redis.call('HMGET', hash, unpack(fields, first, math.min(first + 999, #fields)))
-      for j = 1, #part do values[first + j - 1] = part[j] end
-    end
-    return values
-  end
-  return f
-end
 
 -- ---- the call ------------------------------------------------------------------
 
-if op == 'leave' then
-  local state = tools().leave()
-  find_dead()
-  return reply(0, {state})
+-- Registration: the caller's deadline; see the header for its status.
+local status = 0
+if op ~= 'leave' and redis.call('ZADD', live, ms(now + threshold), me) == 1 then status = tools().register() end
+local dead = redis.call('ZRANGEBYSCORE', live, '-inf', '(' .. ms(now), 'LIMIT', '0', '101')
+if #dead > 0 then
+  local args = {}
+  for _, id in ipairs(dead) do
+    if id == jobs_marker then
+      jobs_wait = true
+    else
+      args[#args + 1] = ms(now)
+      args[#args + 1] = id
+      redis.call('ZREM', live, id)
+    end
+  end
+  if #args > 0 then
+    tools().queue(args)
+    jobs_wait = true
+    work = work + #args / 2
+  end
 end
-
-local status = register()
-find_dead()
+if op == 'leave' then return reply(0, {tools().leave()}) end
 if op == 'work' then
   local busy = tools().lease()
   if busy then return reply(status, busy) end
 end
 if job ~= '' and job ~= me then tools().step(job, tools().keys_at(11)) end
 
-local function own_step(pending)
-  if pending then tools().step(me, tools().my) end
-end
-
 if op == 'heartbeat' then  -- ARGV[7]: "" or the cursor of a sweep of the caller's hash
-  own_step(redis.call('HEXISTS', my_inst, 'p') == 1)
+  if redis.call('HEXISTS', my_inst, 'p') == 1 then tools().step_mine() end
   if (ARGV[7] or '') == '' then return reply(status, {}) end
   -- Slices that count for nothing (stale, or 0) leave the caller's hash, so
   -- that keys deleted or cleared by others leave no residue in it.
@@ -423,19 +352,59 @@ if op == 'heartbeat' then  -- ARGV[7]: "" or the cursor of a sweep of the caller
   end)
   return reply(status, {cursor, over and 1 or 0})
 elseif op == 'work' then
-  own_step(redis.call('HEXISTS', my_inst, 'p') == 1)
+  if redis.call('HEXISTS', my_inst, 'p') == 1 then tools().step_mine() end
   return reply(status, tools().backlog())
 elseif op == 'flush' then  -- ARGV[7] lane, ARGV[8] sequence, then key, delta pairs
   local my_seq = 'q:' .. ARGV[7]
   -- A batch already applied (re-sent after a lost reply) only reads. So does
   -- a delta of "0": no HINCRBY by 0, no slice entry created.
   local applied = tonumber(ARGV[8]) > tonumber(redis.call('HGET', my_inst, my_seq) or '0')
-  flushing = flush_tools()
+  -- The flush's helpers, built only here (see Cost in the header).
+  flushing = {}
+  -- What the flush sets in the caller's hash (field, value, ...), for one
+  -- HSET at the end: a HINCRBY or HSET per key costs more, above all on a
+  -- small hash stored as a listpack, which each of them scans. It never
+  -- holds a field of the key being worked on: a key met again in the batch
+  -- writes the queue out first.
+  local queued = {}
+  function flushing.write_queued()
+    for first = 1, #queued, 1000 do  -- unpack has a limit
+      redis.call('HSET', my_inst, unpack(queued, first, math.min(first + 999, #queued)))
+    end
+    queued = {}
+  end
+  function flushing.set_mine(...)
+    for _, v in ipairs({...}) do queued[#queued + 1] = v end
+  end
+  -- An integer as Redis writes and takes it: no leading zeros, no "-0".
+  local function is_integer_text(s)
+    return s == '0' or string.find(s, '^%-?[1-9]%d*$') ~= nil
+  end
+  -- a + b for decimal strings, done in Lua when that is exact; nil otherwise.
+  function flushing.exact_sum(a, b)
+    if not (is_integer_text(a) and is_integer_text(b)) then return nil end
+    local x, y = tonumber(a), tonumber(b)
+    local sum = x + y
+    if x >= exact_below or x <= -exact_below or y >= exact_below or y <= -exact_below
+        or sum >= exact_below or sum <= -exact_below then
+      return nil
+    end
+    return string.format('%d', sum)
+  end
+  -- HMGET of any number of fields (unpack has a limit), as one table.
+  function flushing.hmget(hash, fields)
+    local values = {}
+    for first = 1, #fields, 1000 do
+      local part = redis.call('HMGET', hash, unpack(fields, first, math.min(first + 999, #fields)))
+      for j = 1, #part do values[first + j - 1] = part[j] end
+    end
+    return values
+  end
   local keys = {}
   for i = 9, #ARGV, 2 do keys[#keys + 1] = ARGV[i] end
   local pending = redis.call('HEXISTS', my_inst, 'p') == 1
   local blocked = {}  -- keys whose parked slice cannot come back: their deltas are dropped, as on overflow
-  if pending then for _, key in ipairs(keys) do if not unpark(key) then blocked[key] = true end end end
+  if pending then for _, key in ipairs(keys) do if not tools().unpark(key) then blocked[key] = true end end end
   local key_epochs = flushing.hmget(epochs, keys)
   local entries = {}  -- field -> value
   if redis.call('HLEN', my_inst) <= 4 * #keys then
@@ -481,7 +450,7 @@ elseif op == 'flush' then  -- ARGV[7] lane, ARGV[8] sequence, then key, delta pa
   if applied then flushing.set_mine(my_seq, ARGV[8]) end
   flushing.write_queued()
   flushing = nil
-  own_step(pending)
+  if pending then tools().step_mine() end
   return reply(status, {applied and 1 or 0, out, overflowed})
 elseif op == 'clear' then
   -- Every slice becomes stale at once: no key has an epoch any more. Redis
@@ -503,7 +472,20 @@ end
 -- Single-key operations. ARGV[7] key, ARGV[8] operand.
 local key, operand = ARGV[7], ARGV[8]
 local epoch = epoch_of(key)
-local slice, pending, uncounted = read_my_slice(key, epoch)
+-- The caller's current slice of key (false if none or stale), whether its
+-- parked slices wait, and whether that slice is one still parked because it
+-- cannot come back (its cumulative would leave int64): it is then not
+-- counted, and only an op that replaces or removes it may go on.
+local mine = redis.call('HMGET', my_inst, 'p', 'e:' .. key, 's:' .. key)
+local pending, uncounted = mine[1], false
+if pending then
+  if tools().unpark(key) then
+    mine = redis.call('HMGET', my_inst, 'p', 'e:' .. key, 's:' .. key)
+  else
+    mine, uncounted = redis.call('HMGET', my_park, 'p', 'e:' .. key, 's:' .. key), true
+  end
+end
+local slice = epoch and mine[2] == epoch and mine[3]
 local result
 if uncounted then
   if op == 'inc' then return overflow_error(key .. ' (a parked slice of it cannot come back)') end
@@ -550,5 +532,5 @@ elseif op == 'del_on_instance' then
 else
   return redis.error_reply('ERR unknown instance-aware operation ' .. tostring(op))
 end
-own_step(pending)
+if pending then tools().step_mine() end
 return reply(status, result)

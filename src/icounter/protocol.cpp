@@ -52,6 +52,11 @@ void Keys::push_instance(redis::Command& cmd, std::string_view id) const {
   cmd.push(instance(id)).push(park(id));
 }
 
+std::int64_t budget_of(std::string_view op) {
+  const bool background = op == "heartbeat" || op == "work" || op == "leave" || op == "clear_on_instance";
+  return background ? work_budget : op_work_budget;
+}
+
 redis::Command Keys::begin(std::string_view op, std::string_view job) const {
   const bool other = !job.empty() && job != caller_.id;
   redis::Command cmd;
@@ -61,7 +66,7 @@ redis::Command Keys::begin(std::string_view op, std::string_view job) const {
       .push(caller_.id)
       .push(caller_.threshold.count())
       .push(caller_.retention.count())
-      .push(work_budget)
+      .push(budget_of(op))
       .push(other ? job : std::string_view());
   return cmd;
 }

@@ -18,6 +18,13 @@ namespace distkit::detail::ia {
 // The most slice fields (and dead instances found) that one script call goes
 // through for reaping, restoring or clearing. Larger jobs go on in later calls.
 inline constexpr std::int64_t work_budget = 1000;
+// The share of a call that a caller awaits (get, inc, set, del, flush, clear
+// and their _on_instance forms): a small step, so that such an op costs at
+// most one background step's wait plus its own small one while a large job
+// runs. Background calls (heartbeat, work) and those repeated until done
+// (leave, clear_on_instance) have the whole budget.
+inline constexpr std::int64_t op_work_budget = work_budget / 10;
+std::int64_t budget_of(std::string_view op);
 
 // Who calls: the instance and what it passes with every call.
 struct Caller {

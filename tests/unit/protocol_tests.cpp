@@ -61,7 +61,16 @@ TEST_CASE("protocol: a call declares the family's keys and the caller's, then it
   CHECK(args[9] == "{p}:ia:v2:inst:me");
   CHECK(args[10] == "{p}:ia:v2:park:me");
   CHECK(std::vector<std::string>(args.begin() + 11, args.end()) ==
-        std::vector<std::string>{"inc", "me", "30000", "86400000", "1000", ""});
+        std::vector<std::string>{"inc", "me", "30000", "86400000", "100", ""});
+}
+
+TEST_CASE("protocol: an op a caller awaits steps jobs a little; background and repeated calls have the whole budget") {
+  const auto budget = [](std::string_view op) { return arguments(keys.begin(op, "")).at(15); };
+  for (const char* op : {"get", "inc", "set", "del", "set_on_instance", "del_on_instance", "flush", "clear"})
+    CHECK(budget(op) == std::to_string(ia::op_work_budget));
+  for (const char* op : {"heartbeat", "work", "leave", "clear_on_instance"})
+    CHECK(budget(op) == std::to_string(ia::work_budget));
+  CHECK(ia::op_work_budget < ia::work_budget);
 }
 
 TEST_CASE("protocol: a call that steps another instance's job declares that instance's keys too") {
