@@ -60,8 +60,6 @@ local function negate(value)
   return '-' .. value
 end
 
-local function epoch_of(key) return redis.call('HGET', epochs, key) end  -- false if none
-
 local function new_epoch(key)
   local e = tostring(redis.call('HINCRBY', meta, 'epoch', 1))
   redis.call('HSET', epochs, key, e)
@@ -97,22 +95,53 @@ local function tools()
     if redis.call('EXISTS', jobs) == 0 then redis.call('ZREM', live, jobs_marker) end
   end
 
-  -- Moves key's slice out of `from` (the instance hash or the park hash of
-  -- `keys`): `to` 'park' takes a current slice out of the cumulative and
-  -- parks it, 'inst' puts it back, 'drop' takes it out for good. A stale
-  -- slice is dropped without touching any cumulative. Returns false, moving
-  -- nothing, when the cumulative would leave int64.
-  function tools.move(keys, from, to, key)
-    local v = redis.call('HMGET', from, 's:' .. key, 'e:' .. key)
-    local slice, e = v[1], v[2]
-    if not slice then return true end
-    local current = e and e == epoch_of(key) and slice ~= '0'
-    if current then
-      if not add_to_field(cum, key, to == 'inst' and slice or negate(slice)) then return false end
-      if to ~= 'drop' then redis.call('HSET', keys[to], 's:' .. key, slice, 'e:' .. key, e) end
+  -- The slices of `names` (distinct keys, at most a few hundred: unpack
+  -- has a limit) in `hash`, with their epochs and their keys' epochs: one
+  -- HMGET each, whatever their number.
+  function tools.read_slices(hash, names)
+    local fields = {}
+    for _, key in ipairs(names) do
+      fields[#fields + 1] = 's:' .. key
+      fields[#fields + 1] = 'e:' .. key
     end
-    redis.call('HDEL', from, 's:' .. key, 'e:' .. key)
-    return true
+    local v = redis.call('HMGET', hash, unpack(fields))
+    local current = redis.call('HMGET', epochs, unpack(names))
+    local slices = {}
+    for i, key in ipairs(names) do
+      slices[i] = {key = key, slice = v[2 * i - 1], epoch = v[2 * i], current = current[i]}
+    end
+    return slices
+  end
+
+  -- Moves the slices of `names` (as in read_slices) out of `from` (the
+  -- instance hash or the park hash of `keys`): `to` 'park' takes a current
+  -- slice out of its cumulative and parks it, 'inst' puts it back, 'drop'
+  -- takes it out for good. A stale slice is dropped without touching any
+  -- cumulative. A slice whose cumulative would leave int64 stays where it
+  -- is. Returns how many moved, and the keys that could not.
+  function tools.move(keys, from, to, names)
+    local moved, stuck, put, gone = 0, {}, {}, {}
+    for _, s in ipairs(tools.read_slices(from, names)) do
+      if s.slice then
+        local ok = true
+        if s.epoch and s.epoch == s.current and s.slice ~= '0' then
+          ok = add_to_field(cum, s.key, to == 'inst' and s.slice or negate(s.slice)) ~= nil
+          if ok and to ~= 'drop' then
+            for _, v in ipairs({'s:' .. s.key, s.slice, 'e:' .. s.key, s.epoch}) do put[#put + 1] = v end
+          end
+        end
+        if ok then
+          gone[#gone + 1] = 's:' .. s.key
+          gone[#gone + 1] = 'e:' .. s.key
+          moved = moved + 1
+        else
+          stuck[#stuck + 1] = s.key
+        end
+      end
+    end
+    if #put > 0 then redis.call('HSET', keys[to], unpack(put)) end
+    if #gone > 0 then redis.call('HDEL', from, unpack(gone)) end
+    return moved, stuck
   end
 
   -- Which way an instance's slices must go: back into its hash while it is
@@ -136,21 +165,30 @@ local function tools()
     redis.call('PEXPIRE', keys.park, ttl)
   end
 
-  -- Runs visit(field) on the fields of `hash` from `cursor` on, while the
-  -- budget lasts. Returns the cursor to go on from, and true once the pass
-  -- is over. A batch that the budget cuts short is scanned again from its
-  -- start next time (what was visited is gone from the hash by then), so no
-  -- field is passed over. Each HSCAN costs 10 units besides its fields: a
-  -- sparse hash (one emptied during a fork cannot shrink) may return none.
+  -- Runs visit(names) on the slices of `hash` from `cursor` on, while the
+  -- budget lasts: `names` are the distinct keys of one HSCAN batch's slice
+  -- fields. Each field of a batch costs a unit, each HSCAN 10 more (a
+  -- sparse hash, one emptied during a fork that cannot shrink, may return
+  -- none). Returns the cursor to go on from, and true once the pass is over.
+  -- A batch that the budget cuts short is scanned again from its start next
+  -- time (what was visited is gone from the hash by then), so no field is
+  -- passed over.
   function tools.scan(hash, cursor, visit)
     while work + 10 < budget do
       work = work + 10
       local r = redis.call('HSCAN', hash, cursor, 'COUNT', 100)
+      local names, seen, cut = {}, {}, false
       for i = 1, #r[2], 2 do
-        if work >= budget then return cursor, false end
+        if work >= budget then cut = true break end
         work = work + 1
-        visit(r[2][i])
+        local field = r[2][i]
+        if field:sub(1, 2) == 's:' and not seen[field] then  -- HSCAN may return a field twice
+          seen[field] = true
+          names[#names + 1] = field:sub(3)
+        end
       end
+      if #names > 0 then visit(names) end
+      if cut then return cursor, false end
       cursor = r[1]
       if cursor == '0' then return '0', true end
     end
@@ -172,9 +210,9 @@ local function tools()
     local dir, cursor, moved, stuck = string.match(saved or '', '^(%a+) (%d+) (%d+) (%d+)$')
     if dir ~= to then cursor, moved, stuck = '0', 0, 0 else moved, stuck = tonumber(moved), tonumber(stuck) end
     local over
-    cursor, over = tools.scan(from, cursor, function(field)
-      if field:sub(1, 2) ~= 's:' then return end
-      if tools.move(keys, from, to, field:sub(3)) then moved = moved + 1 else stuck = stuck + 1 end
+    cursor, over = tools.scan(from, cursor, function(names)
+      local n, left = tools.move(keys, from, to, names)
+      moved, stuck = moved + n, stuck + #left
     end)
     if not over then
       redis.call('HSET', cursors, id, table.concat({to, cursor, moved, stuck}, ' '))
@@ -261,7 +299,10 @@ local function tools()
   -- Before an op touches key, the caller's parked slice of it goes back.
   -- False if it cannot (its cumulative would leave int64): the op must not
   -- write a slice of the key meanwhile.
-  function tools.unpark(key) return tools.move(tools.my, my_park, 'inst', key) end
+  function tools.unpark(key)
+    local _, stuck = tools.move(tools.my, my_park, 'inst', {key})
+    return #stuck == 0
+  end
 
   return tools
 end
@@ -344,11 +385,15 @@ if op == 'heartbeat' then  -- ARGV[7]: "" or the cursor of a sweep of the caller
   if (ARGV[7] or '') == '' then return reply(status, {}) end
   -- Slices that count for nothing (stale, or 0) leave the caller's hash, so
   -- that keys deleted or cleared by others leave no residue in it.
-  local cursor, over = tools().scan(my_inst, ARGV[7], function(field)
-    if field:sub(1, 2) ~= 's:' then return end
-    local key = field:sub(3)
-    local v = redis.call('HMGET', my_inst, 's:' .. key, 'e:' .. key)
-    if v[1] == '0' or v[2] ~= epoch_of(key) then redis.call('HDEL', my_inst, 's:' .. key, 'e:' .. key) end
+  local cursor, over = tools().scan(my_inst, ARGV[7], function(names)
+    local gone = {}
+    for _, s in ipairs(tools().read_slices(my_inst, names)) do
+      if s.slice and (s.slice == '0' or s.epoch ~= s.current) then
+        gone[#gone + 1] = 's:' .. s.key
+        gone[#gone + 1] = 'e:' .. s.key
+      end
+    end
+    if #gone > 0 then redis.call('HDEL', my_inst, unpack(gone)) end
   end)
   return reply(status, {cursor, over and 1 or 0})
 elseif op == 'work' then
@@ -463,15 +508,16 @@ elseif op == 'clear_on_instance' then  -- ARGV[7] HSCAN cursor; repeated until i
   redis.call('HDEL', my_inst, 'p')
   tl.unqueue(me)
   local stuck = ''
-  local cursor, over = tl.scan(my_inst, ARGV[7], function(field)
-    if field:sub(1, 2) == 's:' and not tl.move(tl.my, my_inst, 'drop', field:sub(3)) then stuck = field:sub(3) end
+  local cursor, over = tl.scan(my_inst, ARGV[7], function(names)
+    local _, left = tl.move(tl.my, my_inst, 'drop', names)
+    if #left > 0 then stuck = left[1] end
   end)
   return reply(status, {cursor, over and 1 or 0, stuck})
 end
 
 -- Single-key operations. ARGV[7] key, ARGV[8] operand.
 local key, operand = ARGV[7], ARGV[8]
-local epoch = epoch_of(key)
+local epoch = redis.call('HGET', epochs, key)  -- false if none
 -- The caller's current slice of key (false if none or stale), whether its
 -- parked slices wait, and whether that slice is one still parked because it
 -- cannot come back (its cumulative would leave int64): it is then not
