@@ -48,9 +48,10 @@ asio::awaitable<std::int64_t> CounterStore::set(std::string_view key, std::int64
       co_await scripts::counter.call(*options_.connection, Command{"1", totals_key_, "set", key}.push(n)));
 }
 
-asio::awaitable<std::int64_t> CounterStore::del(std::string_view key) {
+asio::awaitable<Acknowledged<std::int64_t>> CounterStore::del(std::string_view key) {
   RedisKey::validate(key);
-  co_return to_int64(co_await scripts::counter.call(*options_.connection, Command{"1", totals_key_, "del", key}));
+  const Reply r = co_await scripts::counter.call(*options_.connection, Command{"1", totals_key_, "del", key});
+  co_return Acknowledged<std::int64_t>{to_int64(r), r.order};
 }
 
 asio::awaitable<void> CounterStore::clear() {

@@ -62,23 +62,36 @@ asio::awaitable<std::int64_t> LaxCounter::set(std::string_view key, std::int64_t
   co_return n;
 }
 
-// del and clear drop local deltas. A batch whose flush failed may still carry
-// some: it is re-sent unchanged until acknowledged, so it must be before the
-// del or clear reaches Redis, or it would bring them back. Flushing the
-// dropped key (or everything, after clear) re-sends it first.
+// del and clear flush first, so that Redis holds every delta the caller has
+// seen (del returns that total) and no batch still unacknowledged (re-sent
+// until it is) can land after them. Deltas added meanwhile stay local and
+// go on top. When the op fails, nothing is dropped: each delta is
+// acknowledged or still pending, and the cached totals expire, since a
+// timed-out del or clear may still run, late.
 asio::awaitable<std::int64_t> LaxCounter::del(std::string_view key) {
   engine_.throw_if_stopped();
   RedisKey::validate(key);
-  engine_.map().erase(key);
   co_await Engine::flush_from(shared_from_this(), Engine::Scope::key, std::string(key));
-  co_return co_await store_->del(key);
+  try {
+    const auto old = co_await store_->del(key);
+    engine_.map().seed(key, {0, old.order});
+    co_return old.value;
+  } catch (...) {
+    engine_.map().expire(key);
+    throw;
+  }
 }
 
 asio::awaitable<void> LaxCounter::clear() {
   engine_.throw_if_stopped();
-  engine_.map().clear();
-  co_await Engine::flush_from(shared_from_this(), Engine::Scope::all);  // see del
-  co_await store_->clear();
+  co_await Engine::flush_from(shared_from_this(), Engine::Scope::all);
+  try {
+    co_await store_->clear();
+  } catch (...) {
+    engine_.map().expire_all();
+    throw;
+  }
+  engine_.map().revalue_all([](std::int64_t) { return std::int64_t{0}; });
 }
 
 asio::awaitable<void> LaxCounter::flush() {

@@ -24,7 +24,7 @@ asio::awaitable<std::int64_t> StrictCounter::get(std::string_view key) { return 
 
 asio::awaitable<std::int64_t> StrictCounter::set(std::string_view key, std::int64_t n) { return store_->set(key, n); }
 
-asio::awaitable<std::int64_t> StrictCounter::del(std::string_view key) { return store_->del(key); }
+asio::awaitable<std::int64_t> StrictCounter::del(std::string_view key) { co_return (co_await store_->del(key)).value; }
 
 asio::awaitable<void> StrictCounter::clear() { co_await store_->clear(); }
 

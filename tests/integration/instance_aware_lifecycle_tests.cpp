@@ -1,6 +1,7 @@
 // An instance's life in Redis (layout 2): its slices swept of what counts
 // for nothing, a clear_on_instance that shares its calls with a large job,
-// and a family of another layout refused.
+// a family of another layout refused, and a lax counter's cache after an op
+// that timed out.
 #include "instance_aware_support.hpp"
 
 using namespace distkit;
@@ -70,4 +71,36 @@ TEST_CASE("instance-aware: a family used by another key layout refuses every cal
   CHECK(errors == std::vector<std::optional<errc>>{errc::script_error, errc::script_error});
   CHECK(message.find("this client uses layout 2") != std::string::npos);
   CHECK(server().command({"EXISTS", ia_key(env, "cum"), ia_key(env, "live")}) == "0");
+}
+
+// As for LaxCounter: a set, del or clear that times out may still run, late,
+// so the cached view is read again rather than trusted.
+TEST_CASE("lax instance-aware: after a del, set or clear that timed out, the next get reads Redis again") {
+  const std::string op = GENERATE("del", "set", "clear", "clear_on_instance");
+  CAPTURE(op);
+  RedisServer stalled;
+  auto options = redis::ConnectionOptions::from_url(stalled.url());
+  options.command_timeout = 200ms;
+  options.health_check_interval = std::chrono::hours(1);  // keep the link whose replies arrive late
+  Env env(options);
+  auto lax = Lax::create({.prefix = env.prefix, .connection = env.conn, .allowed_lag = std::chrono::hours(1)});
+  auto run_op = [&]() -> asio::awaitable<void> {
+    if (op == "del") co_await lax->del("k");
+    else if (op == "set") co_await lax->set("k", 3);
+    else if (op == "clear") co_await lax->clear();
+    else co_await lax->clear_on_instance();
+  };
+  std::optional<errc> error;
+  Counts after;
+  env([&]() -> asio::awaitable<void> {
+    co_await lax->inc("k", 10);
+    co_await lax->flush();
+    stalled.command({"CLIENT", "PAUSE", "1000", "ALL"});
+    error = co_await error_of(run_op());
+    co_await eventually([&]() -> asio::awaitable<bool> { co_return !(co_await error_of(lax->heartbeat())); });
+    after = co_await lax->get("k");
+    co_await lax->shutdown();
+  }());
+  CHECK(error == errc::timeout);
+  CHECK(after == (op == "set" ? Counts{3, 3} : Counts{0, 0}));  // what the late op left
 }

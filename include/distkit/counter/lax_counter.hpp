@@ -22,8 +22,9 @@ class CounterStore;
 // A StrictCounter's totals, updated in batches: inc/dec/get/set answer from a
 // local cache (a cached total older than allowed_lag with no local delta on
 // top is read again), and a background loop flushes local deltas, each batch
-// applied exactly once. del and clear go to Redis at once and drop the local
-// deltas of their keys. Use for high-rate analytics.
+// applied exactly once. del and clear flush their keys' local deltas first,
+// then go to Redis; if they fail, no delta is lost and the cached totals are
+// read again. Use for high-rate analytics.
 class LaxCounter : public std::enable_shared_from_this<LaxCounter> {
   struct Private {};
 
@@ -37,7 +38,9 @@ class LaxCounter : public std::enable_shared_from_this<LaxCounter> {
   asio::awaitable<std::int64_t> dec(std::string_view key, std::int64_t n = 1);
   asio::awaitable<std::int64_t> get(std::string_view key);
   asio::awaitable<std::int64_t> set(std::string_view key, std::int64_t n);
-  asio::awaitable<std::int64_t> del(std::string_view key);  // old total in Redis
+  // The total the caller saw (Redis' total with the local delta flushed);
+  // deltas added meanwhile go on top of the deleted key.
+  asio::awaitable<std::int64_t> del(std::string_view key);
   asio::awaitable<void> clear();
 
   asio::awaitable<void> flush();     // sends every local delta now

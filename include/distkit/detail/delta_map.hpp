@@ -251,6 +251,22 @@ class DeltaMap {
   void expire_all() {
     for_each([](std::string_view, Entry& e) { e.synced_at = Clock::time_point{}; });
   }
+  // The same for one key (an op on it failed, and may still run late).
+  void expire(std::string_view key) {
+    Shard& s = shard_for(key);
+    std::unique_lock lock(s.mutex);
+    if (auto it = s.map.find(key); it != s.map.end()) it->second.synced_at = Clock::time_point{};
+  }
+  // After a clear: every cached remote value becomes f(value), as the clear
+  // left it, and expires (a flush acknowledged meanwhile may have landed
+  // after the clear). Local deltas stay: they came after it.
+  template <class F>
+  void revalue_all(F f) {
+    for_each([&](std::string_view, Entry& e) {
+      e.remote = f(e.remote);
+      e.synced_at = Clock::time_point{};
+    });
+  }
 
   // Forgets a key, or every key; returns the local delta dropped.
   std::int64_t erase(std::string_view key) {

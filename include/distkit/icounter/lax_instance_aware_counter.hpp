@@ -86,36 +86,33 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
   }
 
   asio::awaitable<Counts> set(std::string_view key, std::int64_t n) {
-    co_await flush_key(key);
-    const auto counts = co_await backend_->acknowledged(Strict::KeyOp::set, key, n);
+    const auto counts = co_await key_op(Strict::KeyOp::set, key, n);
     engine_.map().seed(key, counts);
     co_return counts.value;
   }
 
   asio::awaitable<Counts> del(std::string_view key) {
-    co_await flush_key(key);
-    const auto old = co_await backend_->acknowledged(Strict::KeyOp::del, key);
+    const auto old = co_await key_op(Strict::KeyOp::del, key);
     engine_.map().seed(key, {Counts{}, old.order});
     co_return old.value;
   }
 
   asio::awaitable<Counts> del_on_instance(std::string_view key) {
-    co_await flush_key(key);
-    const auto removed = co_await backend_->acknowledged(Strict::KeyOp::del_on_instance, key);
+    const auto removed = co_await key_op(Strict::KeyOp::del_on_instance, key);
     engine_.map().seed(key, {Counts{removed.value.cumulative, 0}, removed.order});
     co_return removed.value;
   }
 
   asio::awaitable<void> clear() {
-    co_await flush();
-    co_await backend_->clear();
-    engine_.map().clear();
+    co_await clear_with(backend_->clear(), [](const Counts&) { return Counts{}; });
   }
 
   asio::awaitable<void> clear_on_instance() {
-    co_await flush();
-    co_await backend_->clear_on_instance();
-    engine_.map().clear();
+    co_await clear_with(backend_->clear_on_instance(), [](const Counts& c) {
+      std::int64_t others = 0;  // the others' sum: past int64 only in a corner (README), then stale anyway
+      if (__builtin_sub_overflow(c.cumulative, c.instance, &others)) others = 0;
+      return Counts{others, 0};
+    });
   }
 
   asio::awaitable<void> heartbeat() {
@@ -181,6 +178,36 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
     engine_.throw_if_stopped();
     RedisKey::validate(key);
     co_await Engine::flush_from(this->shared_from_this(), Engine::Scope::key, std::string(key));
+  }
+
+  // set, del, del_on_instance: the key flushed, then the op in Redis. If the
+  // op fails, the key's cached view expires (a timed-out op may still run,
+  // late) and its local delta stays.
+  template <class... Operand>
+  asio::awaitable<detail::Acknowledged<Counts>> key_op(typename Strict::KeyOp op, std::string_view key,
+                                                       Operand... operand) {
+    co_await flush_key(key);
+    try {
+      co_return co_await backend_->acknowledged(op, key, operand...);
+    } catch (...) {
+      engine_.map().expire(key);
+      throw;
+    }
+  }
+
+  // clear, clear_on_instance: everything flushed, then `op`. Failed, every
+  // cached view expires; done, each becomes after(view), expired too (see
+  // DeltaMap::revalue_all). Local deltas stay either way: nothing is dropped.
+  template <class After>
+  asio::awaitable<void> clear_with(asio::awaitable<void> op, After after) {
+    co_await flush();
+    try {
+      co_await std::move(op);
+    } catch (...) {
+      engine_.map().expire_all();
+      throw;
+    }
+    engine_.map().revalue_all(after);
   }
 
   std::shared_ptr<Strict> backend_;
