@@ -7,6 +7,7 @@
 #include <spdlog/sinks/ostream_sink.h>
 
 #include "counter_support.hpp"
+#include "log_watch.hpp"
 
 using namespace distkit;
 using namespace distkit::test;
@@ -412,4 +413,33 @@ TEST_CASE("lax counter: flushes are applied exactly once while connections keep 
   CHECK(std::accumulate(in_redis.begin(), in_redis.end(), std::int64_t{0}) ==
         std::accumulate(made.begin(), made.end(), std::int64_t{0}));
   CHECK(wrong == 0);
+}
+
+// A server that refuses every batch (a read-only replica) gets a retry now
+// and then, with backoff, and one warning; once it accepts writes again,
+// everything is flushed. (allowed_lag 0: without backoff, a retry at once.)
+TEST_CASE("lax counter: flushes that Redis refuses back off and warn once; all is flushed once it accepts again") {
+  RedisServer readonly;
+  Env env(readonly.url());
+  auto strict = strict_on(env);
+  auto lax = lax_on(env, 0ms);
+  LogWatch warnings("flush failed, will retry"), recovered("flushing works again");
+  std::uint64_t attempts = 0;
+  bool flushed = false;
+  env([&]() -> asio::awaitable<void> {
+    co_await lax->get("k");                             // its first touch, a read
+    readonly.command({"REPLICAOF", "127.0.0.1", "1"});  // a master that is never there: read-only
+    const auto before = lax->stats().batches_sent;
+    co_await lax->inc("k", 5);
+    co_await sleep_for(2s);  // the window the attempts are counted over
+    attempts = lax->stats().batches_sent - before;
+    readonly.command({"REPLICAOF", "NO", "ONE"});
+    flushed = co_await eventually([&]() -> asio::awaitable<bool> { co_return co_await strict->get("k") == 5; });
+    co_await lax->shutdown();
+  }());
+  CHECK(attempts >= 3);   // it keeps trying...
+  CHECK(attempts <= 12);  // ...after 10, 20, 40 ... 1,000 ms: 8 in 2 s
+  CHECK(warnings.seen() == 1);
+  CHECK(flushed);
+  CHECK(recovered.seen() == 1);
 }

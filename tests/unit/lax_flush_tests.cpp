@@ -218,3 +218,24 @@ TEST_CASE("lax flush: destroying the counter ends its flush loop") {
   io.run();  // returns only once nothing is left: the loop has ended
   CHECK(backend->totals["a"] == 0);
 }
+
+TEST_CASE("failure streak: the wait doubles from the first to the cap; a success ends the streak, reported once") {
+  detail::FailureStreak streak(10ms, 100ms);
+  CHECK(!streak.failing());
+  std::vector<bool> starts;
+  std::vector<std::chrono::milliseconds> waits;
+  for (int i = 0; i < 6; ++i) {
+    starts.push_back(streak.failed());
+    waits.push_back(streak.wait());
+  }
+  CHECK(starts == std::vector<bool>{true, false, false, false, false, false});
+  CHECK(waits == std::vector<std::chrono::milliseconds>{10ms, 20ms, 40ms, 80ms, 100ms, 100ms});
+  CHECK(streak.succeeded() == 6);
+  CHECK(!streak.failing());
+  CHECK(streak.succeeded() == 0);
+  CHECK(streak.failed());  // a new streak starts over
+  CHECK(streak.wait() == 10ms);
+  detail::FailureStreak zero(0ms, 0ms);
+  zero.failed();
+  CHECK(zero.wait() == 1ms);  // never a busy loop
+}

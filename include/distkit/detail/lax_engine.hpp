@@ -15,6 +15,7 @@
 //                                                                 const std::vector<KeyDelta>&);
 // The flush loop holds only a weak_ptr to it and ends when it is destroyed.
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -36,6 +37,7 @@
 
 #include "distkit/detail/background_loop.hpp"
 #include "distkit/detail/delta_map.hpp"
+#include "distkit/detail/failure_streak.hpp"
 #include "distkit/error.hpp"
 #include "distkit/flush_stats.hpp"
 #include "distkit/logging.hpp"
@@ -249,6 +251,8 @@ class LaxEngine {
 
   // Idle: waits, untimed, for note_activity(). Active: sleeps flush_interval,
   // so a round collects what arrived meanwhile, then flushes what is due.
+  // After a failed round it backs off instead (see FailureStreak), and says
+  // so once per streak.
   template <class Owner>
   static asio::awaitable<void> run(std::weak_ptr<Owner> weak) {
     bool idle = false;
@@ -258,7 +262,8 @@ class LaxEngine {
           LaxEngine& e = owner.engine();
           if (e.stopped_) return std::nullopt;
           idle = !e.dirty_.load();
-          return idle ? Clock::time_point::max() : Clock::now() + e.flush_interval_;
+          if (idle) return Clock::time_point::max();
+          return Clock::now() + (e.failures_.failing() ? e.failures_.wait() : e.flush_interval_);
         },
         [&idle](std::shared_ptr<Owner> owner) -> asio::awaitable<void> {
           LaxEngine& e = owner->engine();
@@ -266,18 +271,30 @@ class LaxEngine {
           e.dirty_.store(false);
           try {
             co_await e.flush(*owner, Scope::due);
+            if (const int failed = e.failures_.succeeded())
+              logger()->info("flushing works again, after {} failed attempts", failed);
           } catch (const std::exception& ex) {
-            logger()->warn("flush failed, will retry: {}", ex.what());
+            if (e.failures_.failed())
+              logger()->warn("flush failed, will retry with backoff (up to {} ms): {}", max_backoff.count(),
+                             ex.what());
+            else
+              logger()->debug("flush failed again: {}", ex.what());
           }
           if (e.any_unacked() || e.map_->has_pending()) e.dirty_.store(true);
         });
   }
+
+  // The longest wait between failed background flush rounds.
+  static constexpr std::chrono::milliseconds max_backoff{1000};
+  // The first: a round's interval, at least this (an allowed_lag of 0 would retry at once).
+  static constexpr std::chrono::milliseconds min_backoff{10};
 
   std::shared_ptr<DeltaMap<Remote>> map_;
   asio::strand<asio::any_io_executor> strand_;
   BackgroundTimer timer_;     // the flush loop's sleep
   asio::steady_timer wake_;   // wakes wait_until() calls
   std::chrono::milliseconds flush_interval_, allowed_lag_;
+  FailureStreak failures_{std::max(flush_interval_, min_backoff), max_backoff};  // of the flush loop, on the strand
   std::atomic<bool> dirty_{false};
   std::atomic<bool> stopped_{false};
   std::atomic<bool> shut_down_{false};  // a shutdown() completed
