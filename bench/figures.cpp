@@ -354,6 +354,11 @@ double lax_bytes_per_key(const Setup& setup) {
   return (after - before) / static_cast<double>(keys.size());
 }
 
+std::string config_value(Admin& admin, const std::string& name) {
+  const std::string reply = admin.command({"CONFIG", "GET", name});  // "name value", as Admin prints an array
+  return reply.substr(reply.find_last_of(" \n") + 1);
+}
+
 double percentile(std::vector<double> values, double p) {
   if (values.empty()) return 0;
   const auto at = values.begin() + static_cast<std::ptrdiff_t>(p * static_cast<double>(values.size() - 1));
@@ -395,6 +400,8 @@ MassDeathResult mass_death(const Setup& setup) {
   };
   while (Clock::now() < dead_at - 500ms) s.run(timed_incs(before, 100));
   while (Clock::now() < dead_at + 100ms) std::this_thread::sleep_for(10ms);
+  const std::string max_len = config_value(admin, "slowlog-max-len"),
+                    slower_than = config_value(admin, "slowlog-log-slower-than");
   admin.command({"CONFIG", "SET", "slowlog-max-len", "100000"});
   admin.command({"CONFIG", "SET", "slowlog-log-slower-than", "1000"});  // what took 1 ms or more
   admin.command({"SLOWLOG", "RESET"});
@@ -406,7 +413,8 @@ MassDeathResult mass_death(const Setup& setup) {
   r.longest_script_us = std::stod(admin.command(
       {"EVAL", "local m = 0 for _, e in ipairs(redis.call('SLOWLOG', 'GET', -1)) do m = math.max(m, e[3]) end return m",
        "0"}));
-  admin.command({"CONFIG", "SET", "slowlog-log-slower-than", "10000"});
+  admin.command({"CONFIG", "SET", "slowlog-max-len", max_len});
+  admin.command({"CONFIG", "SET", "slowlog-log-slower-than", slower_than});
   r.p50_before_us = percentile(before, 0.5), r.p99_before_us = percentile(before, 0.99);
   r.p50_drain_us = percentile(during, 0.5), r.p99_drain_us = percentile(during, 0.99);
   s.run(survivor->shutdown());

@@ -307,12 +307,14 @@ void mass_death_figures(const Options& o, Report& report) {
   if (!report.wanted(name)) return;
   const MassDeathResult r = mass_death(o.setup);
   const std::string fleet = fmt::format("{}: {} x {} slices", name, r.instances, r.keys);
-  const double longest_ms = r.longest_script_us / 1e3, allowed_ms = longest_ms + 2;
+  // The goal for a survivor: one step's time plus 2 ms, a step's being the
+  // 10 ms goal (not this run's longest, or slower steps would loosen it).
+  const double longest_ms = r.longest_script_us / 1e3, allowed_ms = 10 + 2;
   report.add({fleet + ", longest script while parking", "ms", longest_ms, "SLOWLOG (entries of 1 ms and more)", 0, 0,
               "<= 10", longest_ms <= 10});
   report.add({fleet + ", until every slice is parked", "s", r.drain_s, "", 0, 0, "<= 30", r.drain_s <= 30});
   report.add({fleet + ", survivor's inc p99 meanwhile", "ms", r.p99_drain_us / 1e3,
-              "the longest script + 2 ms", allowed_ms, r.p99_drain_us / 1e3 / allowed_ms, "<= 1",
+              "a step's goal (10 ms) + 2 ms", allowed_ms, r.p99_drain_us / 1e3 / allowed_ms, "<= 1",
               r.p99_drain_us / 1e3 <= allowed_ms});
   report.add({fleet + ", survivor's inc p50 meanwhile", "us", r.p50_drain_us, "before the deaths", r.p50_before_us,
               r.p50_drain_us / r.p50_before_us, "(info)", true});

@@ -95,8 +95,8 @@ local function tools()
     if redis.call('EXISTS', jobs) == 0 then redis.call('ZREM', live, jobs_marker) end
   end
 
-  -- The slices of `names` (distinct keys, at most a few hundred: unpack
-  -- has a limit) in `hash`, with their epochs and their keys' epochs: one
+  -- The slices of `names` (distinct keys, at most one call's budget of
+  -- them: unpack takes some 8,000 values) in `hash`, with their epochs and their keys' epochs: one
   -- HMGET each, whatever their number.
   function tools.read_slices(hash, names)
     local fields = {}
@@ -121,11 +121,19 @@ local function tools()
   -- is. Returns how many moved, and the keys that could not.
   function tools.move(keys, from, to, names)
     local moved, stuck, put, gone = 0, {}, {}, {}
+    local function write()  -- the slices whose cumulatives have moved
+      if #put > 0 then redis.call('HSET', keys[to], unpack(put)) end
+      if #gone > 0 then redis.call('HDEL', from, unpack(gone)) end
+    end
     for _, s in ipairs(tools.read_slices(from, names)) do
       if s.slice then
         local ok = true
         if s.epoch and s.epoch == s.current and s.slice ~= '0' then
-          ok = add_to_field(cum, s.key, to == 'inst' and s.slice or negate(s.slice)) ~= nil
+          local called, total = pcall(add_to_field, cum, s.key, to == 'inst' and s.slice or negate(s.slice))
+          -- An error (a field that is no integer) ends the script, and what
+          -- it did stays: the slices already counted move first.
+          if not called then write() error(total, 0) end
+          ok = total ~= nil
           if ok and to ~= 'drop' then
             for _, v in ipairs({'s:' .. s.key, s.slice, 'e:' .. s.key, s.epoch}) do put[#put + 1] = v end
           end
@@ -139,8 +147,7 @@ local function tools()
         end
       end
     end
-    if #put > 0 then redis.call('HSET', keys[to], unpack(put)) end
-    if #gone > 0 then redis.call('HDEL', from, unpack(gone)) end
+    write()
     return moved, stuck
   end
 
@@ -176,7 +183,10 @@ local function tools()
   function tools.scan(hash, cursor, visit)
     while work + 10 < budget do
       work = work + 10
-      local r = redis.call('HSCAN', hash, cursor, 'COUNT', 100)
+      -- A batch sized to what is left, so that a small budget (an op's) is
+      -- not cut short at the same place every time. (A hash small enough to
+      -- be a listpack comes whole; the background driver's budget covers it.)
+      local r = redis.call('HSCAN', hash, cursor, 'COUNT', tostring(math.min(100, budget - work)))
       local names, seen, cut = {}, {}, false
       for i = 1, #r[2], 2 do
         if work >= budget then cut = true break end
@@ -373,7 +383,10 @@ if #dead > 0 then
     work = work + #args / 2
   end
 end
-if op == 'leave' then return reply(0, {tools().leave()}) end
+if op == 'leave' then
+  jobs_wait = true  -- its own, at least, unless it is done
+  return reply(0, {tools().leave()})
+end
 if op == 'work' then
   local busy = tools().lease()
   if busy then return reply(status, busy) end
