@@ -14,15 +14,11 @@
 
 #include "distkit/counter/options.hpp"
 #include "distkit/detail/delta_map.hpp"
+#include "protocol.hpp"
 
 namespace distkit::detail {
 
-struct FlushOutcome {
-  bool applied;                       // false: this sequence had been applied before
-  std::vector<std::int64_t> totals;   // per key of the batch, after it
-  std::vector<std::string> overflowed;  // keys whose delta was refused
-  std::uint64_t order = 0;              // of the reply (Acknowledged::order)
-};
+using counter_script::FlushOutcome;
 
 class CounterStore {
  public:
@@ -42,7 +38,7 @@ class CounterStore {
 
  private:
   CounterOptions options_;
-  std::string totals_key_;
+  counter_script::Keys keys_;
 };
 
 }  // namespace distkit::detail

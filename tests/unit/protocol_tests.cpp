@@ -1,8 +1,9 @@
-// The instance-aware script's protocol (src/icounter/protocol.hpp), without
-// Redis: what a call sends, and how replies decode.
+// The scripts' protocols (src/icounter/protocol.hpp, src/counter/protocol.hpp),
+// without Redis: what a call sends, and how replies decode.
 #include <catch2/catch.hpp>
 
 #include "distkit/error.hpp"
+#include "counter/protocol.hpp"
 #include "icounter/protocol.hpp"
 
 using namespace distkit;
@@ -125,4 +126,34 @@ TEST_CASE("protocol: a reply of another shape is script_error") {
   CHECK(code_of([] { ia::decode_key(call_reply(0, "", 0, arr({str("1"), str("x")}))); }) == errc::script_error);
   CHECK(code_of([] { ia::decode_flush(call_reply(0, "", 0, arr({num(1), arr({}), arr({})})), 1); }) ==
         errc::script_error);
+}
+
+TEST_CASE("counter protocol: a call names the prefix's totals; a flush its writer's record, sequence and deltas") {
+  const detail::counter_script::Keys plain("p");
+  CHECK(arguments(plain.begin("inc").push("k").push(std::int64_t{5})) ==
+        std::vector<std::string>{"1", "{p}:totals", "inc", "k", "5"});
+  const std::vector<detail::KeyDelta> batch{{"a", 1}, {"b", -2}};
+  CHECK(arguments(plain.flush("w:0", 7, batch)) ==
+        std::vector<std::string>{"2", "{p}:totals", "{p}:seq:w:0", "flush", "7", "a", "1", "b", "-2"});
+}
+
+TEST_CASE("counter protocol: a flush reply decodes into its fields; another shape is script_error") {
+  namespace cs = detail::counter_script;
+  const cs::FlushOutcome out = cs::decode_flush(arr({num(1), arr({str("3"), str("-9")}), arr({str("b")})}), 2);
+  CHECK(out.applied);
+  CHECK(out.totals == std::vector<std::int64_t>{3, -9});
+  CHECK(out.overflowed == std::vector<std::string>{"b"});
+  CHECK_FALSE(cs::decode_flush(arr({num(0), arr({str("3")}), arr({})}), 1).applied);
+  auto refused = [](const Reply& r, std::size_t keys) {
+    try {
+      cs::decode_flush(r, keys);
+    } catch (const Error& e) {
+      return e.value() == errc::script_error;
+    }
+    return false;
+  };
+  CHECK(refused(arr({num(1), arr({str("3")}), arr({})}), 2));        // a total short
+  CHECK(refused(arr({num(1), arr({str("x")}), arr({})}), 1));        // not a number
+  CHECK(refused(arr({str("1"), arr({str("3")}), arr({})}), 1));      // applied as text
+  CHECK(refused(str("OK"), 0));
 }

@@ -1,0 +1,33 @@
+#include "protocol.hpp"
+
+#include <fmt/format.h>
+
+#include "reply_parse.hpp"
+
+namespace distkit::detail::counter_script {
+
+Keys::Keys(std::string_view prefix) : prefix_(prefix), totals_(fmt::format("{{{}}}:totals", prefix)) {}
+
+redis::Command Keys::begin(std::string_view op) const { return redis::Command{"1", totals_, op}; }
+
+redis::Command Keys::flush(std::string_view writer, std::uint64_t sequence, std::span<const KeyDelta> batch) const {
+  redis::Command cmd{"2", totals_, fmt::format("{{{}}}:seq:{}", prefix_, writer), "flush"};
+  cmd.push(static_cast<std::int64_t>(sequence));
+  cmd.reserve(resp_bytes(batch, 0));
+  for (const auto& [key, delta] : batch) cmd.push(key).push(delta);
+  return cmd;
+}
+
+FlushOutcome decode_flush(const redis::Reply& r, std::size_t keys) {
+  using Type = redis::Reply::Type;
+  if (r.type != Type::array || r.elements.size() != 3 || r.elements[0].type != Type::integer ||
+      r.elements[1].elements.size() != keys || r.elements[2].type != Type::array)
+    throw Error(errc::script_error, "malformed reply from the counter flush script");
+  FlushOutcome out{r.elements[0].integer == 1, {}, {}, r.order};
+  out.totals.reserve(keys);
+  for (const auto& v : r.elements[1].elements) out.totals.push_back(to_int64(v));
+  for (const auto& k : r.elements[2].elements) out.overflowed.push_back(k.str);
+  return out;
+}
+
+}  // namespace distkit::detail::counter_script
