@@ -4,6 +4,7 @@
 
 #include "counter_store.hpp"
 #include "distkit/detail/checked.hpp"
+#include "distkit/detail/holding.hpp"
 #include "instance_id.hpp"
 #include "quoted.hpp"
 
@@ -32,11 +33,28 @@ LaxCounter::LaxCounter(Private, CounterOptions options)
 
 LaxCounter::~LaxCounter() { engine_.log_abandoned("LaxCounter"); }
 
+// Not a coroutine: an op on a warm key is done here, when called, and its
+// awaitable only delivers the result (or the failure, when awaited), so
+// neither the caller's key nor the counter need outlive the call. Otherwise
+// (first touch, stale read) the op runs holding both (detail/holding.hpp).
 asio::awaitable<std::int64_t> LaxCounter::update(std::string_view key, std::int64_t n) {
+  std::optional<detail::DeltaMap<std::int64_t>::View> view;
   try {
-    auto view = engine_.add_local(key, n, check_total);
-    if (!view) view = co_await engine_.update(key, n, check_total, [this](std::string_view k) { return store_->read(k); });
-    co_return view->remote + view->local;
+    view = engine_.add_local(key, n, check_total);
+  } catch (...) {
+    return detail::failing<std::int64_t>(detail::failure_adding(key, n));
+  }
+  if (view) return detail::ready(view->remote + view->local);
+  return detail::holding<std::int64_t>(shared_from_this(), key, [n](LaxCounter& c, std::string_view k) {
+    return c.update_from_redis(k, n);
+  });
+}
+
+asio::awaitable<std::int64_t> LaxCounter::update_from_redis(std::string_view key, std::int64_t n) {
+  try {
+    const auto view =
+        co_await engine_.update(key, n, check_total, [this](std::string_view k) { return store_->read(k); });
+    co_return view.remote + view.local;
   } catch (const Error& e) {
     if (e.value() == errc::overflow) detail::throw_overflow_on(key, "adding", n);  // name the key
     throw;
@@ -45,15 +63,26 @@ asio::awaitable<std::int64_t> LaxCounter::update(std::string_view key, std::int6
 
 asio::awaitable<std::int64_t> LaxCounter::inc(std::string_view key, std::int64_t n) { return update(key, n); }
 
-// A coroutine, unlike inc: dec(key, INT64_MIN) must fail when awaited, not
-// when called (co_spawn(ex, c->dec(...), use_future) would throw at the call).
+// dec(key, INT64_MIN) fails when awaited, not when called.
 asio::awaitable<std::int64_t> LaxCounter::dec(std::string_view key, std::int64_t n) {
-  co_return co_await update(key, detail::dec_delta(key, n));
+  std::int64_t delta;
+  try {
+    delta = detail::dec_delta(key, n);
+  } catch (...) {
+    return detail::failing<std::int64_t>(std::current_exception());
+  }
+  return update(key, delta);
 }
 
 asio::awaitable<std::int64_t> LaxCounter::get(std::string_view key) { return update(key, 0); }
 
+// The ops below run holding the counter and a copy of the key.
 asio::awaitable<std::int64_t> LaxCounter::set(std::string_view key, std::int64_t n) {
+  return detail::holding<std::int64_t>(shared_from_this(), key,
+                                       [n](LaxCounter& c, std::string_view k) { return c.set_held(k, n); });
+}
+
+asio::awaitable<std::int64_t> LaxCounter::set_held(std::string_view key, std::int64_t n) {
   const std::int64_t current = co_await update(key, 0);
   std::int64_t delta;
   if (__builtin_sub_overflow(n, current, &delta))
@@ -69,8 +98,12 @@ asio::awaitable<std::int64_t> LaxCounter::set(std::string_view key, std::int64_t
 // acknowledged or still pending, and the cached totals expire, since a
 // timed-out del or clear may still run, late.
 asio::awaitable<std::int64_t> LaxCounter::del(std::string_view key) {
+  return detail::holding<std::int64_t>(shared_from_this(), key,
+                                       [](LaxCounter& c, std::string_view k) { return c.del_held(k); });
+}
+
+asio::awaitable<std::int64_t> LaxCounter::del_held(std::string_view key) {
   engine_.throw_if_stopped();
-  RedisKey::validate(key);
   co_await Engine::flush_from(shared_from_this(), Engine::Scope::key, std::string(key));
   try {
     const auto old = co_await store_->del(key);
@@ -83,6 +116,10 @@ asio::awaitable<std::int64_t> LaxCounter::del(std::string_view key) {
 }
 
 asio::awaitable<void> LaxCounter::clear() {
+  return detail::holding<void>(shared_from_this(), [](LaxCounter& c) { return c.clear_held(); });
+}
+
+asio::awaitable<void> LaxCounter::clear_held() {
   engine_.throw_if_stopped();
   co_await Engine::flush_from(shared_from_this(), Engine::Scope::all);
   try {
@@ -95,11 +132,14 @@ asio::awaitable<void> LaxCounter::clear() {
 }
 
 asio::awaitable<void> LaxCounter::flush() {
-  engine_.throw_if_stopped();
-  co_await Engine::flush_from(shared_from_this(), Engine::Scope::all);
+  return detail::holding<void>(shared_from_this(), [](LaxCounter& c) -> asio::awaitable<void> {
+    c.engine_.throw_if_stopped();
+    co_await Engine::flush_from(c.shared_from_this(), Engine::Scope::all);
+  });
 }
 
-asio::awaitable<void> LaxCounter::shutdown() { co_await Engine::shutdown(shared_from_this()); }
+// Engine::shutdown holds the counter it is given.
+asio::awaitable<void> LaxCounter::shutdown() { return Engine::shutdown(shared_from_this()); }
 
 asio::awaitable<detail::Acknowledged<std::vector<std::int64_t>>> LaxCounter::send_batch(
     std::size_t lane, std::uint64_t sequence, const std::vector<detail::KeyDelta>& batch) {

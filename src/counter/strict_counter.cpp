@@ -2,30 +2,49 @@
 
 #include "counter_store.hpp"
 #include "distkit/detail/checked.hpp"
+#include "distkit/detail/holding.hpp"
 
 namespace distkit {
 
+using detail::CounterStore;
+using detail::holding;
+
 std::shared_ptr<StrictCounter> StrictCounter::create(CounterOptions options) {
-  return std::make_shared<StrictCounter>(std::make_shared<detail::CounterStore>(std::move(options)));
+  return std::make_shared<StrictCounter>(std::make_shared<CounterStore>(std::move(options)));
 }
 
-StrictCounter::StrictCounter(std::shared_ptr<detail::CounterStore> store) : store_(std::move(store)) {}
+StrictCounter::StrictCounter(std::shared_ptr<CounterStore> store) : store_(std::move(store)) {}
 StrictCounter::~StrictCounter() = default;
 
-asio::awaitable<std::int64_t> StrictCounter::inc(std::string_view key, std::int64_t n) { return store_->inc(key, n); }
-
-// A coroutine, unlike inc: dec(key, INT64_MIN) must fail when awaited, not
-// when called. (The store's coroutines validate the key.)
-asio::awaitable<std::int64_t> StrictCounter::dec(std::string_view key, std::int64_t n) {
-  co_return co_await store_->inc(key, detail::dec_delta(key, n));
+// Each op holds the store (all a StrictCounter has) and a copy of its key
+// until it completes: see detail/holding.hpp.
+asio::awaitable<std::int64_t> StrictCounter::inc(std::string_view key, std::int64_t n) {
+  return holding<std::int64_t>(store_, key, [n](CounterStore& s, std::string_view k) { return s.inc(k, n); });
 }
 
-asio::awaitable<std::int64_t> StrictCounter::get(std::string_view key) { return store_->get(key); }
+// dec(key, INT64_MIN) fails when awaited, not when called.
+asio::awaitable<std::int64_t> StrictCounter::dec(std::string_view key, std::int64_t n) {
+  return holding<std::int64_t>(store_, key, [n](CounterStore& s, std::string_view k) -> asio::awaitable<std::int64_t> {
+    co_return co_await s.inc(k, detail::dec_delta(k, n));
+  });
+}
 
-asio::awaitable<std::int64_t> StrictCounter::set(std::string_view key, std::int64_t n) { return store_->set(key, n); }
+asio::awaitable<std::int64_t> StrictCounter::get(std::string_view key) {
+  return holding<std::int64_t>(store_, key, [](CounterStore& s, std::string_view k) { return s.get(k); });
+}
 
-asio::awaitable<std::int64_t> StrictCounter::del(std::string_view key) { co_return (co_await store_->del(key)).value; }
+asio::awaitable<std::int64_t> StrictCounter::set(std::string_view key, std::int64_t n) {
+  return holding<std::int64_t>(store_, key, [n](CounterStore& s, std::string_view k) { return s.set(k, n); });
+}
 
-asio::awaitable<void> StrictCounter::clear() { co_await store_->clear(); }
+asio::awaitable<std::int64_t> StrictCounter::del(std::string_view key) {
+  return holding<std::int64_t>(store_, key, [](CounterStore& s, std::string_view k) -> asio::awaitable<std::int64_t> {
+    co_return (co_await s.del(k)).value;
+  });
+}
+
+asio::awaitable<void> StrictCounter::clear() {
+  return holding<void>(store_, [](CounterStore& s) { return s.clear(); });
+}
 
 }  // namespace distkit

@@ -12,6 +12,7 @@
 
 #include "distkit/detail/check_duration.hpp"
 #include "distkit/detail/checked.hpp"
+#include "distkit/detail/holding.hpp"
 #include "distkit/error.hpp"
 #include "distkit/logging.hpp"
 #include "instance_id.hpp"
@@ -154,34 +155,57 @@ asio::awaitable<detail::Acknowledged<Counts>> StrictInstanceAwareCounter::acknow
   co_return out;
 }
 
+// Each public op holds the counter and a copy of its key until it completes
+// (see detail/holding.hpp): `call_holding` runs call(op, key, operand).
+asio::awaitable<Counts> StrictInstanceAwareCounter::call_holding(std::string_view op, std::string_view key,
+                                                                 std::int64_t operand) {
+  return detail::holding<Counts>(shared_from_this(), key, [op, operand](Self& self, std::string_view k) {
+    return self.call(op, k, operand);
+  });
+}
+
 asio::awaitable<Counts> StrictInstanceAwareCounter::inc(std::string_view key, std::int64_t n) {
-  return call("inc", key, n);
+  return call_holding("inc", key, n);
 }
-// A coroutine, unlike inc: dec(key, INT64_MIN) must fail when awaited, not
-// when called.
+// dec(key, INT64_MIN) fails when awaited, not when called.
 asio::awaitable<Counts> StrictInstanceAwareCounter::dec(std::string_view key, std::int64_t n) {
-  co_return co_await call("inc", key, detail::dec_delta(key, n));
+  return detail::holding<Counts>(shared_from_this(), key, [n](Self& self, std::string_view k) -> asio::awaitable<Counts> {
+    co_return co_await self.call("inc", k, detail::dec_delta(k, n));
+  });
 }
-asio::awaitable<Counts> StrictInstanceAwareCounter::get(std::string_view key) { return call("get", key, 0); }
+asio::awaitable<Counts> StrictInstanceAwareCounter::get(std::string_view key) { return call_holding("get", key, 0); }
 asio::awaitable<Counts> StrictInstanceAwareCounter::set(std::string_view key, std::int64_t n) {
-  return call("set", key, n);
+  return call_holding("set", key, n);
 }
 asio::awaitable<Counts> StrictInstanceAwareCounter::set_on_instance(std::string_view key, std::int64_t n) {
-  return call("set_on_instance", key, n);
+  return call_holding("set_on_instance", key, n);
 }
-asio::awaitable<Counts> StrictInstanceAwareCounter::del(std::string_view key) { return call("del", key, 0); }
+asio::awaitable<Counts> StrictInstanceAwareCounter::del(std::string_view key) { return call_holding("del", key, 0); }
 asio::awaitable<Counts> StrictInstanceAwareCounter::del_on_instance(std::string_view key) {
-  return call("del_on_instance", key, 0);
+  return call_holding("del_on_instance", key, 0);
 }
 
 asio::awaitable<void> StrictInstanceAwareCounter::clear() {
+  return detail::holding<void>(shared_from_this(), [](Self& self) { return self.clear_held(); });
+}
+asio::awaitable<void> StrictInstanceAwareCounter::clear_on_instance() {
+  return detail::holding<void>(shared_from_this(), [](Self& self) { return self.clear_on_instance_held(); });
+}
+asio::awaitable<void> StrictInstanceAwareCounter::heartbeat() {
+  return detail::holding<void>(shared_from_this(), [](Self& self) { return self.heartbeat_held(); });
+}
+asio::awaitable<void> StrictInstanceAwareCounter::shutdown() {
+  return detail::holding<void>(shared_from_this(), [](Self& self) { return self.shutdown_held(); });
+}
+
+asio::awaitable<void> StrictInstanceAwareCounter::clear_held() {
   throw_if_stopped();
   touch();
   const redis::Reply r = co_await detail::scripts::instance_aware.call(*options_.connection, begin("clear"));
   note(ia::decode_header(r), r.order);
 }
 
-asio::awaitable<void> StrictInstanceAwareCounter::clear_on_instance() {
+asio::awaitable<void> StrictInstanceAwareCounter::clear_on_instance_held() {
   throw_if_stopped();
   std::string cursor = "0", stuck;
   for (bool over = false; !over;) {
@@ -201,7 +225,7 @@ asio::awaitable<void> StrictInstanceAwareCounter::clear_on_instance() {
                                             detail::quoted(stuck)));
 }
 
-asio::awaitable<void> StrictInstanceAwareCounter::heartbeat() {
+asio::awaitable<void> StrictInstanceAwareCounter::heartbeat_held() {
   throw_if_stopped();
   touch();
   const redis::Reply r = co_await detail::scripts::instance_aware.call(*options_.connection, begin("heartbeat"));
@@ -347,7 +371,7 @@ asio::awaitable<void> StrictInstanceAwareCounter::heartbeat_loop(std::weak_ptr<S
       });
 }
 
-asio::awaitable<void> StrictInstanceAwareCounter::shutdown() {
+asio::awaitable<void> StrictInstanceAwareCounter::shutdown_held() {
   if (left_) throw Error(errc::shut_down, "counter is shut down");
   stopped_ = true;
   heartbeat_timer_.wake();

@@ -269,3 +269,70 @@ TEST_CASE("counters: an invalid key is invalid_key, for every op, without touchi
   CHECK(server().command({"DBSIZE"}) == dbsize);
   env(lax->shutdown());
 }
+
+// ---- what an op keeps alive ------------------------------------------------------
+
+namespace {
+
+std::int64_t total_of(std::int64_t v) { return v; }
+std::int64_t total_of(const Counts& c) { return c.instance == c.cumulative ? c.cumulative : -1; }
+
+// An awaitable starts suspended, and co_spawn runs it later: by then the
+// temporary key string it was made from is gone, and so may be the last
+// shared_ptr to its counter. Each op must still run on its key and return
+// the running total. (Under AddressSanitizer, a dangling key or counter is
+// a failure in itself.) Keys longer than a SmallKey's 23 inline bytes too.
+template <class Make>
+void ops_outlive_their_callers(Make make) {
+  Env env;
+  auto counter = make(env);
+  constexpr int ops = 200;
+  std::vector<std::int64_t> totals;
+  std::exception_ptr failure;
+  auto collect = [&](std::exception_ptr e, auto result) {
+    if (e) failure = e;
+    else totals.push_back(total_of(result));
+  };
+  for (int i = 0; i < ops; ++i)
+    asio::co_spawn(env.io, counter->inc(std::string(i % 2 ? "a key of more than twenty-three bytes" : "k"), 1), collect);
+  auto dropped = make(env);
+  asio::co_spawn(env.io, dropped->inc(std::string("dropped"), 7), collect);
+  asio::co_spawn(env.io, dropped->get(std::string("dropped")), collect);
+  dropped.reset();  // the last shared_ptr, before either op has started
+  env.io.restart();
+  env.io.run_for(30s);
+  if (failure) std::rethrow_exception(failure);
+  REQUIRE(totals.size() == ops + 2);
+  std::vector<std::int64_t> short_key, long_key;
+  for (int i = 0; i < ops; ++i) (i % 2 ? long_key : short_key).push_back(totals[static_cast<std::size_t>(i)]);
+  std::sort(short_key.begin(), short_key.end());
+  std::sort(long_key.begin(), long_key.end());
+  std::vector<std::int64_t> expected(ops / 2);
+  std::iota(expected.begin(), expected.end(), 1);
+  CHECK(short_key == expected);  // every op ran once, on its own key
+  CHECK(long_key == expected);
+  CHECK(std::vector<std::int64_t>(totals.end() - 2, totals.end()) == std::vector<std::int64_t>{7, 7});
+}
+
+}  // namespace
+
+TEST_CASE("counters: an op keeps its key and its counter alive until it completes, for every counter") {
+  SECTION("StrictCounter") {
+    ops_outlive_their_callers([](Env& env) { return strict_on(env, unique_prefix()); });
+  }
+  SECTION("LaxCounter") {
+    ops_outlive_their_callers([](Env& env) {
+      return LaxCounter::create({.prefix = unique_prefix(), .connection = env.conn, .allowed_lag = no_background_flush});
+    });
+  }
+  SECTION("StrictInstanceAwareCounter") {
+    ops_outlive_their_callers([](Env& env) {
+      return StrictInstanceAwareCounter::create({.prefix = unique_prefix(), .connection = env.conn});
+    });
+  }
+  SECTION("LaxInstanceAwareCounter") {
+    ops_outlive_their_callers([](Env& env) {
+      return LaxInstanceAwareCounter::create({.prefix = unique_prefix(), .connection = env.conn});
+    });
+  }
+}

@@ -24,7 +24,9 @@ class CounterStore;
 // top is read again), and a background loop flushes local deltas, each batch
 // applied exactly once. del and clear flush their keys' local deltas first,
 // then go to Redis; if they fail, no delta is lost and the cached totals are
-// read again. Use for high-rate analytics.
+// read again. Use for high-rate analytics. inc/dec/get of a key already
+// held are done when called; every other op copies its key and holds the
+// counter until it completes, so the caller need keep neither alive.
 class LaxCounter : public std::enable_shared_from_this<LaxCounter> {
   struct Private {};
 
@@ -57,6 +59,10 @@ class LaxCounter : public std::enable_shared_from_this<LaxCounter> {
 
  private:
   asio::awaitable<std::int64_t> update(std::string_view key, std::int64_t n);
+  asio::awaitable<std::int64_t> update_from_redis(std::string_view key, std::int64_t n);
+  asio::awaitable<std::int64_t> set_held(std::string_view key, std::int64_t n);
+  asio::awaitable<std::int64_t> del_held(std::string_view key);
+  asio::awaitable<void> clear_held();
 
   std::shared_ptr<detail::CounterStore> store_;
   std::string writer_id_;

@@ -17,6 +17,8 @@ class CounterStore;
 // A counter shared by every process on the same Redis: each op is one atomic
 // Lua script, and returns the exact total after it. Use for money and stock.
 // Keys follow the RedisKey rules (else Error(errc::invalid_key), before any I/O).
+// Each op copies its key and holds the counter until it completes: the
+// caller need keep neither alive (see detail/holding.hpp).
 class StrictCounter {
  public:
   static std::shared_ptr<StrictCounter> create(CounterOptions options);

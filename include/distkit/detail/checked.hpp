@@ -2,6 +2,7 @@
 // int64 arithmetic that refuses to wrap.
 
 #include <cstdint>
+#include <exception>
 #include <limits>
 #include <string_view>
 
@@ -15,6 +16,11 @@ namespace distkit::detail {
 // change: `"k": adding 1 would leave int64; the value is unchanged`.
 [[noreturn]] void throw_overflow_on(std::string_view key, std::string_view change, std::int64_t n,
                                     std::string_view range = "int64");
+
+// The exception being handled; an overflow becomes one that names the key,
+// as throw_overflow_on(key, "adding", n, range) does. For a handler that
+// hands the failure on to an awaitable (detail::failing) instead of throwing.
+std::exception_ptr failure_adding(std::string_view key, std::int64_t n, std::string_view range = "int64");
 
 // What an instance-aware counter's overflow messages say of its range.
 inline constexpr std::string_view instance_aware_range =

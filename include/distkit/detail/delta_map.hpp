@@ -323,9 +323,8 @@ class DeltaMap {
 
   // Enough shards that threads on different keys rarely share a lock: two
   // threads with k hot keys each share about k * k / 1024 shards, and a
-  // shared one moves its lock's cache line at every add of either. 256 gave
-  // the bench's 2 x 16 keys one shared shard, and 2 threads ran 1.56-1.66
-  // times as fast as one; none at 1024: 1.71-2.01. About 200 KB per counter.
+  // shared one moves its lock's cache line at every add of either, which
+  // costs the 2-thread scaling most of its gain. About 200 KB per counter.
   static constexpr unsigned shard_bits = 10;
   std::array<Shard, 1u << shard_bits> shards_;
   std::size_t next_shard_ = 0;  // touched by the flusher only

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "distkit/counts.hpp"
 #include "distkit/detail/check_duration.hpp"
 #include "distkit/detail/checked.hpp"
+#include "distkit/detail/holding.hpp"
 #include "distkit/detail/lax_engine.hpp"
 #include "distkit/icounter/options.hpp"
 #include "distkit/icounter/strict_instance_aware_counter.hpp"
@@ -24,13 +26,16 @@ namespace distkit {
 // with no local delta on top is read again); a background loop flushes the deltas in
 // batches of up to 100 keys, each batch applied exactly once. set, del and
 // del_on_instance flush the key and then go to Redis; clear and
-// clear_on_instance flush everything first.
+// clear_on_instance flush everything first. inc/dec/get of a key already
+// held are done when called; every other op copies its key and holds the
+// counter until it completes, so the caller need keep neither alive.
 //
 // `Strict` is the backend (StrictInstanceAwareCounter, or a test double).
 template <class Strict = StrictInstanceAwareCounter>
 class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLaxInstanceAwareCounter<Strict>> {
   struct Private {};
   using Engine = detail::LaxEngine<Counts>;
+  using Self = BasicLaxInstanceAwareCounter;
 
  public:
   static std::shared_ptr<BasicLaxInstanceAwareCounter> create(LaxInstanceAwareCounterOptions o) {
@@ -69,67 +74,92 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
 
   const std::string& instance_id() const noexcept { return backend_->instance_id(); }
 
+  // inc, dec and get of a warm key are done when called (see update()); the
+  // other ops run holding the counter and a copy of the key until they
+  // complete (detail/holding.hpp).
   asio::awaitable<Counts> inc(std::string_view key, std::int64_t n = 1) { return update(key, n); }
-  // A coroutine, unlike inc: dec(key, INT64_MIN) must fail when awaited.
+  // dec(key, INT64_MIN) fails when awaited, not when called.
   asio::awaitable<Counts> dec(std::string_view key, std::int64_t n = 1) {
-    co_return co_await update(key, detail::dec_delta(key, n));
+    std::int64_t delta;
+    try {
+      delta = detail::dec_delta(key, n);
+    } catch (...) {
+      return detail::failing<Counts>(std::current_exception());
+    }
+    return update(key, delta);
   }
   asio::awaitable<Counts> get(std::string_view key) { return update(key, 0); }
 
   asio::awaitable<Counts> set_on_instance(std::string_view key, std::int64_t n) {
-    if (n == std::numeric_limits<std::int64_t>::min())
-      detail::throw_overflow_on(key, "set_on_instance to", n, detail::instance_aware_range);
-    const Counts now = co_await update(key, 0);
-    std::int64_t delta;
-    if (__builtin_sub_overflow(n, now.instance, &delta)) detail::throw_overflow_on(key, "set_on_instance to", n);
-    co_return co_await update(key, delta);
+    return held<Counts>(key, [n](Self& c, std::string_view k) -> asio::awaitable<Counts> {
+      if (n == std::numeric_limits<std::int64_t>::min())
+        detail::throw_overflow_on(k, "set_on_instance to", n, detail::instance_aware_range);
+      const Counts now = co_await c.update(k, 0);
+      std::int64_t delta;
+      if (__builtin_sub_overflow(n, now.instance, &delta)) detail::throw_overflow_on(k, "set_on_instance to", n);
+      co_return co_await c.update(k, delta);
+    });
   }
 
   asio::awaitable<Counts> set(std::string_view key, std::int64_t n) {
-    const auto counts = co_await key_op(Strict::KeyOp::set, key, n);
-    engine_.map().seed(key, counts);
-    co_return counts.value;
+    return held<Counts>(key, [n](Self& c, std::string_view k) -> asio::awaitable<Counts> {
+      const auto counts = co_await c.key_op(Strict::KeyOp::set, k, n);
+      c.engine_.map().seed(k, counts);
+      co_return counts.value;
+    });
   }
 
   asio::awaitable<Counts> del(std::string_view key) {
-    const auto old = co_await key_op(Strict::KeyOp::del, key);
-    engine_.map().seed(key, {Counts{}, old.order});
-    co_return old.value;
+    return held<Counts>(key, [](Self& c, std::string_view k) -> asio::awaitable<Counts> {
+      const auto old = co_await c.key_op(Strict::KeyOp::del, k);
+      c.engine_.map().seed(k, {Counts{}, old.order});
+      co_return old.value;
+    });
   }
 
   asio::awaitable<Counts> del_on_instance(std::string_view key) {
-    const auto removed = co_await key_op(Strict::KeyOp::del_on_instance, key);
-    engine_.map().seed(key, {Counts{removed.value.cumulative, 0}, removed.order});
-    co_return removed.value;
+    return held<Counts>(key, [](Self& c, std::string_view k) -> asio::awaitable<Counts> {
+      const auto removed = co_await c.key_op(Strict::KeyOp::del_on_instance, k);
+      c.engine_.map().seed(k, {Counts{removed.value.cumulative, 0}, removed.order});
+      co_return removed.value;
+    });
   }
 
   asio::awaitable<void> clear() {
-    co_await clear_with(backend_->clear(), [](const Counts&) { return Counts{}; });
+    return held<void>([](Self& c) { return c.clear_with(c.backend_->clear(), [](const Counts&) { return Counts{}; }); });
   }
 
   asio::awaitable<void> clear_on_instance() {
-    co_await clear_with(backend_->clear_on_instance(), [](const Counts& c) {
-      std::int64_t others = 0;  // the others' sum: past int64 only in a corner (README), then stale anyway
-      if (__builtin_sub_overflow(c.cumulative, c.instance, &others)) others = 0;
-      return Counts{others, 0};
+    return held<void>([](Self& c) {
+      return c.clear_with(c.backend_->clear_on_instance(), [](const Counts& v) {
+        std::int64_t others = 0;  // the others' sum: past int64 only in a corner (README), then stale anyway
+        if (__builtin_sub_overflow(v.cumulative, v.instance, &others)) others = 0;
+        return Counts{others, 0};
+      });
     });
   }
 
   asio::awaitable<void> heartbeat() {
-    engine_.throw_if_stopped();
-    co_await backend_->heartbeat();
+    return held<void>([](Self& c) -> asio::awaitable<void> {
+      c.engine_.throw_if_stopped();
+      co_await c.backend_->heartbeat();
+    });
   }
 
   asio::awaitable<void> flush() {
-    engine_.throw_if_stopped();
-    co_await Engine::flush_from(this->shared_from_this(), Engine::Scope::all);
+    return held<void>([](Self& c) -> asio::awaitable<void> {
+      c.engine_.throw_if_stopped();
+      co_await Engine::flush_from(c.shared_from_this(), Engine::Scope::all);
+    });
   }
 
   // Flushes everything, then leaves the fleet (see Strict::shutdown()). After
   // a failed flush or leave it may be called again.
   asio::awaitable<void> shutdown() {
-    if (!engine_.shut_down()) co_await Engine::shutdown(this->shared_from_this());
-    co_await backend_->shutdown();
+    return held<void>([](Self& c) -> asio::awaitable<void> {
+      if (!c.engine_.shut_down()) co_await Engine::shutdown(c.shared_from_this());
+      co_await c.backend_->shutdown();
+    });
   }
 
   FlushStats stats() { return engine_.stats(); }
@@ -159,19 +189,40 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
     return {v.remote.cumulative + v.local, v.remote.instance + v.local};
   }
 
+  // Not a coroutine: an op on a warm key is done here, when called, and its
+  // awaitable only delivers the result (or the failure, when awaited).
+  // Otherwise (first touch, stale read) it runs holding the counter and the key.
   asio::awaitable<Counts> update(std::string_view key, std::int64_t n) {
+    std::optional<detail::DeltaMap<Counts>::View> view;
     try {
       if (n == std::numeric_limits<std::int64_t>::min()) detail::throw_overflow("operand", 0, n);  // as the strict one
-      auto view = engine_.add_local(key, n, check_counts);
-      if (!view)
-        view = co_await engine_.update(key, n, check_counts, [this](std::string_view k) {
-          return backend_->acknowledged(Strict::KeyOp::get, k);
-        });
-      co_return view_of(*view);
+      view = engine_.add_local(key, n, check_counts);
+    } catch (...) {
+      return detail::failing<Counts>(detail::failure_adding(key, n, detail::instance_aware_range));
+    }
+    if (view) return detail::ready(view_of(*view));
+    return held<Counts>(key, [n](Self& c, std::string_view k) { return c.update_from_redis(k, n); });
+  }
+
+  asio::awaitable<Counts> update_from_redis(std::string_view key, std::int64_t n) {
+    try {
+      const auto view = co_await engine_.update(key, n, check_counts, [this](std::string_view k) {
+        return backend_->acknowledged(Strict::KeyOp::get, k);
+      });
+      co_return view_of(view);
     } catch (const Error& e) {
       if (e.value() == errc::overflow) detail::throw_overflow_on(key, "adding", n, detail::instance_aware_range);
       throw;
     }
+  }
+
+  template <class T, class Op>
+  asio::awaitable<T> held(std::string_view key, Op op) {
+    return detail::holding<T>(this->shared_from_this(), key, std::move(op));
+  }
+  template <class T, class Op>
+  asio::awaitable<T> held(Op op) {
+    return detail::holding<T>(this->shared_from_this(), std::move(op));
   }
 
   asio::awaitable<void> flush_key(std::string_view key) {

@@ -34,7 +34,9 @@ void suspend_heartbeat(StrictInstanceAwareCounter& counter);
 // the sum over live instances. Each op is one atomic Lua script that also
 // records this instance's deadline, moves on the parking of dead instances'
 // slices (and the return of reaped ones) by a bounded step, and applies the
-// op. Use for live connections or sessions across a fleet.
+// op. Use for live connections or sessions across a fleet. Each op copies
+// its key and holds the counter until it completes: the caller need keep
+// neither alive.
 class StrictInstanceAwareCounter : public std::enable_shared_from_this<StrictInstanceAwareCounter> {
   struct Private {};
 
@@ -85,10 +87,18 @@ class StrictInstanceAwareCounter : public std::enable_shared_from_this<StrictIns
                                                                        const std::vector<detail::KeyDelta>& batch);
 
  private:
+  using Self = StrictInstanceAwareCounter;
   friend void detail::ia::suspend_heartbeat(StrictInstanceAwareCounter&);
   // `order`, if given, receives the reply's order.
   asio::awaitable<Counts> call(std::string_view op, std::string_view key, std::int64_t operand,
                                std::uint64_t* order = nullptr);
+  // The public ops' bodies, which their wrappers run holding the counter
+  // (and a copy of the key) until they complete.
+  asio::awaitable<Counts> call_holding(std::string_view op, std::string_view key, std::int64_t operand);
+  asio::awaitable<void> clear_held();
+  asio::awaitable<void> clear_on_instance_held();
+  asio::awaitable<void> heartbeat_held();
+  asio::awaitable<void> shutdown_held();
   // The script call `op` with its keys and fixed arguments, stepping the
   // job named by the last reply.
   redis::Command begin(std::string_view op) const;
