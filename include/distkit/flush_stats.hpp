@@ -11,6 +11,7 @@ struct FlushStats {
   std::uint64_t batches_sent = 0;   // script calls carrying a batch, re-sends included
   std::uint64_t keys_flushed = 0;   // key-deltas in batches Redis acknowledged
   std::size_t pending_keys = 0;     // keys with a local delta no flush has taken yet
+  std::size_t keys_held = 0;        // keys in the local map (idle ones leave after forget_after)
 };
 
 }  // namespace distkit

@@ -21,6 +21,7 @@ CounterStore::CounterStore(CounterOptions options)
     : options_(std::move(options)), keys_(options_.prefix.str()) {
   if (!options_.connection) throw Error(errc::invalid_argument, "CounterOptions::connection is null");
   detail::check_duration("CounterOptions::allowed_lag", options_.allowed_lag, true);
+  detail::check_duration("CounterOptions::forget_after", options_.forget_after);
 }
 
 asio::awaitable<std::int64_t> CounterStore::inc(std::string_view key, std::int64_t n) {
@@ -54,8 +55,8 @@ asio::awaitable<Acknowledged<std::int64_t>> CounterStore::del(std::string_view k
   co_return Acknowledged<std::int64_t>{to_int64(r), r.order};
 }
 
-asio::awaitable<void> CounterStore::clear() {
-  co_await scripts::counter.call(*options_.connection, keys_.begin("clear"));
+asio::awaitable<std::uint64_t> CounterStore::clear() {
+  co_return (co_await scripts::counter.call(*options_.connection, keys_.begin("clear"))).order;
 }
 
 asio::awaitable<FlushOutcome> CounterStore::flush(std::string_view writer, std::uint64_t sequence,

@@ -31,7 +31,7 @@ class CounterStore {
   asio::awaitable<Acknowledged<std::int64_t>> read(std::string_view key);  // get, with its reply's order
   asio::awaitable<std::int64_t> set(std::string_view key, std::int64_t n);
   asio::awaitable<Acknowledged<std::int64_t>> del(std::string_view key);  // the old total
-  asio::awaitable<void> clear();
+  asio::awaitable<std::uint64_t> clear();  // the reply's order
   // Applies a batch once per (writer, sequence); see lua/counter.lua.
   asio::awaitable<FlushOutcome> flush(std::string_view writer, std::uint64_t sequence,
                                       std::span<const KeyDelta> batch);

@@ -27,7 +27,7 @@ LaxCounter::LaxCounter(Private, CounterOptions options)
     : store_(std::make_shared<detail::CounterStore>(std::move(options))),
       writer_id_(detail::make_instance_id()),
       engine_(store_->options().connection->get_executor(), store_->options().allowed_lag,
-              store_->options().allowed_lag) {
+              store_->options().allowed_lag, store_->options().forget_after) {
   for (std::size_t i = 0; i < lane_writers_.size(); ++i) lane_writers_[i] = fmt::format("{}:{}", writer_id_, i);
 }
 
@@ -122,13 +122,14 @@ asio::awaitable<void> LaxCounter::clear() {
 asio::awaitable<void> LaxCounter::clear_held() {
   engine_.throw_if_stopped();
   co_await Engine::flush_from(shared_from_this(), Engine::Scope::all);
+  std::uint64_t order = 0;
   try {
-    co_await store_->clear();
+    order = co_await store_->clear();
   } catch (...) {
     engine_.map().expire_all();
     throw;
   }
-  engine_.map().revalue_all([](std::int64_t) { return std::int64_t{0}; });
+  engine_.map().revalue_all([](std::int64_t) { return std::int64_t{0}; }, order);
 }
 
 asio::awaitable<void> LaxCounter::flush() {

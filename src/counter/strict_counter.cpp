@@ -44,7 +44,7 @@ asio::awaitable<std::int64_t> StrictCounter::del(std::string_view key) {
 }
 
 asio::awaitable<void> StrictCounter::clear() {
-  return holding<void>(store_, [](CounterStore& s) { return s.clear(); });
+  return holding<void>(store_, [](CounterStore& s) -> asio::awaitable<void> { co_await s.clear(); });
 }
 
 }  // namespace distkit

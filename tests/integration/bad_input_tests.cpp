@@ -499,6 +499,11 @@ TEST_CASE("bad input: a null connection, or a zero or negative duration, in the 
       {"LaxInstanceAwareCounter, allowed_lag < 0",
        [&] { LaxInstanceAwareCounter::create({p, c, 1s, {}, 20ms, -1ms}); },
        "LaxInstanceAwareCounterOptions::allowed_lag must be >= 0, got -1ms"},
+      {"LaxCounter, forget_after 0", [&] { LaxCounter::create({p, c, 20ms, 0ms}); },
+       "CounterOptions::forget_after must be positive, got 0ms"},
+      {"LaxInstanceAwareCounter, forget_after < 0",
+       [&] { LaxInstanceAwareCounter::create({p, c, 1s, {}, 20ms, 20ms, std::chrono::hours(1), -1ms}); },
+       "LaxInstanceAwareCounterOptions::forget_after must be positive, got -1ms"},
       // Longer than ten years: would overflow clock arithmetic ("never" is not a duration).
       {"LaxCounter, allowed_lag of centuries", [&] { LaxCounter::create({p, c, std::chrono::milliseconds::max()}); },
        "CounterOptions::allowed_lag must be at most 315619200000ms (ten years)"},

@@ -239,3 +239,20 @@ TEST_CASE("failure streak: the wait doubles from the first to the cap; a success
   zero.failed();
   CHECK(zero.wait() == 1ms);  // never a busy loop
 }
+
+TEST_CASE("delta map: forget_idle drops idle keys only; a key with a delta, queued or in flight stays") {
+  detail::DeltaMap<std::int64_t> map;
+  auto no_check = [](const auto&) {};
+  for (const char* key : {"idle", "pending", "in flight"}) map.seed(key, {10, 1});
+  map.add("pending", 5, no_check);
+  map.add("in flight", 3, no_check);
+  const auto taken = map.take(100, detail::Clock::now(), std::string_view("in flight"));
+  REQUIRE(taken.size() == 1);
+  map.forget_idle(detail::Clock::now() + 1h);  // everything counts as idle by time
+  CHECK(map.size() == 2);
+  CHECK_FALSE(map.add("idle", 0, no_check).has_value());  // forgotten: its next touch reads Redis again
+  CHECK(map.add("pending", 0, no_check)->local == 5);
+  CHECK(map.add("in flight", 0, no_check)->local == 3);
+  map.forget_idle(detail::Clock::now() - 1h);  // nothing is that old
+  CHECK(map.size() == 2);
+}

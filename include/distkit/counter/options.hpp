@@ -8,6 +8,9 @@
 
 namespace distkit {
 
+// How long a lax counter keeps a key that has been idle (see forget_after).
+inline constexpr std::chrono::milliseconds default_forget_after = std::chrono::minutes(10);
+
 // Options of StrictCounter and LaxCounter. Counters with the same prefix share
 // their totals, whichever of the two kinds they are.
 struct CounterOptions {
@@ -16,6 +19,10 @@ struct CounterOptions {
   // LaxCounter: how old a cached total may get before it is read again, and
   // how long a key's local delta may wait before it is flushed.
   std::chrono::milliseconds allowed_lag{20};
+  // LaxCounter: a key with nothing to flush, neither read from Redis nor
+  // flushed for this long, leaves the local map (its next touch reads it
+  // again), so that ever new keys do not grow it without bound.
+  std::chrono::milliseconds forget_after = default_forget_after;
 };
 
 }  // namespace distkit

@@ -89,6 +89,7 @@ class DeltaMap {
     bool try_queue() noexcept {
       return !(state_.load(std::memory_order_relaxed) & queued_bit) && !(state_.fetch_or(queued_bit) & queued_bit);
     }
+    bool queued() const noexcept { return state_.load(std::memory_order_relaxed) & queued_bit; }
     void unqueue() noexcept { state_.fetch_and(~queued_bit); }
 
    private:
@@ -208,15 +209,35 @@ class DeltaMap {
     return batch;
   }
 
-  // How many keys wait to be flushed.
+  // How many keys wait to be flushed; how many are held.
   std::size_t pending_keys() {
-    std::size_t n = 0;
-    for (auto& s : shards_) {
+    return sum_over_shards([](Shard& s) {
       std::lock_guard dirty_lock(s.dirty_mutex);
-      n += s.dirty.size();
-    }
-    return n;
+      return s.dirty.size();
+    });
   }
+  std::size_t size() {
+    return sum_over_shards([](Shard& s) {
+      std::shared_lock lock(s.mutex);
+      return s.map.size();
+    });
+  }
+
+  // Forgets the keys with nothing pending, nothing in flight and nothing
+  // read or flushed since `before`: a key touched again is read from Redis
+  // anew. Keeps a counter that sees ever new keys (per minute, per user)
+  // from growing without bound.
+  void forget_idle(Clock::time_point before) {
+    for (auto& s : shards_) {
+      std::unique_lock lock(s.mutex);
+      std::erase_if(s.map, [&](const auto& node) {
+        const Entry& e = node.second;  // a queued one is in `dirty`, which points at it
+        return !e.queued() && e.pending.load() == 0 && e.in_flight == 0 && e.synced_at < before &&
+               e.flushed_at < before;
+      });
+    }
+  }
+
   bool has_pending() {  // pending_keys() > 0, without counting them all
     for (auto& s : shards_) {
       std::lock_guard dirty_lock(s.dirty_mutex);
@@ -258,12 +279,15 @@ class DeltaMap {
     if (auto it = s.map.find(key); it != s.map.end()) it->second.synced_at = Clock::time_point{};
   }
   // After a clear: every cached remote value becomes f(value), as the clear
-  // left it, and expires (a flush acknowledged meanwhile may have landed
-  // after the clear). Local deltas stay: they came after it.
+  // left it, and expires. With the clear's reply order, a value of a later
+  // reply is kept, and one of an earlier reply that resumes late is refused
+  // (see seed()). Local deltas stay: they came after the clear.
   template <class F>
-  void revalue_all(F f) {
+  void revalue_all(F f, std::optional<std::uint64_t> order = std::nullopt) {
     for_each([&](std::string_view, Entry& e) {
+      if (order && *order < e.order()) return;
       e.remote = f(e.remote);
+      if (order) e.set_order(*order);
       e.synced_at = Clock::time_point{};
     });
   }
@@ -315,6 +339,13 @@ class DeltaMap {
     std::mutex dirty_mutex;
     std::vector<Node*> dirty;
   };
+
+  template <class Count>
+  std::size_t sum_over_shards(Count count) {
+    std::size_t n = 0;
+    for (auto& s : shards_) n += count(s);
+    return n;
+  }
 
   Shard& shard_for(std::string_view key) noexcept {
     // Mix the hash so shard choice and bucket choice use different bits.

@@ -33,6 +33,7 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
+#include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include "distkit/detail/background_loop.hpp"
@@ -59,14 +60,16 @@ class LaxEngine {
   };
 
   LaxEngine(const asio::any_io_executor& ex, std::chrono::milliseconds flush_interval,
-            std::chrono::milliseconds allowed_lag,
+            std::chrono::milliseconds allowed_lag, std::chrono::milliseconds forget_after,
             std::shared_ptr<DeltaMap<Remote>> map = std::make_shared<DeltaMap<Remote>>())
       : map_(std::move(map)),
         strand_(asio::make_strand(ex)),
         timer_(strand_),
         wake_(strand_),
         flush_interval_(flush_interval),
-        allowed_lag_(allowed_lag) {
+        allowed_lag_(allowed_lag),
+        forget_after_(forget_after),
+        next_forget_(Clock::now() + forget_after / 2) {
     wake_.expires_at(Clock::time_point::max());  // only ever cancelled, never re-armed
     for (std::size_t i = 0; i < lanes; ++i) lanes_[i].index = i;
   }
@@ -75,7 +78,7 @@ class LaxEngine {
 
   FlushStats stats() {
     return {batches_sent_.load(std::memory_order_relaxed), keys_flushed_.load(std::memory_order_relaxed),
-            map_->pending_keys()};
+            map_->pending_keys(), map_->size()};
   }
 
   bool shut_down() const noexcept { return shut_down_; }  // a shutdown() completed
@@ -173,6 +176,10 @@ class LaxEngine {
  private:
   template <class Owner>
   static asio::awaitable<void> flush_on_strand(std::shared_ptr<Owner> owner, Scope scope, std::string key) {
+    // A flush runs to its end even when its caller is cancelled (say, a
+    // timeout around flush(), del or clear): its lanes' batches are in
+    // flight, and their bookkeeping lives in this coroutine's frames.
+    co_await asio::this_coro::reset_cancellation_state(asio::disable_cancellation());
     co_await owner->engine().flush(*owner, scope, key);
   }
 
@@ -262,12 +269,17 @@ class LaxEngine {
           LaxEngine& e = owner.engine();
           if (e.stopped_) return std::nullopt;
           idle = !e.dirty_.load();
-          if (idle) return Clock::time_point::max();
+          if (idle) return e.next_forget_;  // woken by activity before that
           return Clock::now() + (e.failures_.failing() ? e.failures_.wait() : e.flush_interval_);
         },
         [&idle](std::shared_ptr<Owner> owner) -> asio::awaitable<void> {
           LaxEngine& e = owner->engine();
-          if (idle || e.stopped_) co_return;  // woken by activity: sleep a round first; stopped: ends
+          if (e.stopped_) co_return;  // ends
+          if (const auto now = Clock::now(); now >= e.next_forget_) {
+            e.map_->forget_idle(now - e.forget_after_);
+            e.next_forget_ = now + e.forget_after_ / 2;
+          }
+          if (idle) co_return;  // woken by activity: sleep a round first
           e.dirty_.store(false);
           try {
             co_await e.flush(*owner, Scope::due);
@@ -293,7 +305,8 @@ class LaxEngine {
   asio::strand<asio::any_io_executor> strand_;
   BackgroundTimer timer_;     // the flush loop's sleep
   asio::steady_timer wake_;   // wakes wait_until() calls
-  std::chrono::milliseconds flush_interval_, allowed_lag_;
+  std::chrono::milliseconds flush_interval_, allowed_lag_, forget_after_;
+  Clock::time_point next_forget_;  // on the strand
   FailureStreak failures_{std::max(flush_interval_, min_backoff), max_backoff};  // of the flush loop, on the strand
   std::atomic<bool> dirty_{false};
   std::atomic<bool> stopped_{false};

@@ -39,7 +39,7 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
 
  public:
   static std::shared_ptr<BasicLaxInstanceAwareCounter> create(LaxInstanceAwareCounterOptions o) {
-    check_intervals(o.flush_interval, o.allowed_lag);  // before the backend starts its heartbeat
+    check_intervals(o.flush_interval, o.allowed_lag, o.forget_after);  // before the backend starts its heartbeat
     // When Redis forgot this instance (it came back after parked_retention),
     // the cached slices are wrong: they are read again.
     auto map = std::make_shared<detail::DeltaMap<Counts>>();
@@ -51,23 +51,25 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
                                               [weak = std::weak_ptr(map)] {
                                                 if (auto m = weak.lock()) m->expire_all();
                                               });
-    return create(std::move(backend), o.flush_interval, o.allowed_lag, std::move(map));
+    return create(std::move(backend), o.flush_interval, o.allowed_lag, std::move(map), o.forget_after);
   }
 
   static std::shared_ptr<BasicLaxInstanceAwareCounter> create(
       std::shared_ptr<Strict> backend, std::chrono::milliseconds flush_interval, std::chrono::milliseconds allowed_lag,
-      std::shared_ptr<detail::DeltaMap<Counts>> map = std::make_shared<detail::DeltaMap<Counts>>()) {
-    check_intervals(flush_interval, allowed_lag);
+      std::shared_ptr<detail::DeltaMap<Counts>> map = std::make_shared<detail::DeltaMap<Counts>>(),
+      std::chrono::milliseconds forget_after = default_forget_after) {
+    check_intervals(flush_interval, allowed_lag, forget_after);
     auto counter = std::make_shared<BasicLaxInstanceAwareCounter>(Private{}, std::move(backend), flush_interval,
-                                                                  allowed_lag, std::move(map));
+                                                                  allowed_lag, forget_after, std::move(map));
     counter->engine_.start(counter);
     return counter;
   }
 
   BasicLaxInstanceAwareCounter(Private, std::shared_ptr<Strict> backend, std::chrono::milliseconds flush_interval,
-                               std::chrono::milliseconds allowed_lag, std::shared_ptr<detail::DeltaMap<Counts>> map)
+                               std::chrono::milliseconds allowed_lag, std::chrono::milliseconds forget_after,
+                               std::shared_ptr<detail::DeltaMap<Counts>> map)
       : backend_(std::move(backend)),
-        engine_(backend_->get_executor(), flush_interval, allowed_lag, std::move(map)) {}
+        engine_(backend_->get_executor(), flush_interval, allowed_lag, forget_after, std::move(map)) {}
 
   // Without shutdown(): a crash. Nothing is sent; unflushed deltas are logged.
   ~BasicLaxInstanceAwareCounter() { engine_.log_abandoned("LaxInstanceAwareCounter"); }
@@ -172,9 +174,11 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
   }
 
  private:
-  static void check_intervals(std::chrono::milliseconds flush_interval, std::chrono::milliseconds allowed_lag) {
+  static void check_intervals(std::chrono::milliseconds flush_interval, std::chrono::milliseconds allowed_lag,
+                              std::chrono::milliseconds forget_after) {
     detail::check_duration("LaxInstanceAwareCounterOptions::flush_interval", flush_interval);
     detail::check_duration("LaxInstanceAwareCounterOptions::allowed_lag", allowed_lag, true);
+    detail::check_duration("LaxInstanceAwareCounterOptions::forget_after", forget_after);
   }
 
   // As the strict counter refuses them: a slice or a local delta (sent as one

@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 
+#include "distkit/counter/options.hpp"
 #include "distkit/redis/connection.hpp"
 #include "distkit/redis_key.hpp"
 
@@ -34,6 +35,9 @@ struct LaxInstanceAwareCounterOptions {
   std::chrono::milliseconds flush_interval{20};  // flush loop period while there is activity
   std::chrono::milliseconds allowed_lag{20};     // a key's delta is flushed once at least this old
   std::chrono::milliseconds parked_retention{std::chrono::hours(24)};
+  // A key with nothing to flush, neither read nor flushed for this long,
+  // leaves the local map (see CounterOptions::forget_after).
+  std::chrono::milliseconds forget_after = default_forget_after;
 };
 
 }  // namespace distkit
