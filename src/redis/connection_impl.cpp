@@ -150,6 +150,7 @@ void ConnectionImpl::on_reply(redisAsyncContext* ctx, void* reply, void* privdat
 
 void ConnectionImpl::answer(Op& op, Reply* reply) {
   op.answered = true;
+  if (op.as_eval) std::erase(resent_, &op);
   if (op.completed) return;  // timed out: a late reply is dropped
   if (!reply) {
     op.completed = true;
@@ -177,24 +178,33 @@ void ConnectionImpl::resend_as_eval(Op& op) {
   owned->cmd = Command{"EVAL", owned->script->body()}.append(std::as_const(owned->cmd));
   owned->as_eval = true;
   owned->answered = false;
+  resent_.push_back(owned.get());
   send(std::move(owned));
 }
 
 void ConnectionImpl::drop_answered() {
-  while (!inflight_.empty() && inflight_.front()->answered) inflight_.pop_front();
+  std::size_t dropped = 0;
+  for (; !inflight_.empty() && inflight_.front()->answered; ++dropped) inflight_.pop_front();
+  settled_ -= std::min(settled_, dropped);
   awaited_replies_.store(inflight_.size(), std::memory_order_relaxed);
 }
 
-// One timer serves every command: commands share one timeout, so their
-// deadlines are ordered like the queues and only the oldest needs watching.
+// Skips the ops already timed out at the front, once each: a stalled server
+// may hold thousands of them.
+Op* ConnectionImpl::first_open_inflight() {
+  while (settled_ < inflight_.size() && inflight_[settled_]->completed) ++settled_;
+  return settled_ < inflight_.size() ? inflight_[settled_].get() : nullptr;
+}
+
+// One timer serves every command. Commands share one timeout, so the queues
+// are in deadline order and only their oldest open ops (and the few re-sent
+// scripts) need watching.
 void ConnectionImpl::arm_deadline() {
   if (deadline_armed_ || state_ == State::closed) return;
-  auto first_open = [](auto& queue) {
-    return std::find_if(queue.begin(), queue.end(), [](auto& op) { return !op->completed; });
-  };
   auto next = Clock::time_point::max();
-  if (auto it = first_open(inflight_); it != inflight_.end()) next = (*it)->deadline;
-  if (auto it = first_open(waiting_); it != waiting_.end()) next = std::min(next, (*it)->deadline);
+  if (auto* op = first_open_inflight()) next = op->deadline;
+  if (!waiting_.empty()) next = std::min(next, waiting_.front()->deadline);
+  for (auto* op : resent_) next = std::min(next, op->deadline);
   if (next == Clock::time_point::max()) return;
   deadline_armed_ = true;
   deadline_timer_.expires_at(next);
@@ -207,20 +217,19 @@ void ConnectionImpl::arm_deadline() {
 
 void ConnectionImpl::expire_overdue() {
   const auto now = Clock::now();
-  auto timeout = [&] {
-    return make_error(errc::timeout, fmt::format("no reply from {} within {}ms", endpoint_,
-                                                 options_.command_timeout.count()));
+  auto expire = [&](Op& op) {
+    op.completed = true;  // stays queued until hiredis hands back its late reply
+    op.complete(make_error(errc::timeout, fmt::format("no reply from {} within {}ms", endpoint_,
+                                                      options_.command_timeout.count())),
+                {});
   };
-  for (auto& op : inflight_) {
-    if (op->completed) continue;
-    if (op->deadline > now) break;
-    op->completed = true;  // stays queued until hiredis hands back its late reply
-    op->complete(timeout(), {});
-  }
-  while (!waiting_.empty() && waiting_.front()->deadline <= now) {
-    waiting_.front()->complete(timeout(), {});
-    waiting_.pop_front();
-  }
+  std::erase_if(resent_, [&](Op* op) {
+    if (op->deadline > now) return false;
+    expire(*op);
+    return true;
+  });
+  for (Op* op; (op = first_open_inflight()) && op->deadline <= now;) expire(*op);
+  for (; !waiting_.empty() && waiting_.front()->deadline <= now; waiting_.pop_front()) expire(*waiting_.front());
 }
 
 // An exception of its own per op: each is released by its coroutine's thread.

@@ -110,6 +110,7 @@ class ConnectionImpl : public std::enable_shared_from_this<ConnectionImpl> {
   void enqueue(std::unique_ptr<Op> op);
   void send(std::unique_ptr<Op> op);
   void drop_answered();
+  Op* first_open_inflight();
   void arm_deadline();
   void expire_overdue();
   void fail_waiting(const char* why);
@@ -143,6 +144,10 @@ class ConnectionImpl : public std::enable_shared_from_this<ConnectionImpl> {
   State state_ = State::down;
   std::deque<std::unique_ptr<Op>> waiting_;   // not yet handed to hiredis
   std::deque<std::unique_ptr<Op>> inflight_;  // handed to hiredis, reply order
+  // Deadlines follow the queues' order but for scripts re-sent after NOSCRIPT:
+  // these keep their first deadline and are watched apart until answered.
+  std::vector<Op*> resent_;
+  std::size_t settled_ = 0;  // inflight_'s first ops have all completed (timed out, their replies still due)
   std::uint64_t replies_ = 0;  // received, for Reply::order
   std::atomic<std::size_t> awaited_replies_{0};  // inflight_.size(), for submit() on any thread
   asio::steady_timer deadline_timer_;

@@ -305,6 +305,95 @@ TEST_CASE("connection: a stalled server makes commands time out; late replies ar
   CHECK(k == 5);      // the timed-out inc ran once, late, and was not re-sent
 }
 
+// Runs ops concurrently and records, for each, its errc and how long after
+// its deadline (its start plus command_timeout) it ended.
+struct TimedOps {
+  TimedOps(std::chrono::milliseconds command_timeout, std::size_t count) : timeout(command_timeout) {
+    errors.reserve(count);  // the ops write to their slots while more start
+    lateness.reserve(count);
+  }
+  std::chrono::milliseconds timeout;
+  std::vector<std::optional<errc>> errors;
+  std::vector<std::chrono::milliseconds> lateness;
+  std::size_t finished = 0;
+
+  void start(asio::awaitable<redis::Reply> op, const asio::any_io_executor& ex) {
+    asio::co_spawn(ex, run(errors.size(), std::move(op)), asio::detached);
+    errors.emplace_back();
+    lateness.emplace_back();
+  }
+  asio::awaitable<bool> all_finished() {
+    co_return co_await eventually([&]() -> asio::awaitable<bool> { co_return finished == errors.size(); });
+  }
+  std::chrono::milliseconds latest() const { return *std::max_element(lateness.begin(), lateness.end()); }
+
+ private:
+  asio::awaitable<void> run(std::size_t i, asio::awaitable<redis::Reply> op) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    auto error = co_await error_of(std::move(op));
+    errors[i] = error;
+    lateness[i] = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - deadline);
+    ++finished;
+  }
+};
+
+TEST_CASE("connection: every op times out within command_timeout, also one re-sent after NOSCRIPT behind later ops") {
+  // 1,000 script calls reach a paused server whose script cache was flushed.
+  // When the pause ends they are answered NOSCRIPT and re-sent as EVAL, now
+  // behind a BLPOP sent 300 ms after them, which then holds the link: each
+  // must still fail at its own deadline, not the BLPOP's.
+  RedisServer stalled;
+  auto options = redis::ConnectionOptions::from_url(stalled.url());
+  options.command_timeout = 1000ms;
+  options.health_check_interval = std::chrono::hours(1);  // its PING would drop the link
+  Env env(options);
+  const std::string body = "return 1";
+  const auto sha1 = stalled.command({"SCRIPT", "LOAD", body});
+  const redis::Script probe("probe", body, sha1);
+  stalled.command({"SCRIPT", "FLUSH"});
+  stalled.command({"CLIENT", "PAUSE", "400", "ALL"});
+
+  TimedOps ops(options.command_timeout, 1001);
+  bool finished = false;
+  env([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    for (int i = 0; i < 1000; ++i) ops.start(env.conn->exec(probe, redis::Command(0)), ex);
+    co_await sleep_for(300ms);
+    ops.start(env.conn->exec(redis::Command{"BLPOP", "never-pushed", "5"}), ex);
+    finished = co_await ops.all_finished();
+  }());
+  REQUIRE(finished);
+  CHECK(std::count(ops.errors.begin(), ops.errors.end(), errc::timeout) == 1001);
+  CHECK(ops.latest() < 50ms);  // the re-sent calls were 300 ms late
+}
+
+TEST_CASE("connection: ops waiting for a reconnect whose handshake stalls time out within command_timeout") {
+  RedisServer stalled;
+  auto options = redis::ConnectionOptions::from_url(stalled.url());
+  options.command_timeout = 500ms;
+  options.reconnect_backoff_min = options.reconnect_backoff_max = 1ms;
+  Env env(options);
+  env(env.conn->exec(redis::Command{"PING"}));
+  stalled.kill_clients();
+  stalled.command({"CLIENT", "PAUSE", "1500", "ALL"});  // holds each reconnect's PING
+  TimedOps ops(options.command_timeout, 100);
+  bool finished = false;
+  env([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    for (int i = 0; i < 100; ++i) {  // spread over the reconnects, all within the pause
+      ops.start(env.conn->exec(redis::Command{"PING"}), ex);
+      co_await sleep_for(5ms);
+    }
+    finished = co_await ops.all_finished();
+  }());
+  REQUIRE(finished);
+  const auto failed = std::count_if(ops.errors.begin(), ops.errors.end(), [](auto e) {
+    return e == errc::timeout || e == errc::connection_lost;
+  });
+  CHECK(failed == 100);
+  CHECK(ops.latest() < 50ms);
+}
+
 TEST_CASE("connection: a reconnect whose handshake times out is retried; the link comes back after a stall") {
   RedisServer stalled;
   auto options = redis::ConnectionOptions::from_url(stalled.url());
