@@ -10,7 +10,7 @@ using detail::CounterStore;
 using detail::holding;
 
 std::shared_ptr<StrictCounter> StrictCounter::create(CounterOptions options) {
-  return std::make_shared<StrictCounter>(std::make_shared<CounterStore>(std::move(options)));
+  return std::shared_ptr<StrictCounter>(new StrictCounter(std::make_shared<CounterStore>(std::move(options))));
 }
 
 StrictCounter::StrictCounter(std::shared_ptr<CounterStore> store) : store_(std::move(store)) {}

@@ -57,7 +57,7 @@ asio::awaitable<std::shared_ptr<Connection>> connect(asio::any_io_executor ex, C
     impl->close();
     throw;
   }
-  co_return std::make_shared<Connection>(std::move(impl));
+  co_return std::shared_ptr<Connection>(new Connection(std::move(impl)));
 }
 
 }  // namespace distkit::redis

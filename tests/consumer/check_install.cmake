@@ -4,6 +4,7 @@
 # 1. cmake --install BUILD_DIR into WORK_DIR/prefix
 # 2. configure CONSUMER_SOURCE with CMAKE_PREFIX_PATH=WORK_DIR/prefix, check
 #    that find_package(distkit) found that prefix, build it, run `app`
+#    and that without spdlog, find_package(distkit) names libspdlog-dev
 # 3. remove WORK_DIR (also on failure)
 cmake_minimum_required(VERSION 3.25)
 
@@ -63,6 +64,18 @@ if(NOT at EQUAL 0)
   fail("find_package(distkit) found ${found}, not the package installed in ${real_prefix}")
 endif()
 message(STATUS "consumer: found distkit in ${found}")
+
+# A package whose dependency is missing says which Debian package brings it.
+execute_process(
+  COMMAND "${CMAKE_COMMAND}" -S "${CONSUMER_SOURCE}" -B "${WORK_DIR}/no-spdlog" -G "${GENERATOR}"
+          "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}" "-DCMAKE_PREFIX_PATH=${prefix}" -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF
+          -DCMAKE_DISABLE_FIND_PACKAGE_spdlog=ON
+  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+string(FIND "${err}" "apt-get install libspdlog-dev" at)
+if(rc EQUAL 0 OR at EQUAL -1)
+  fail("find_package(distkit) without spdlog did not name libspdlog-dev (${rc}):\n${err}")
+endif()
+message(STATUS "consumer: a missing spdlog names libspdlog-dev")
 
 step("build the consumer project" "${CMAKE_COMMAND}" --build "${consumer_build}" ${config_args})
 

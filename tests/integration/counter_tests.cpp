@@ -114,7 +114,7 @@ TEST_CASE("strict counter: values beyond 2^53 and round powers of ten stay exact
 TEST_CASE("counters: totals around ±2^53 and at the int64 limits come back exact from inc and flush") {
   Env env;
   auto c = strict_on(env);
-  auto writer = lax_on(env, no_background_flush);  // only its send_batch is used
+  auto writer = lax_on(env, no_background_flush);  // only its batches are sent
   const auto values = boundary_values();
   std::vector<std::int64_t> firsts, by_inc, by_flush_first, by_flush, read;
   env([&]() -> asio::awaitable<void> {
@@ -127,8 +127,8 @@ TEST_CASE("counters: totals around ±2^53 and at the int64 limits come back exac
       first.push_back({"flush-" + key, firsts.back()});
       second.push_back({"flush-" + key, step_to(values[i])});
     }
-    by_flush_first = (co_await writer->send_batch(0, 1, first)).value;
-    by_flush = (co_await writer->send_batch(0, 2, second)).value;
+    by_flush_first = (co_await detail::Access::send_batch(*writer, 0, 1, first)).value;
+    by_flush = (co_await detail::Access::send_batch(*writer, 0, 2, second)).value;
     for (std::size_t i = 0; i < values.size(); ++i) read.push_back(co_await c->get("flush-v" + std::to_string(i)));
     co_await writer->shutdown();
   }());
@@ -156,13 +156,13 @@ TEST_CASE("strict counter: a result outside int64 is overflow and changes nothin
 TEST_CASE("lax counter: a flushed delta that would overflow in Redis is dropped; the rest of the batch applies") {
   Env env;
   auto c = strict_on(env);
-  auto writer = lax_on(env, no_background_flush);  // only its send_batch is used
+  auto writer = lax_on(env, no_background_flush);  // only its batches are sent
   const std::vector<detail::KeyDelta> batch{{"a", 1}, {"max", 1}, {"min", -1}, {"b", -2}};
   std::vector<std::int64_t> flushed, after;
   env([&]() -> asio::awaitable<void> {
     co_await c->set("max", int64_max);
     co_await c->set("min", int64_min);
-    flushed = (co_await writer->send_batch(0, 1, batch)).value;
+    flushed = (co_await detail::Access::send_batch(*writer, 0, 1, batch)).value;
     after = co_await totals(*c, "a", "max", "min", "b");
     co_await writer->shutdown();
   }());
@@ -173,14 +173,14 @@ TEST_CASE("lax counter: a flushed delta that would overflow in Redis is dropped;
 TEST_CASE("lax counter: a zero delta in a flush batch only reads the key's total") {
   Env env;
   auto c = strict_on(env);
-  auto writer = lax_on(env, no_background_flush);  // only its send_batch is used
+  auto writer = lax_on(env, no_background_flush);  // only its batches are sent
   const std::vector<detail::KeyDelta> batch{{"k", 0}, {"missing", 0}, {"n", 3}};
   std::vector<std::int64_t> flushed, resent;
   env([&]() -> asio::awaitable<void> {
     co_await c->set("k", 7);
-    flushed = (co_await writer->send_batch(0, 1, batch)).value;
+    flushed = (co_await detail::Access::send_batch(*writer, 0, 1, batch)).value;
     co_await c->inc("k", 1);
-    resent = (co_await writer->send_batch(0, 1, batch)).value;  // not applied again, still read
+    resent = (co_await detail::Access::send_batch(*writer, 0, 1, batch)).value;  // not applied again, still read
     co_await writer->shutdown();
   }());
   CHECK(flushed == std::vector<std::int64_t>{7, 0, 3});
@@ -190,11 +190,11 @@ TEST_CASE("lax counter: a zero delta in a flush batch only reads the key's total
 
 TEST_CASE("lax counter: a key twice in one flush batch is applied twice, in order") {
   Env env;
-  auto writer = lax_on(env, no_background_flush);  // only its send_batch is used
+  auto writer = lax_on(env, no_background_flush);  // only its batches are sent
   const std::vector<detail::KeyDelta> batch{{"k", 2}, {"k", 3}, {"j", 1}, {"k", 0}, {"k", -1}};
   std::vector<std::int64_t> flushed;
   env([&]() -> asio::awaitable<void> {
-    flushed = (co_await writer->send_batch(0, 1, batch)).value;
+    flushed = (co_await detail::Access::send_batch(*writer, 0, 1, batch)).value;
     co_await writer->shutdown();
   }());
   CHECK(flushed == std::vector<std::int64_t>{2, 5, 1, 5, 4});

@@ -19,7 +19,7 @@ using Lax = LaxInstanceAwareCounter;
 // ops: one that stops acting dies.
 inline std::shared_ptr<Strict> strict(Env& env, std::chrono::milliseconds threshold = 30'000ms) {
   auto counter = Strict::create({.prefix = env.prefix, .connection = env.conn, .dead_instance_threshold = threshold});
-  detail::ia::suspend_heartbeat(*counter);
+  detail::Access::core(*counter).suspend_heartbeat();
   return counter;
 }
 

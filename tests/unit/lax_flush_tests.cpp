@@ -17,7 +17,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Stands in for StrictInstanceAwareCounter: applies batches to a map, skips
+// Stands in for the strict counter's implementation (detail::ia::LaxBackend): applies batches to a map, skips
 // a sequence it has applied (as the Lua script does), and can be told to
 // lose the reply of the next batches after applying them.
 class FakeBackend {
@@ -52,7 +52,7 @@ class FakeBackend {
     for (const auto& [key, delta] : batch) out.value.push_back({totals[std::string(key)], totals[std::string(key)]});
     co_return out;
   }
-  enum class KeyOp { get, set, del, del_on_instance };
+  using KeyOp = detail::ia::KeyOp;
   asio::awaitable<detail::Acknowledged<Counts>> acknowledged(KeyOp op, std::string_view key, std::int64_t n = 0) {
     auto& total = totals[std::string(key)];
     if (op == KeyOp::get) co_return detail::Acknowledged<Counts>{{total, 0}, ++replies_};

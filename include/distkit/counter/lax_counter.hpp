@@ -28,7 +28,9 @@ class CounterStore;
 // held are done when called; every other op copies its key and holds the
 // counter until it completes, so the caller need keep neither alive.
 class LaxCounter : public std::enable_shared_from_this<LaxCounter> {
-  struct Private {};
+  struct Private {
+    explicit Private() = default;
+  };
 
  public:
   static std::shared_ptr<LaxCounter> create(CounterOptions options);
@@ -52,12 +54,10 @@ class LaxCounter : public std::enable_shared_from_this<LaxCounter> {
 
   FlushStats stats() { return engine_.stats(); }
 
-  // For the flush engine.
-  detail::LaxEngine<std::int64_t>& engine() noexcept { return engine_; }
+ private:
+  friend struct detail::Access;  // the flush engine's way to engine_ and send_batch()
   asio::awaitable<detail::Acknowledged<std::vector<std::int64_t>>> send_batch(
       std::size_t lane, std::uint64_t sequence, const std::vector<detail::KeyDelta>& batch);
-
- private:
   asio::awaitable<std::int64_t> update(std::string_view key, std::int64_t n);
   asio::awaitable<std::int64_t> update_from_redis(std::string_view key, std::int64_t n);
   asio::awaitable<std::int64_t> set_held(std::string_view key, std::int64_t n);

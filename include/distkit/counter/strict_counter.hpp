@@ -22,8 +22,8 @@ class CounterStore;
 class StrictCounter {
  public:
   static std::shared_ptr<StrictCounter> create(CounterOptions options);
-
-  explicit StrictCounter(std::shared_ptr<detail::CounterStore> store);
+  StrictCounter(const StrictCounter&) = delete;
+  StrictCounter& operator=(const StrictCounter&) = delete;
   ~StrictCounter();
 
   asio::awaitable<std::int64_t> inc(std::string_view key, std::int64_t n = 1);
@@ -34,6 +34,8 @@ class StrictCounter {
   asio::awaitable<void> clear();                            // every key of the prefix
 
  private:
+  explicit StrictCounter(std::shared_ptr<detail::CounterStore> store);
+
   std::shared_ptr<detail::CounterStore> store_;
 };
 

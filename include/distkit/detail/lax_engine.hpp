@@ -10,7 +10,8 @@
 // skips a sequence it has applied. A key is in at most one batch in flight, so
 // deltas added meanwhile wait in the map for a later batch.
 //
-// Owner (the counter) provides `LaxEngine& engine()` and
+// Owner (the counter) has, reached through detail::Access, its `LaxEngine
+// engine_` and
 //   asio::awaitable<Acknowledged<std::vector<Remote>>> send_batch(std::size_t lane, std::uint64_t seq,
 //                                                                 const std::vector<KeyDelta>&);
 // The flush loop holds only a weak_ptr to it and ends when it is destroyed.
@@ -36,6 +37,7 @@
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include "distkit/detail/access.hpp"
 #include "distkit/detail/background_loop.hpp"
 #include "distkit/detail/delta_map.hpp"
 #include "distkit/detail/failure_streak.hpp"
@@ -145,7 +147,7 @@ class LaxEngine {
   // (the batch stays queued for the flush loop to retry).
   template <class Owner>
   static asio::awaitable<void> flush_from(std::shared_ptr<Owner> owner, Scope scope, std::string key = {}) {
-    co_await asio::co_spawn(owner->engine().strand_, flush_on_strand(owner, scope, std::move(key)),
+    co_await asio::co_spawn(Access::engine(*owner).strand_, flush_on_strand(owner, scope, std::move(key)),
                             asio::use_awaitable);
   }
 
@@ -155,7 +157,7 @@ class LaxEngine {
   // shut_down. What is never sent is reported when the counter is destroyed.
   template <class Owner>
   static asio::awaitable<void> shutdown(std::shared_ptr<Owner> owner) {
-    LaxEngine& e = owner->engine();
+    LaxEngine& e = Access::engine(*owner);
     if (e.shut_down_) throw Error(errc::shut_down, "counter is shut down");
     e.stopped_ = true;
     e.map_->close();
@@ -180,7 +182,7 @@ class LaxEngine {
     // timeout around flush(), del or clear): its lanes' batches are in
     // flight, and their bookkeeping lives in this coroutine's frames.
     co_await asio::this_coro::reset_cancellation_state(asio::disable_cancellation());
-    co_await owner->engine().flush(*owner, scope, key);
+    co_await Access::engine(*owner).flush(*owner, scope, key);
   }
 
   struct Batch {
@@ -244,7 +246,7 @@ class LaxEngine {
   template <class Owner>
   asio::awaitable<void> send(Owner& owner, Lane& lane) {
     batches_sent_.fetch_add(1, std::memory_order_relaxed);
-    auto remotes = co_await owner.send_batch(lane.index, lane.unacked->sequence, lane.unacked->deltas);
+    auto remotes = co_await Access::send_batch(owner, lane.index, lane.unacked->sequence, lane.unacked->deltas);
     map_->settle(lane.unacked->deltas, remotes);
     keys_flushed_.fetch_add(lane.unacked->deltas.size(), std::memory_order_relaxed);
     lane.unacked.reset();
@@ -264,16 +266,16 @@ class LaxEngine {
   static asio::awaitable<void> run(std::weak_ptr<Owner> weak) {
     bool idle = false;
     co_await BackgroundTimer::run(
-        std::move(weak), [](Owner& owner) -> BackgroundTimer& { return owner.engine().timer_; },
+        std::move(weak), [](Owner& owner) -> BackgroundTimer& { return Access::engine(owner).timer_; },
         [&idle](Owner& owner) -> std::optional<Clock::time_point> {
-          LaxEngine& e = owner.engine();
+          LaxEngine& e = Access::engine(owner);
           if (e.stopped_) return std::nullopt;
           idle = !e.dirty_.load();
           if (idle) return e.next_forget_;  // woken by activity before that
           return Clock::now() + (e.failures_.failing() ? e.failures_.wait() : e.flush_interval_);
         },
         [&idle](std::shared_ptr<Owner> owner) -> asio::awaitable<void> {
-          LaxEngine& e = owner->engine();
+          LaxEngine& e = Access::engine(*owner);
           if (e.stopped_) co_return;  // ends
           if (const auto now = Clock::now(); now >= e.next_forget_) {
             e.map_->forget_idle(now - e.forget_after_);

@@ -13,10 +13,11 @@
 #include "distkit/counts.hpp"
 #include "distkit/detail/check_duration.hpp"
 #include "distkit/detail/checked.hpp"
+#include "distkit/detail/access.hpp"
 #include "distkit/detail/holding.hpp"
+#include "distkit/detail/instance_aware_core.hpp"
 #include "distkit/detail/lax_engine.hpp"
 #include "distkit/icounter/options.hpp"
-#include "distkit/icounter/strict_instance_aware_counter.hpp"
 
 namespace distkit {
 
@@ -30,10 +31,13 @@ namespace distkit {
 // held are done when called; every other op copies its key and holds the
 // counter until it completes, so the caller need keep neither alive.
 //
-// `Strict` is the backend (StrictInstanceAwareCounter, or a test double).
-template <class Strict = StrictInstanceAwareCounter>
-class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLaxInstanceAwareCounter<Strict>> {
-  struct Private {};
+// `Backend` is what it runs on: the strict counter's implementation, or a
+// test double (see detail::ia::LaxBackend for what it must offer).
+template <detail::ia::LaxBackend Backend = detail::ia::Core>
+class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLaxInstanceAwareCounter<Backend>> {
+  struct Private {
+    explicit Private() = default;
+  };
   using Engine = detail::LaxEngine<Counts>;
   using Self = BasicLaxInstanceAwareCounter;
 
@@ -43,7 +47,7 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
     // When Redis forgot this instance (it came back after parked_retention),
     // the cached slices are wrong: they are read again.
     auto map = std::make_shared<detail::DeltaMap<Counts>>();
-    auto backend = Strict::create_lax_backend({.prefix = std::move(o.prefix),
+    auto backend = Backend::create_lax({.prefix = std::move(o.prefix),
                                                .connection = std::move(o.connection),
                                                .dead_instance_threshold = o.dead_instance_threshold,
                                                .heartbeat_interval = o.heartbeat_interval,
@@ -51,21 +55,19 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
                                               [weak = std::weak_ptr(map)] {
                                                 if (auto m = weak.lock()) m->expire_all();
                                               });
-    return create(std::move(backend), o.flush_interval, o.allowed_lag, std::move(map), o.forget_after);
+    return start(std::move(backend), o.flush_interval, o.allowed_lag, o.forget_after, std::move(map));
   }
 
+  // On a backend of one's own: the test seam.
   static std::shared_ptr<BasicLaxInstanceAwareCounter> create(
-      std::shared_ptr<Strict> backend, std::chrono::milliseconds flush_interval, std::chrono::milliseconds allowed_lag,
-      std::shared_ptr<detail::DeltaMap<Counts>> map = std::make_shared<detail::DeltaMap<Counts>>(),
+      std::shared_ptr<Backend> backend, std::chrono::milliseconds flush_interval, std::chrono::milliseconds allowed_lag,
       std::chrono::milliseconds forget_after = default_forget_after) {
     check_intervals(flush_interval, allowed_lag, forget_after);
-    auto counter = std::make_shared<BasicLaxInstanceAwareCounter>(Private{}, std::move(backend), flush_interval,
-                                                                  allowed_lag, forget_after, std::move(map));
-    counter->engine_.start(counter);
-    return counter;
+    return start(std::move(backend), flush_interval, allowed_lag, forget_after,
+                 std::make_shared<detail::DeltaMap<Counts>>());
   }
 
-  BasicLaxInstanceAwareCounter(Private, std::shared_ptr<Strict> backend, std::chrono::milliseconds flush_interval,
+  BasicLaxInstanceAwareCounter(Private, std::shared_ptr<Backend> backend, std::chrono::milliseconds flush_interval,
                                std::chrono::milliseconds allowed_lag, std::chrono::milliseconds forget_after,
                                std::shared_ptr<detail::DeltaMap<Counts>> map)
       : backend_(std::move(backend)),
@@ -105,7 +107,7 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
 
   asio::awaitable<Counts> set(std::string_view key, std::int64_t n) {
     return held<Counts>(key, [n](Self& c, std::string_view k) -> asio::awaitable<Counts> {
-      const auto counts = co_await c.key_op(Strict::KeyOp::set, k, n);
+      const auto counts = co_await c.key_op(detail::ia::KeyOp::set, k, n);
       c.engine_.map().seed(k, counts);
       co_return counts.value;
     });
@@ -113,7 +115,7 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
 
   asio::awaitable<Counts> del(std::string_view key) {
     return held<Counts>(key, [](Self& c, std::string_view k) -> asio::awaitable<Counts> {
-      const auto old = co_await c.key_op(Strict::KeyOp::del, k);
+      const auto old = co_await c.key_op(detail::ia::KeyOp::del, k);
       c.engine_.map().seed(k, {Counts{}, old.order});
       co_return old.value;
     });
@@ -121,7 +123,7 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
 
   asio::awaitable<Counts> del_on_instance(std::string_view key) {
     return held<Counts>(key, [](Self& c, std::string_view k) -> asio::awaitable<Counts> {
-      const auto removed = co_await c.key_op(Strict::KeyOp::del_on_instance, k);
+      const auto removed = co_await c.key_op(detail::ia::KeyOp::del_on_instance, k);
       c.engine_.map().seed(k, {Counts{removed.value.cumulative, 0}, removed.order});
       co_return removed.value;
     });
@@ -155,7 +157,7 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
     });
   }
 
-  // Flushes everything, then leaves the fleet (see Strict::shutdown()). After
+  // Flushes everything, then leaves the fleet (see StrictInstanceAwareCounter::shutdown()). After
   // a failed flush or leave it may be called again.
   asio::awaitable<void> shutdown() {
     return held<void>([](Self& c) -> asio::awaitable<void> {
@@ -166,14 +168,25 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
 
   FlushStats stats() { return engine_.stats(); }
 
-  // For the flush engine.
-  Engine& engine() noexcept { return engine_; }
+ private:
+  friend struct detail::Access;  // the flush engine's way to engine_ and send_batch()
+
+  static std::shared_ptr<BasicLaxInstanceAwareCounter> start(std::shared_ptr<Backend> backend,
+                                                             std::chrono::milliseconds flush_interval,
+                                                             std::chrono::milliseconds allowed_lag,
+                                                             std::chrono::milliseconds forget_after,
+                                                             std::shared_ptr<detail::DeltaMap<Counts>> map) {
+    auto counter = std::make_shared<BasicLaxInstanceAwareCounter>(Private{}, std::move(backend), flush_interval,
+                                                                  allowed_lag, forget_after, std::move(map));
+    counter->engine_.start(counter);
+    return counter;
+  }
+
   asio::awaitable<detail::Acknowledged<std::vector<Counts>>> send_batch(std::size_t lane, std::uint64_t sequence,
                                                                         const std::vector<detail::KeyDelta>& batch) {
     return backend_->inc_batch(lane, sequence, batch);
   }
 
- private:
   static void check_intervals(std::chrono::milliseconds flush_interval, std::chrono::milliseconds allowed_lag,
                               std::chrono::milliseconds forget_after) {
     detail::check_duration("LaxInstanceAwareCounterOptions::flush_interval", flush_interval);
@@ -211,7 +224,7 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
   asio::awaitable<Counts> update_from_redis(std::string_view key, std::int64_t n) {
     try {
       const auto view = co_await engine_.update(key, n, check_counts, [this](std::string_view k) {
-        return backend_->acknowledged(Strict::KeyOp::get, k);
+        return backend_->acknowledged(detail::ia::KeyOp::get, k);
       });
       co_return view_of(view);
     } catch (const Error& e) {
@@ -239,7 +252,7 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
   // op fails, the key's cached view expires (a timed-out op may still run,
   // late) and its local delta stays.
   template <class... Operand>
-  asio::awaitable<detail::Acknowledged<Counts>> key_op(typename Strict::KeyOp op, std::string_view key,
+  asio::awaitable<detail::Acknowledged<Counts>> key_op(detail::ia::KeyOp op, std::string_view key,
                                                        Operand... operand) {
     co_await flush_key(key);
     try {
@@ -265,7 +278,7 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
     engine_.map().revalue_all(after);
   }
 
-  std::shared_ptr<Strict> backend_;
+  std::shared_ptr<Backend> backend_;
   Engine engine_;
 };
 

@@ -24,7 +24,6 @@ class Connection {
  public:
   using executor_type = asio::any_io_executor;
 
-  explicit Connection(std::shared_ptr<detail::ConnectionImpl> impl);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
   ~Connection();  // closes the link; commands still pending fail with connection_lost
@@ -44,6 +43,9 @@ class Connection {
   asio::awaitable<Reply> exec(const Script& script, Command keys_and_args);
 
  private:
+  friend asio::awaitable<std::shared_ptr<Connection>> connect(asio::any_io_executor ex, ConnectionOptions options);
+  explicit Connection(std::shared_ptr<detail::ConnectionImpl> impl);
+
   std::shared_ptr<detail::ConnectionImpl> impl_;
 };
 

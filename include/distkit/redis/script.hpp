@@ -47,12 +47,13 @@ class Script {
     return connection.exec(*this, std::move(keys_and_args));
   }
 
-  // For the connection: "EVALSHA <sha1>" in RESP, sent before the arguments.
+ private:
+  friend class detail::ConnectionImpl;
+  // "EVALSHA <sha1>" in RESP, sent before the arguments.
   std::string_view evalsha_head() const noexcept { return {evalsha_head_.data(), evalsha_head_.size()}; }
-  // For the connection: the error an error reply of this script is thrown as.
+  // The error an error reply of this script is thrown as.
   std::exception_ptr error_of(const Reply& reply) const;
 
- private:
   static constexpr bool is_sha1(std::string_view s) noexcept {
     if (s.size() != 40) return false;
     for (char c : s)

@@ -1,5 +1,5 @@
 // Builds against an installed distkit; runs without a Redis server.
-#include <asio/io_context.hpp>
+#include <asio/io_service.hpp>
 
 #include <distkit/distkit.hpp>
 
@@ -10,7 +10,10 @@ int main() {
 
   // Created, never awaited: this links the hiredis-backed connection code and
   // the spdlog logger, so a static libdistkit's dependencies must resolve.
-  asio::io_context io;
+  //
+  // Its name from before Asio 1.13: distkit must not define ASIO_NO_DEPRECATED
+  // for its users, whose code may still say io_service.
+  asio::io_service io;
   auto never_run = distkit::redis::connect(io.get_executor(), options);
   distkit::logger()->debug("consumer built against an installed distkit");
   return 0;

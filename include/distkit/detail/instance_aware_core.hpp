@@ -1,0 +1,102 @@
+#pragma once
+// What a StrictInstanceAwareCounter is inside, and what a
+// LaxInstanceAwareCounter runs on: the script calls, the job driver, the
+// heartbeat. Its ops are the public ops' bodies; the public classes run them
+// holding the core (and a copy of the key) until they complete.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <asio/awaitable.hpp>
+#include <asio/strand.hpp>
+
+#include "distkit/counts.hpp"
+#include "distkit/detail/background_loop.hpp"
+#include "distkit/detail/delta_map.hpp"
+#include "distkit/detail/lax_backend.hpp"
+#include "distkit/icounter/options.hpp"
+#include "distkit/redis/command.hpp"
+
+namespace distkit::detail::ia {
+
+class Keys;
+struct Header;
+
+class Core : public std::enable_shared_from_this<Core> {
+  struct Private {
+    explicit Private() = default;
+  };
+
+ public:
+  static std::shared_ptr<Core> create_strict(StrictInstanceAwareCounterOptions options);
+  // The backend of a LaxInstanceAwareCounter: its data is kept apart from
+  // strict counters of the same prefix. `forgotten` runs when Redis had
+  // dropped this instance's parked state (it came back after
+  // parked_retention) and registered it anew: cached views are then wrong.
+  static std::shared_ptr<Core> create_lax(StrictInstanceAwareCounterOptions options, std::function<void()> forgotten);
+
+  Core(Private, StrictInstanceAwareCounterOptions options, std::string_view kind, std::function<void()> forgotten);
+  ~Core();
+
+  const std::string& instance_id() const noexcept;
+  asio::any_io_executor get_executor() const noexcept { return options_.connection->get_executor(); }
+
+  // The script op `op` ("inc", "get", "set", ...) on `key`; `order`, if
+  // given, receives the reply's order.
+  asio::awaitable<Counts> call(std::string_view op, std::string_view key, std::int64_t operand,
+                               std::uint64_t* order = nullptr);
+  asio::awaitable<Acknowledged<Counts>> acknowledged(KeyOp op, std::string_view key, std::int64_t n = 0);
+  asio::awaitable<Acknowledged<std::vector<Counts>>> inc_batch(std::size_t lane, std::uint64_t sequence,
+                                                               const std::vector<KeyDelta>& batch);
+  asio::awaitable<void> clear();
+  asio::awaitable<void> clear_on_instance();
+  asio::awaitable<void> heartbeat();
+  asio::awaitable<void> shutdown();
+
+  // For tests: the heartbeat stops, as in a process that is paused between
+  // ops; its ops still prove it alive.
+  void suspend_heartbeat() noexcept { heartbeat_suspended_ = true; }
+
+ private:
+  // The script call `op` with its keys and fixed arguments, stepping the
+  // job named by the last reply.
+  redis::Command begin(std::string_view op) const;
+  void note(const Header& header, std::uint64_t order);
+  void start_driver();
+  static asio::awaitable<void> drive(std::weak_ptr<Core> weak);
+  asio::awaitable<std::string> sweeping_heartbeat(std::string cursor);
+  void start_heartbeat();
+  static asio::awaitable<void> heartbeat_loop(std::weak_ptr<Core> weak);
+  void touch() noexcept;
+  void throw_if_stopped() const;
+
+  StrictInstanceAwareCounterOptions options_;
+  std::chrono::milliseconds heartbeat_interval_;
+  std::unique_ptr<const Keys> keys_;
+  std::function<void()> forgotten_;
+  std::atomic<Clock::rep> last_activity_{0};
+  std::atomic<bool> stopped_{false};
+  std::atomic<bool> left_{false};  // a shutdown() completed
+  std::atomic<bool> heartbeat_suspended_{false};
+  // The earliest redis::Reply::order among our replies: a later reply that
+  // says "registered as new" means Redis forgot us.
+  std::atomic<std::uint64_t> first_reply_{std::numeric_limits<std::uint64_t>::max()};
+  mutable std::mutex job_mutex_;
+  std::string job_;  // the job the last reply named: the next call steps it
+  std::atomic<bool> driving_{false};
+  std::atomic<Clock::rep> driver_not_before_{0};
+  asio::strand<asio::any_io_executor> strand_;
+  BackgroundTimer heartbeat_timer_;
+};
+
+static_assert(LaxBackend<Core>);
+
+}  // namespace distkit::detail::ia

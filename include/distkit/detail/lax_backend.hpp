@@ -1,0 +1,38 @@
+#pragma once
+// What a lax instance-aware counter needs of its backend: the strict
+// counter's implementation (detail::ia::Core), or a test double.
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/awaitable.hpp>
+
+#include "distkit/counts.hpp"
+#include "distkit/detail/delta_map.hpp"
+
+namespace distkit::detail::ia {
+
+// The single-key ops the lax counter sends as they are.
+enum class KeyOp { get, set, del, del_on_instance };
+
+template <class B>
+concept LaxBackend = requires(B& backend, const B& const_backend, std::string_view key, std::int64_t n,
+                              std::size_t lane, std::uint64_t sequence, const std::vector<KeyDelta>& batch) {
+  { const_backend.get_executor() } -> std::convertible_to<asio::any_io_executor>;
+  { const_backend.instance_id() } -> std::same_as<const std::string&>;
+  // With the reply's order (redis::Reply::order); n is set's value.
+  { backend.acknowledged(KeyOp::get, key, n) } -> std::same_as<asio::awaitable<Acknowledged<Counts>>>;
+  // A whole flush batch, applied once per sequence of a lane (see LaxEngine).
+  { backend.inc_batch(lane, sequence, batch) } -> std::same_as<asio::awaitable<Acknowledged<std::vector<Counts>>>>;
+  { backend.clear() } -> std::same_as<asio::awaitable<void>>;
+  { backend.clear_on_instance() } -> std::same_as<asio::awaitable<void>>;
+  { backend.heartbeat() } -> std::same_as<asio::awaitable<void>>;
+  { backend.shutdown() } -> std::same_as<asio::awaitable<void>>;
+};
+
+}  // namespace distkit::detail::ia

@@ -1,0 +1,336 @@
+#include "distkit/detail/instance_aware_core.hpp"
+
+#include <limits>
+#include <optional>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+#include <fmt/format.h>
+
+#include "distkit/detail/check_duration.hpp"
+#include "distkit/detail/checked.hpp"
+#include "distkit/error.hpp"
+#include "distkit/logging.hpp"
+#include "instance_id.hpp"
+#include "protocol.hpp"
+#include "quoted.hpp"
+#include "scripts.hpp"
+
+namespace distkit::detail::ia {
+namespace {
+
+void check_options(const StrictInstanceAwareCounterOptions& o) {
+  if (!o.connection) throw Error(errc::invalid_argument, "instance-aware counter options: connection is null");
+  check_duration("dead_instance_threshold", o.dead_instance_threshold);
+  check_duration("parked_retention", o.parked_retention);
+  if (!o.heartbeat_interval) return;
+  check_duration("heartbeat_interval", *o.heartbeat_interval);
+  // A heartbeat goes out only after a whole idle interval and may wait up to
+  // command_timeout for its reply: a longer interval lets a live instance
+  // pass its deadline.
+  if (*o.heartbeat_interval * 2 > o.dead_instance_threshold)
+    throw Error(errc::invalid_argument,
+                fmt::format("heartbeat_interval ({}ms) must be at most half of dead_instance_threshold ({}ms)",
+                            o.heartbeat_interval->count(), o.dead_instance_threshold.count()));
+}
+
+void warn_on_short_threshold(const StrictInstanceAwareCounterOptions& o) {
+  const auto timeout = o.connection->options().command_timeout;
+  if (o.dead_instance_threshold < 2 * timeout)
+    logger()->warn("dead_instance_threshold ({}ms) is under twice the command_timeout ({}ms): a heartbeat that "
+                   "waits for a slow reply may come too late, and the instance be reaped while alive",
+                   o.dead_instance_threshold.count(), timeout.count());
+}
+
+}  // namespace
+
+std::shared_ptr<Core> Core::create_strict(StrictInstanceAwareCounterOptions options) {
+  auto core = std::make_shared<Core>(Private{}, std::move(options), "ia", nullptr);
+  core->start_heartbeat();
+  return core;
+}
+
+std::shared_ptr<Core> Core::create_lax(StrictInstanceAwareCounterOptions options, std::function<void()> forgotten) {
+  auto core = std::make_shared<Core>(Private{}, std::move(options), "ialax", std::move(forgotten));
+  core->start_heartbeat();
+  return core;
+}
+
+Core::Core(Private, StrictInstanceAwareCounterOptions options, std::string_view kind, std::function<void()> forgotten)
+    : options_((check_options(options), std::move(options))),
+      heartbeat_interval_(options_.heartbeat_interval.value_or(options_.dead_instance_threshold / 3)),
+      keys_(std::make_unique<Keys>(options_.prefix.str(), kind,
+                                   Caller{make_instance_id(), options_.dead_instance_threshold,
+                                          options_.parked_retention})),
+      forgotten_(std::move(forgotten)),
+      strand_(asio::make_strand(options_.connection->get_executor())),
+      heartbeat_timer_(strand_) {
+  warn_on_short_threshold(options_);
+  if (heartbeat_interval_.count() <= 0) heartbeat_interval_ = std::chrono::milliseconds(1);
+}
+
+// Its heartbeat timer wakes the heartbeat loop, which then finds it gone.
+Core::~Core() = default;
+
+const std::string& Core::instance_id() const noexcept { return keys_->caller().id; }
+
+void Core::throw_if_stopped() const {
+  if (stopped_.load(std::memory_order_relaxed)) throw Error(errc::shut_down, "counter is shut down");
+}
+
+void Core::touch() noexcept {
+  last_activity_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+}
+
+redis::Command Core::begin(std::string_view op) const {
+  std::lock_guard lock(job_mutex_);
+  return keys_->begin(op, job_);
+}
+
+// What every reply tells besides the op's result. No I/O here: a reply Redis
+// sent reaches its caller as it is.
+void Core::note(const Header& header, std::uint64_t order) {
+  {
+    std::lock_guard lock(job_mutex_);
+    if (job_ != header.next_job) job_ = header.next_job;
+  }
+  std::uint64_t first = first_reply_.load();
+  while (order < first && !first_reply_.compare_exchange_weak(first, order)) {
+  }
+  if (header.status == Status::returned) {
+    logger()->warn("instance {} had been reaped as dead; Redis puts its parked slices back", instance_id());
+  } else if (header.status == Status::fresh && first < order) {
+    logger()->warn("instance {} came back after its parked state expired (parked_retention): it starts anew",
+                   instance_id());
+    if (forgotten_) forgotten_();
+  }
+  if (!header.next_job.empty()) start_driver();
+}
+
+asio::awaitable<Counts> Core::call(std::string_view op, std::string_view key, std::int64_t operand,
+                                   std::uint64_t* order) {
+  throw_if_stopped();
+  RedisKey::validate(key);
+  // Operands travel through Lua as strings and are negated there by text
+  // (to take a slice away), which has no room for -INT64_MIN.
+  auto overflow = [&] {
+    const std::string change = op == "inc" ? "adding" : fmt::format("{} to", op);
+    throw_overflow_on(key, change, operand, instance_aware_range);
+  };
+  if (operand == std::numeric_limits<std::int64_t>::min()) overflow();
+  redis::Command cmd = begin(op);
+  cmd.push(key).push(operand);
+  touch();
+  redis::Reply r;
+  try {
+    r = co_await scripts::instance_aware.call(*options_.connection, std::move(cmd));
+  } catch (const Error& e) {
+    if (e.value() != errc::overflow) throw;
+    overflow();  // the script's message has the key raw
+  }
+  const KeyReply reply = decode_key(r);
+  note(reply.header, r.order);
+  if (order) *order = r.order;
+  co_return reply.counts;
+}
+
+asio::awaitable<Acknowledged<Counts>> Core::acknowledged(KeyOp op, std::string_view key, std::int64_t n) {
+  static constexpr std::string_view names[] = {"get", "set", "del", "del_on_instance"};  // in KeyOp's order
+  Acknowledged<Counts> out{};
+  out.value = co_await call(names[static_cast<std::size_t>(op)], key, n, &out.order);
+  co_return out;
+}
+
+asio::awaitable<void> Core::clear() {
+  throw_if_stopped();
+  touch();
+  const redis::Reply r = co_await scripts::instance_aware.call(*options_.connection, begin("clear"));
+  note(decode_header(r), r.order);
+}
+
+asio::awaitable<void> Core::clear_on_instance() {
+  throw_if_stopped();
+  std::string cursor = "0", stuck;
+  for (bool over = false; !over;) {
+    touch();
+    redis::Command cmd = begin("clear_on_instance");
+    cmd.push(cursor);
+    const redis::Reply r = co_await scripts::instance_aware.call(*options_.connection, std::move(cmd));
+    ScanReply c = decode_clear(r);
+    note(c.header, r.order);
+    cursor = std::move(c.cursor);
+    over = c.over;
+    if (!c.stuck.empty()) stuck = std::move(c.stuck);
+  }
+  if (!stuck.empty())
+    throw Error(errc::overflow, fmt::format("clear_on_instance: without this instance's slice, the cumulative of {} "
+                                            "would leave int64 (the other instances' sum); that slice stays",
+                                            quoted(stuck)));
+}
+
+asio::awaitable<void> Core::heartbeat() {
+  throw_if_stopped();
+  touch();
+  const redis::Reply r = co_await scripts::instance_aware.call(*options_.connection, begin("heartbeat"));
+  note(decode_heartbeat(r, false).header, r.order);
+}
+
+// A heartbeat that also sweeps a bounded part of this instance's hash (from
+// `cursor`) of slices that count for nothing. Returns where the next goes on.
+asio::awaitable<std::string> Core::sweeping_heartbeat(std::string cursor) {
+  throw_if_stopped();
+  touch();
+  redis::Command cmd = begin("heartbeat");
+  cmd.push(cursor);
+  const redis::Reply r = co_await scripts::instance_aware.call(*options_.connection, std::move(cmd));
+  ScanReply h = decode_heartbeat(r, true);
+  note(h.header, r.order);
+  co_return h.over ? std::string("0") : std::move(h.cursor);
+}
+
+asio::awaitable<Acknowledged<std::vector<Counts>>> Core::inc_batch(std::size_t lane, std::uint64_t sequence,
+                                                                   const std::vector<KeyDelta>& batch) {
+  redis::Command cmd = begin("flush");
+  cmd.push(lane).push(sequence).reserve(resp_bytes(batch, 0));
+  for (const auto& [key, delta] : batch) {
+    // Local deltas may add up to INT64_MIN, which the script cannot negate:
+    // dropped like a delta that would overflow in Redis, not failing the batch.
+    if (delta == std::numeric_limits<std::int64_t>::min()) {
+      logger()->error("flushing key {} of instance {}: a delta of {} would leave {}; it is dropped",
+                      quoted(key), instance_id(), delta, instance_aware_range);
+      cmd.push(key).push(0);
+    } else {
+      cmd.push(key).push(delta);
+    }
+  }
+  touch();
+  const redis::Reply r = co_await scripts::instance_aware.call(*options_.connection, std::move(cmd));
+  FlushReply f = decode_flush(r, batch.size());
+  if (!f.applied) logger()->debug("flush batch {} of {} had been applied already", sequence, instance_id());
+  for (const auto& key : f.overflowed)
+    logger()->error("flushing key {} of instance {} would overflow int64; its delta is dropped", quoted(key),
+                    instance_id());
+  note(f.header, r.order);
+  co_return Acknowledged<std::vector<Counts>>{std::move(f.counts), r.order};
+}
+
+// ---- background work --------------------------------------------------------
+
+void Core::start_driver() {
+  if (stopped_ || Clock::now().time_since_epoch().count() < driver_not_before_.load()) return;
+  if (driving_.exchange(true)) return;
+  asio::co_spawn(strand_, drive(weak_from_this()), asio::detached);
+}
+
+// Steps the jobs the replies name until none is left, under the family's
+// lease (one driver at a time across the fleet), resting after each step as
+// long as it took: Redis spends at most half its time on this work, and
+// survivors' ops keep their latency.
+asio::awaitable<void> Core::drive(std::weak_ptr<Core> weak) {
+  asio::steady_timer rest(co_await asio::this_coro::executor);
+  for (;;) {
+    Clock::duration took{};
+    {
+      auto self = weak.lock();
+      if (!self) co_return;
+      if (self->stopped_) break;
+      const auto started = Clock::now();
+      WorkReply w;
+      try {
+        const redis::Reply r = co_await scripts::instance_aware.call(*self->options_.connection,
+                                                                             self->begin("work"));
+        w = decode_work(r);
+        self->note(w.header, r.order);
+      } catch (const std::exception& e) {
+        logger()->debug("background step of instance {} failed: {}", self->instance_id(), e.what());
+        break;
+      }
+      if (w.lease_wait.count() > 0) {  // another instance drives: ask again once its lease may have run out
+        self->driver_not_before_ = (Clock::now() + w.lease_wait).time_since_epoch().count();
+        break;
+      }
+      if (w.header.next_job.empty()) break;
+      took = Clock::now() - started;
+    }
+    rest.expires_after(took);
+    co_await rest.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+  }
+  if (auto self = weak.lock()) {
+    self->driving_ = false;
+    std::unique_lock lock(self->job_mutex_);
+    const bool more = !self->job_.empty();  // named by a reply that came while we were stopping
+    lock.unlock();
+    if (more) self->start_driver();
+  }
+}
+
+// ---- heartbeat -------------------------------------------------------------
+
+void Core::start_heartbeat() {
+  touch();
+  asio::co_spawn(strand_, heartbeat_loop(weak_from_this()), asio::detached);
+}
+
+// Sends a heartbeat once a heartbeat interval has passed without any op, and
+// at least every `busy_sweep` intervals while ops keep coming: each sweeps a
+// bounded part of this instance's hash. A failed one is tried again a
+// quarter interval later. Holds the counter only while sending.
+asio::awaitable<void> Core::heartbeat_loop(std::weak_ptr<Core> weak) {
+  constexpr int busy_sweep = 10;
+  std::string sweep = "0";
+  auto last_sent = Clock::now();
+  std::optional<Clock::time_point> retry_at;
+  auto last_activity = [](const Core& c) { return Clock::time_point(Clock::duration(c.last_activity_.load())); };
+  co_await BackgroundTimer::run(
+      std::move(weak), [](Core& c) -> BackgroundTimer& { return c.heartbeat_timer_; },
+      [&](Core& c) -> std::optional<Clock::time_point> {
+        if (c.stopped_) return std::nullopt;
+        return retry_at.value_or(
+            std::min(last_activity(c) + c.heartbeat_interval_, last_sent + busy_sweep * c.heartbeat_interval_));
+      },
+      [&](std::shared_ptr<Core> self) -> asio::awaitable<void> {
+        if (self->stopped_) co_return;
+        const auto now = Clock::now();
+        const auto interval = self->heartbeat_interval_;
+        const bool due = retry_at ? now >= *retry_at
+                                  : now - last_activity(*self) >= interval || now - last_sent >= busy_sweep * interval;
+        if (!due) co_return;  // an op proved us alive meanwhile
+        if (self->heartbeat_suspended_) {  // sleep on
+          self->touch();
+          last_sent = now;
+          co_return;
+        }
+        try {
+          sweep = co_await self->sweeping_heartbeat(std::move(sweep));
+          last_sent = now;
+          retry_at.reset();
+        } catch (const std::exception& e) {
+          logger()->warn("heartbeat of instance {} failed: {}", self->instance_id(), e.what());
+          sweep = "0";
+          retry_at = Clock::now() + interval / 4;
+        }
+      });
+}
+
+asio::awaitable<void> Core::shutdown() {
+  if (left_) throw Error(errc::shut_down, "counter is shut down");
+  stopped_ = true;
+  heartbeat_timer_.wake();
+  for (bool more = true; more;) {  // the leave is final at its first call; the rest are its bounded steps
+    const redis::Reply r = co_await scripts::instance_aware.call(*options_.connection, begin("leave"));
+    const LeaveReply leave = decode_leave(r);
+    more = leave.more;
+    if (leave.stuck) {
+      logger()->warn("instance {} has left, but a slice of it cannot leave its cumulative yet (int64): it goes "
+                     "once the other instances' sum fits",
+                     instance_id());
+      break;
+    }
+  }
+  left_ = true;
+}
+
+}  // namespace distkit::detail::ia
