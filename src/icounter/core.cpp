@@ -144,11 +144,12 @@ asio::awaitable<Acknowledged<Counts>> Core::acknowledged(KeyOp op, std::string_v
   co_return out;
 }
 
-asio::awaitable<void> Core::clear() {
+asio::awaitable<std::uint64_t> Core::clear() {
   throw_if_stopped();
   touch();
   const redis::Reply r = co_await scripts::instance_aware.call(*options_.connection, begin("clear"));
   note(decode_header(r), r.order);
+  co_return r.order;
 }
 
 asio::awaitable<void> Core::clear_on_instance() {

@@ -52,7 +52,7 @@ asio::awaitable<Counts> StrictInstanceAwareCounter::del_on_instance(std::string_
 }
 
 asio::awaitable<void> StrictInstanceAwareCounter::clear() {
-  return holding<void>(core_, [](Core& c) { return c.clear(); });
+  return holding<void>(core_, [](Core& c) -> asio::awaitable<void> { co_await c.clear(); });
 }
 asio::awaitable<void> StrictInstanceAwareCounter::clear_on_instance() {
   return holding<void>(core_, [](Core& c) { return c.clear_on_instance(); });

@@ -25,7 +25,7 @@ class FakeBackend {
   explicit FakeBackend(asio::any_io_executor ex) : ex_(ex), gate_(ex, asio::steady_timer::time_point::max()) {}
 
   void release() {
-    hold = false;
+    hold = hold_reads = false;
     gate_.cancel();
   }
 
@@ -53,13 +53,23 @@ class FakeBackend {
     co_return out;
   }
   using KeyOp = detail::ia::KeyOp;
+  // A read answered now, whose reply may be held (hold_reads) until release().
   asio::awaitable<detail::Acknowledged<Counts>> acknowledged(KeyOp op, std::string_view key, std::int64_t n = 0) {
     auto& total = totals[std::string(key)];
-    if (op == KeyOp::get) co_return detail::Acknowledged<Counts>{{total, 0}, ++replies_};
     if (op == KeyOp::set) co_return detail::Acknowledged<Counts>{{total = n, n}, ++replies_};
-    co_return detail::Acknowledged<Counts>{{}, ++replies_};
+    if (op != KeyOp::get) co_return detail::Acknowledged<Counts>{{}, ++replies_};
+    const detail::Acknowledged<Counts> read{{total, 0}, ++replies_};
+    if (hold_reads) {
+      ++held;
+      co_await gate_.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+      --held;
+    }
+    co_return read;
   }
-  asio::awaitable<void> clear() { co_return; }
+  asio::awaitable<std::uint64_t> clear() {
+    totals.clear();
+    co_return ++replies_;
+  }
   asio::awaitable<void> clear_on_instance() { co_return; }
   asio::awaitable<void> heartbeat() { co_return; }
   asio::awaitable<void> shutdown() { co_return; }
@@ -72,7 +82,8 @@ class FakeBackend {
   std::vector<Sent> sent;
   std::map<std::string, std::int64_t> totals;
   int lose_replies = 0;
-  bool hold = false;  // batches wait in flight until release()
+  bool hold = false;        // batches wait in flight until release()
+  bool hold_reads = false;  // so do the replies to reads
   int held = 0;
 
  private:
@@ -189,6 +200,31 @@ TEST_CASE("lax flush: four lanes keep four batches in flight, each key in one of
   }
   std::map<std::size_t, std::uint64_t> last;  // each lane numbers its batches 1, 2, 3...
   for (const auto& s : backend->sent) CHECK(s.sequence == ++last[s.lane]);
+}
+
+TEST_CASE("lax instance-aware: a read answered before a clear, resuming after it, does not bring the old value back") {
+  asio::io_context io;
+  auto backend = std::make_shared<FakeBackend>(io.get_executor());
+  auto lax = FakeLax::create(backend, 1h, 1h);
+  backend->totals["held"] = 5;  // a key the counter has cached
+  backend->totals["new"] = 7;   // a key it reads for the first time, as the clear runs
+  run(io, [&]() -> asio::awaitable<void> { co_await lax->get("held"); }());
+  backend->hold_reads = true;
+  std::optional<Counts> first_read;
+  asio::co_spawn(io, lax->get("new"), [&](std::exception_ptr, Counts c) { first_read = c; });
+  io.restart();
+  while (backend->held < 1) io.run_one();
+  run(io, lax->clear());
+  backend->release();
+  while (!first_read) io.run_one();
+  Counts held{}, again{};
+  run(io, [&]() -> asio::awaitable<void> {
+    held = co_await lax->get("held");
+    again = co_await lax->get("new");
+  }());
+  CHECK(*first_read == Counts{0, 0});  // read again, after the clear
+  CHECK(again == Counts{0, 0});
+  CHECK(held == Counts{0, 0});
 }
 
 TEST_CASE("lax flush: the background loop flushes, then sleeps until there is activity") {

@@ -146,7 +146,7 @@ class DeltaMap {
   // reply. The key's local delta is kept.
   void seed(std::string_view key, const Acknowledged<Remote>& read) {
     modify(key, [&](Entry& e) {
-      if (read.order < e.order()) return;
+      if (read.order < e.order() || read.order < cleared_at_.load(std::memory_order_relaxed)) return;
       e.remote = read.value;
       e.set_order(read.order);
       e.synced_at = Clock::now();
@@ -281,9 +281,14 @@ class DeltaMap {
   // After a clear: every cached remote value becomes f(value), as the clear
   // left it, and expires. With the clear's reply order, a value of a later
   // reply is kept, and one of an earlier reply that resumes late is refused
-  // (see seed()). Local deltas stay: they came after the clear.
+  // (see seed()), also for a key not held at the clear. Local deltas stay:
+  // they came after the clear.
   template <class F>
   void revalue_all(F f, std::optional<std::uint64_t> order = std::nullopt) {
+    // Before the shards: a seed that takes a shard's lock after this one
+    // sees it (and an earlier one is revalued).
+    if (order && *order > cleared_at_.load(std::memory_order_relaxed))
+      cleared_at_.store(*order, std::memory_order_relaxed);
     for_each([&](std::string_view, Entry& e) {
       if (order && *order < e.order()) return;
       e.remote = f(e.remote);
@@ -360,6 +365,7 @@ class DeltaMap {
   std::array<Shard, 1u << shard_bits> shards_;
   std::size_t next_shard_ = 0;  // touched by the flusher only
   std::atomic<bool> closed_{false};
+  std::atomic<std::uint64_t> cleared_at_{0};  // the last clear's reply order: no read from before it is taken
 };
 
 }  // namespace distkit::detail
