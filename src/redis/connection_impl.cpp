@@ -178,8 +178,9 @@ void ConnectionImpl::resend_as_eval(Op& op) {
   owned->cmd = Command{"EVAL", owned->script->body()}.append(std::as_const(owned->cmd));
   owned->as_eval = true;
   owned->answered = false;
-  resent_.push_back(owned.get());
+  Op* resent = owned.get();
   send(std::move(owned));
+  if (!inflight_.empty() && inflight_.back().get() == resent) resent_.push_back(resent);  // else failed and freed
 }
 
 void ConnectionImpl::drop_answered() {

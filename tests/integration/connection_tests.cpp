@@ -340,7 +340,7 @@ struct TimedOps {
 TEST_CASE("connection: every op times out within command_timeout, also one re-sent after NOSCRIPT behind later ops") {
   // 1,000 script calls reach a paused server whose script cache was flushed.
   // When the pause ends they are answered NOSCRIPT and re-sent as EVAL, now
-  // behind a BLPOP sent 300 ms after them, which then holds the link: each
+  // behind a BLPOP sent 200 ms after them, which then holds the link: each
   // must still fail at its own deadline, not the BLPOP's.
   RedisServer stalled;
   auto options = redis::ConnectionOptions::from_url(stalled.url());
@@ -351,20 +351,20 @@ TEST_CASE("connection: every op times out within command_timeout, also one re-se
   const auto sha1 = stalled.command({"SCRIPT", "LOAD", body});
   const redis::Script probe("probe", body, sha1);
   stalled.command({"SCRIPT", "FLUSH"});
-  stalled.command({"CLIENT", "PAUSE", "400", "ALL"});
+  stalled.command({"CLIENT", "PAUSE", "600", "ALL"});
 
   TimedOps ops(options.command_timeout, 1001);
   bool finished = false;
   env([&]() -> asio::awaitable<void> {
     auto ex = co_await asio::this_coro::executor;
     for (int i = 0; i < 1000; ++i) ops.start(env.conn->exec(probe, redis::Command(0)), ex);
-    co_await sleep_for(300ms);
+    co_await sleep_for(200ms);  // the BLPOP reaches the server well before the pause ends
     ops.start(env.conn->exec(redis::Command{"BLPOP", "never-pushed", "5"}), ex);
     finished = co_await ops.all_finished();
   }());
   REQUIRE(finished);
   CHECK(std::count(ops.errors.begin(), ops.errors.end(), errc::timeout) == 1001);
-  CHECK(ops.latest() < 50ms);  // the re-sent calls were 300 ms late
+  CHECK(ops.latest() < 50ms);  // the re-sent calls were 200 ms late
 }
 
 TEST_CASE("connection: ops waiting for a reconnect whose handshake stalls time out within command_timeout") {

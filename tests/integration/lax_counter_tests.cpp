@@ -424,6 +424,7 @@ TEST_CASE("lax counter: flushes are applied exactly once while connections keep 
 // A server that refuses every batch (a read-only replica) gets a retry now
 // and then, with backoff, and one warning; once it accepts writes again,
 // everything is flushed. (allowed_lag 0: without backoff, a retry at once.)
+// A flush the user asks for that succeeds ends the streak at once.
 TEST_CASE("lax counter: flushes that Redis refuses back off and warn once; all is flushed once it accepts again") {
   RedisServer readonly;
   Env env(readonly.url());
@@ -432,6 +433,7 @@ TEST_CASE("lax counter: flushes that Redis refuses back off and warn once; all i
   LogWatch warnings("flush failed, will retry"), recovered("flushing works again");
   std::uint64_t attempts = 0;
   bool flushed = false;
+  int recovered_at_flush = -1;
   env([&]() -> asio::awaitable<void> {
     co_await lax->get("k");                             // its first touch, a read
     readonly.command({"REPLICAOF", "127.0.0.1", "1"});  // a master that is never there: read-only
@@ -440,6 +442,8 @@ TEST_CASE("lax counter: flushes that Redis refuses back off and warn once; all i
     co_await sleep_for(2s);  // the window the attempts are counted over
     attempts = lax->stats().batches_sent - before;
     readonly.command({"REPLICAOF", "NO", "ONE"});
+    co_await lax->flush();
+    recovered_at_flush = recovered.seen();
     flushed = co_await eventually([&]() -> asio::awaitable<bool> { co_return co_await strict->get("k") == 5; });
     co_await lax->shutdown();
   }());
@@ -447,6 +451,7 @@ TEST_CASE("lax counter: flushes that Redis refuses back off and warn once; all i
   CHECK(attempts <= 12);  // ...after 10, 20, 40 ... 1,000 ms: 8 in 2 s
   CHECK(warnings.seen() == 1);
   CHECK(flushed);
+  CHECK(recovered_at_flush == 1);
   CHECK(recovered.seen() == 1);
 }
 

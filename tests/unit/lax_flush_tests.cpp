@@ -100,6 +100,15 @@ static_assert(InstanceAwareCounter<LaxInstanceAwareCounter>);
 static_assert(InstanceAwareCounter<StrictInstanceAwareCounter>);
 static_assert(Counter<StrictCounter>);
 static_assert(Counter<LaxCounter>);
+// The test seam takes a backend of one's own, not the real one.
+template <class Lax>
+concept takes_a_backend = requires(std::shared_ptr<FakeBackend> fake) {
+  Lax::create(fake, 1ms, 1ms);
+};
+static_assert(takes_a_backend<FakeLax>);
+template <class Lax>
+concept takes_the_core = requires(std::shared_ptr<detail::ia::Core> core) { Lax::create(core, 1ms, 1ms); };
+static_assert(!takes_the_core<LaxInstanceAwareCounter>);
 
 // Runs `task` to completion on this thread. (Not with use_future: its
 // completion lands on another thread, after run_one() may have gone to sleep.)
@@ -123,6 +132,15 @@ bool same(const std::vector<detail::KeyDelta>& a, const std::vector<detail::KeyD
 }
 
 }  // namespace
+
+TEST_CASE("lax instance-aware: a null backend is invalid_argument") {
+  try {
+    FakeLax::create(nullptr, 1h, 0ms);
+    FAIL("created");
+  } catch (const Error& e) {
+    CHECK(e.value() == errc::invalid_argument);
+  }
+}
 
 TEST_CASE("lax flush: batches hold at most 100 keys and lose nothing") {
   asio::io_context io;

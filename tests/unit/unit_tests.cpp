@@ -425,44 +425,6 @@ TEST_CASE("delta map: take of one key leaves the others queued") {
   CHECK(take_all(map).size() == 2);
 }
 
-TEST_CASE("delta map: erase and clear drop local deltas; a late settle is ignored") {
-  Map map;
-  map.seed("a", {10});
-  map.seed("b", {20});
-  map.add("a", 5, unchecked);
-  auto batch = take_all(map);
-  map.add("a", 2, unchecked);
-  CHECK(map.erase("a") == 7);
-  CHECK(map.erase("a") == 0);
-  CHECK(!map.add("a", 1, unchecked));
-  map.settle(batch, {{15}});
-  CHECK(!map.add("a", 1, unchecked));
-  CHECK(take_all(map).empty());
-
-  map.add("b", 3, unchecked);
-  map.clear();
-  CHECK(!map.has_pending());
-  CHECK(!map.add("b", 1, unchecked));
-  CHECK(map.unflushed() == std::pair<std::size_t, std::int64_t>{0, 0});
-}
-
-TEST_CASE("delta map: a batch settled after its key was erased and seeded anew leaves the new entry alone") {
-  Map map;
-  map.seed("k", {10});
-  map.add("k", 5, unchecked);
-  auto batch = take_all(map);
-  map.erase("k");  // del while the batch is unacknowledged
-  map.seed("k", {0});
-  map.add("k", 1, unchecked);
-  map.settle(batch, {{15}});
-  CHECK(total(map, "k") == 1);
-  auto next = take_all(map);
-  REQUIRE(next.size() == 1);
-  CHECK(next[0].delta == 1);
-  map.settle(next, {{1}});
-  CHECK(total(map, "k") == 1);
-}
-
 TEST_CASE("delta map: a refused add changes nothing") {
   Map map;
   map.seed("k", {1});

@@ -28,8 +28,9 @@ class CounterStore;
 // held are done when called; every other op copies its key and holds the
 // counter until it completes, so the caller need keep neither alive.
 class LaxCounter : public std::enable_shared_from_this<LaxCounter> {
-  struct Private {
-    explicit Private() = default;
+  class Private {  // only this class makes one: the constructor is create()'s
+    Private() = default;
+    friend LaxCounter;
   };
 
  public:

@@ -297,29 +297,6 @@ class DeltaMap {
     });
   }
 
-  // Forgets a key, or every key; returns the local delta dropped.
-  std::int64_t erase(std::string_view key) {
-    Shard& s = shard_for(key);
-    std::unique_lock lock(s.mutex);
-    auto it = s.map.find(key);
-    if (it == s.map.end()) return 0;
-    const std::int64_t dropped = it->second.in_flight + it->second.pending.load();
-    {
-      std::lock_guard dirty_lock(s.dirty_mutex);
-      std::erase(s.dirty, &*it);
-    }
-    s.map.erase(it);
-    return dropped;
-  }
-  void clear() {
-    for (auto& s : shards_) {
-      std::unique_lock lock(s.mutex);
-      std::lock_guard dirty_lock(s.dirty_mutex);
-      s.dirty.clear();
-      s.map.clear();
-    }
-  }
-
   // How many keys carry a delta not yet acknowledged, and its sum.
   std::pair<std::size_t, std::int64_t> unflushed() {
     std::size_t keys = 0;

@@ -31,8 +31,9 @@ class Keys;
 struct Header;
 
 class Core : public std::enable_shared_from_this<Core> {
-  struct Private {
-    explicit Private() = default;
+  class Private {  // only this class makes one: the constructor is the factories'
+    Private() = default;
+    friend Core;
   };
 
  public:

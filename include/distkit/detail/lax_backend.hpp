@@ -27,6 +27,7 @@ concept LaxBackend = requires(B& backend, const B& const_backend, std::string_vi
   { const_backend.instance_id() } -> std::same_as<const std::string&>;
   // With the reply's order (redis::Reply::order); n is set's value.
   { backend.acknowledged(KeyOp::get, key, n) } -> std::same_as<asio::awaitable<Acknowledged<Counts>>>;
+  { backend.acknowledged(KeyOp::get, key) } -> std::same_as<asio::awaitable<Acknowledged<Counts>>>;
   // A whole flush batch, applied once per sequence of a lane (see LaxEngine).
   { backend.inc_batch(lane, sequence, batch) } -> std::same_as<asio::awaitable<Acknowledged<std::vector<Counts>>>>;
   { backend.clear() } -> std::same_as<asio::awaitable<std::uint64_t>>;  // the reply's order

@@ -227,6 +227,11 @@ class LaxEngine {
       });
     co_await wait_until([&] { return running == 0; });
     if (failure) std::rethrow_exception(failure);
+    // Redis takes writes (again), whoever flushed: the loop's backoff ends.
+    if (const int failed = failures_.succeeded()) {
+      logger()->info("flushing works again, after {} failed attempts", failed);
+      timer_.wake();
+    }
   }
 
   // A lane re-sends its unacknowledged batch, then sends new ones until
@@ -285,8 +290,6 @@ class LaxEngine {
           e.dirty_.store(false);
           try {
             co_await e.flush(*owner, Scope::due);
-            if (const int failed = e.failures_.succeeded())
-              logger()->info("flushing works again, after {} failed attempts", failed);
           } catch (const std::exception& ex) {
             if (e.failures_.failed())
               logger()->warn("flush failed, will retry with backoff (up to {} ms): {}", max_backoff.count(),

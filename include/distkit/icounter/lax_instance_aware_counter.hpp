@@ -1,5 +1,6 @@
 #pragma once
 
+#include <concepts>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -17,6 +18,7 @@
 #include "distkit/detail/access.hpp"
 #include "distkit/detail/holding.hpp"
 #include "distkit/detail/instance_aware_core.hpp"
+#include "distkit/error.hpp"
 #include "distkit/detail/lax_engine.hpp"
 #include "distkit/icounter/options.hpp"
 
@@ -36,8 +38,9 @@ namespace distkit {
 // test double (see detail::ia::LaxBackend for what it must offer).
 template <detail::ia::LaxBackend Backend = detail::ia::Core>
 class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLaxInstanceAwareCounter<Backend>> {
-  struct Private {
-    explicit Private() = default;
+  class Private {  // only this class makes one: the constructor is create()'s
+    Private() = default;
+    friend BasicLaxInstanceAwareCounter;
   };
   using Engine = detail::LaxEngine<Counts>;
   using Self = BasicLaxInstanceAwareCounter;
@@ -59,10 +62,14 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
     return start(std::move(backend), o.flush_interval, o.allowed_lag, o.forget_after, std::move(map));
   }
 
-  // On a backend of one's own: the test seam.
+  // On a backend of one's own: the test seam (not for the real backend,
+  // which create(options) makes with what it needs).
   static std::shared_ptr<BasicLaxInstanceAwareCounter> create(
       std::shared_ptr<Backend> backend, std::chrono::milliseconds flush_interval, std::chrono::milliseconds allowed_lag,
-      std::chrono::milliseconds forget_after = default_forget_after) {
+      std::chrono::milliseconds forget_after = default_forget_after)
+    requires(!std::same_as<Backend, detail::ia::Core>)
+  {
+    if (!backend) throw Error(errc::invalid_argument, "lax instance-aware counter: backend is null");
     check_intervals(flush_interval, allowed_lag, forget_after);
     return start(std::move(backend), flush_interval, allowed_lag, forget_after,
                  std::make_shared<detail::DeltaMap<Counts>>());
