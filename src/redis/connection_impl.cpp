@@ -4,6 +4,7 @@
 #include <hiredis/hiredis.h>
 
 #include <algorithm>
+#include <random>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -37,7 +38,8 @@ ConnectionImpl::ConnectionImpl(const asio::any_io_executor& ex, ConnectionOption
       connected_(strand_),
       link_down_(strand_),
       sleep_timer_(strand_),
-      health_timer_(strand_) {}
+      health_timer_(strand_),
+      backoff_(options_.reconnect_backoff_min, options_.reconnect_backoff_max, std::random_device{}()) {}
 
 ConnectionImpl::~ConnectionImpl() {
   if (ctx_) {
@@ -415,20 +417,12 @@ asio::awaitable<void> ConnectionImpl::connect_once() {
   for (auto& op : queued) send(std::move(op));
 }
 
-std::chrono::milliseconds ConnectionImpl::next_backoff(int attempt) {
-  auto base = options_.reconnect_backoff_min * (1LL << std::min(attempt, 16));
-  auto capped = std::min<std::chrono::milliseconds>(base, options_.reconnect_backoff_max);
-  // Up to 25% jitter so a fleet does not reconnect in lockstep.
-  std::uniform_int_distribution<long long> spread(0, capped.count() / 4);
-  return capped + std::chrono::milliseconds(spread(jitter_));
-}
-
 asio::awaitable<void> ConnectionImpl::supervise() {
   auto self = shared_from_this();
   while (state_ != State::closed) {
     co_await link_down_.wait_until(Clock::time_point::max());
     for (int attempt = 0; state_ != State::closed; ++attempt) {
-      sleep_timer_.expires_after(next_backoff(attempt));
+      sleep_timer_.expires_after(backoff_.next(attempt));
       co_await sleep_timer_.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
       if (state_ == State::closed) co_return;
       try {

@@ -8,7 +8,6 @@
 #include <exception>
 #include <memory>
 #include <mutex>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -25,6 +24,7 @@
 #include "distkit/redis/options.hpp"
 #include "distkit/redis/reply.hpp"
 #include "distkit/redis/script.hpp"
+#include "core/backoff.hpp"
 #include "event.hpp"
 
 struct redisAsyncContext;
@@ -121,7 +121,6 @@ class ConnectionImpl : public std::enable_shared_from_this<ConnectionImpl> {
   asio::awaitable<void> handshake();
   asio::awaitable<void> supervise();
   asio::awaitable<void> check_health();
-  std::chrono::milliseconds next_backoff(int attempt);
 
   asio::any_io_executor executor_;
   asio::strand<asio::any_io_executor> strand_;
@@ -159,7 +158,7 @@ class ConnectionImpl : public std::enable_shared_from_this<ConnectionImpl> {
   Event link_down_;  // the context went away
   asio::steady_timer sleep_timer_;
   asio::steady_timer health_timer_;
-  std::minstd_rand jitter_{std::random_device{}()};
+  Backoff backoff_;
 };
 
 }  // namespace distkit::redis::detail
