@@ -319,9 +319,16 @@ FlushResult lax_flush_capacity(const Setup& setup) {
   auto c = create<Lax>(s, 10s);  // no background flush in the way
   const auto keys = make_keys("c", flush_capacity_keys(setup));
   warm(s, *c, keys);
-  s.run([&]() -> asio::awaitable<void> {
+  // A first flush creates the keys' fields in Redis, untimed: the timed one
+  // updates them, as a counter's flushes mostly do, and as the ceiling's
+  // calls on their random keys do after their first fraction of a second.
+  // (Timing the first measured hash inserts and growth against updates.)
+  auto inc_all = [&]() -> asio::awaitable<void> {
     for (const auto& k : keys) co_await c->inc(k, 1);
-  }());
+  };
+  s.run(inc_all());
+  s.run(c->flush());
+  s.run(inc_all());
   ServerWatch watch(setup.port);
   const double cpu0 = process_cpu_us();
   const auto t0 = Clock::now();
