@@ -31,6 +31,7 @@ std::string_view errc_name(distkit::errc e) {
     case distkit::errc::script_error: return "script_error";
     case distkit::errc::overflow: return "overflow";
     case distkit::errc::shut_down: return "shut_down";
+    case distkit::errc::not_applied: return "not_applied";
   }
   return "unknown";
 }

@@ -17,6 +17,7 @@ class Category final : public std::error_category {
       case errc::script_error: return "lua script failed";
       case errc::overflow: return "int64 overflow";
       case errc::shut_down: return "counter is shut down";
+      case errc::not_applied: return "redis command not sent in time, not applied";
     }
     return "unknown distkit error";
   }

@@ -16,6 +16,7 @@ enum class errc {
   script_error,        // one of the library's Lua scripts failed
   overflow,            // the result would not fit in int64; nothing was changed
   shut_down,           // the counter was shut down
+  not_applied,         // not sent by its deadline (the link was down): it did not run, safe to retry
 };
 
 const std::error_category& error_category() noexcept;

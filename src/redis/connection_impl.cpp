@@ -226,13 +226,20 @@ void ConnectionImpl::expire_overdue() {
                                                       options_.command_timeout.count())),
                 {});
   };
+  // Never handed to hiredis: it certainly did not run.
+  auto not_sent = [&](Op& op) {
+    op.completed = true;
+    op.complete(make_error(errc::not_applied, fmt::format("not sent to {} within {}ms: the link was down", endpoint_,
+                                                          options_.command_timeout.count())),
+                {});
+  };
   std::erase_if(resent_, [&](Op* op) {
     if (op->deadline > now) return false;
     expire(*op);
     return true;
   });
   for (Op* op; (op = first_open_inflight()) && op->deadline <= now;) expire(*op);
-  for (; !waiting_.empty() && waiting_.front()->deadline <= now; waiting_.pop_front()) expire(*waiting_.front());
+  for (; !waiting_.empty() && waiting_.front()->deadline <= now; waiting_.pop_front()) not_sent(*waiting_.front());
 }
 
 // An exception of its own per op: each is released by its coroutine's thread.

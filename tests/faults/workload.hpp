@@ -52,9 +52,10 @@ struct Tally {
   std::vector<Key> keys;
   std::atomic<std::int64_t> ops{0};             // ops that returned
   std::atomic<std::int64_t> unknown_ops{0};     // writes failed with connection_lost or timeout
-  std::atomic<std::int64_t> timeouts{0};        // of which timeout
+  std::atomic<std::int64_t> not_applied{0};     // writes failed with not_applied: never sent
+  std::atomic<std::int64_t> timeouts{0};        // ops failed at their deadline (timeout or not_applied)
   std::atomic<std::int64_t> failed_reads{0};    // gets failed with connection_lost or timeout
-  std::atomic<std::int64_t> slowest_timeout_ms{0};  // longest a strict op took to fail with timeout
+  std::atomic<std::int64_t> slowest_timeout_ms{0};  // longest a strict op took to fail at its deadline
   std::atomic<std::int64_t> slowest_lax_op_ms{0};   // longest a lax op took to answer
   std::mutex mutex;
   std::vector<std::string> unexpected_errors;  // any other failure: the check fails on it

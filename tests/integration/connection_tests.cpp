@@ -222,7 +222,7 @@ TEST_CASE("connection: links killed while large commands are written fail those 
       try {
         co_await env.conn->exec(redis::Command{"ECHO", big});
       } catch (const Error& e) {
-        if (e.value() != errc::connection_lost && e.value() != errc::timeout) throw;
+        if (!link_trouble(e)) throw;
         ++lost;
       }
     }
@@ -255,7 +255,7 @@ TEST_CASE("connection: a link lost right after its handshake is reconnected, nev
       // Sent on the link if it still counts as ready, else queued while its
       // supervisor reconnects (to the same peer) until it times out.
       const auto ping = co_await error_of(link->exec(redis::Command{"PING"}));
-      if (ping && ping != errc::connection_lost && ping != errc::timeout) ++unexpected;
+      if (ping && !link_trouble(*ping)) ++unexpected;
     } catch (const Error& e) {
       if (e.value() != errc::connection_failed) throw;
       ++refused;
@@ -367,7 +367,7 @@ TEST_CASE("connection: every op times out within command_timeout, also one re-se
   CHECK(ops.latest() < 50ms);  // the re-sent calls were 200 ms late
 }
 
-TEST_CASE("connection: ops waiting for a reconnect whose handshake stalls time out within command_timeout") {
+TEST_CASE("connection: ops waiting for a reconnect whose handshake stalls fail with not_applied at their deadline") {
   RedisServer stalled;
   auto options = redis::ConnectionOptions::from_url(stalled.url());
   options.command_timeout = 500ms;
@@ -387,10 +387,11 @@ TEST_CASE("connection: ops waiting for a reconnect whose handshake stalls time o
     finished = co_await ops.all_finished();
   }());
   REQUIRE(finished);
-  const auto failed = std::count_if(ops.errors.begin(), ops.errors.end(), [](auto e) {
-    return e == errc::timeout || e == errc::connection_lost;
-  });
-  CHECK(failed == 100);
+  // Never sent, they did not run; only the first (or, on a slow machine,
+  // the first few) may have gone out on the killed link before its loss was seen.
+  const auto not_sent = std::count(ops.errors.begin(), ops.errors.end(), errc::not_applied);
+  CHECK(not_sent >= 90);
+  CHECK(not_sent + std::count(ops.errors.begin(), ops.errors.end(), errc::connection_lost) == 100);
   CHECK(ops.latest() < 50ms);
 }
 
@@ -411,7 +412,7 @@ TEST_CASE("connection: a reconnect whose handshake times out is retried; the lin
       k = co_await c->get("k");
       co_return true;
     } catch (const Error& e) {
-      if (e.value() != errc::timeout && e.value() != errc::connection_lost) throw;
+      if (!link_trouble(e)) throw;
       co_return false;
     }
   }));

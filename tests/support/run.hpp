@@ -89,8 +89,13 @@ asio::awaitable<std::vector<std::optional<errc>>> errors_of(asio::awaitable<T>..
   co_return errors;
 }
 
-// Retries `op()` while it fails with connection_lost or timeout: a link that
-// was just killed (the first command may still go out on it) or is being
+// How an op fails while the link is down or stalled: connection_lost,
+// timeout (either may have run) or not_applied (it did not).
+inline bool link_trouble(errc e) { return e == errc::connection_lost || e == errc::timeout || e == errc::not_applied; }
+inline bool link_trouble(const Error& e) { return link_trouble(e.value()); }
+
+// Retries `op()` while it fails for link trouble: a link that was just
+// killed (the first command may still go out on it) or is being
 // re-established. Only for ops whose repetition the test accounts for.
 template <class Op>
 auto retrying(Op op, int attempts = 3) -> decltype(op()) {
@@ -98,7 +103,7 @@ auto retrying(Op op, int attempts = 3) -> decltype(op()) {
     try {
       co_return co_await op();
     } catch (const Error& e) {
-      if ((e.value() != errc::connection_lost && e.value() != errc::timeout) || attempt >= attempts) throw;
+      if (!link_trouble(e) || attempt >= attempts) throw;
     }
   }
 }

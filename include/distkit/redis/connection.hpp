@@ -33,9 +33,11 @@ class Connection {
 
   // Sends one command and returns its reply; an error reply is returned as a
   // Reply of Type::error, not thrown. Throws Error with errc::timeout (no reply
-  // within command_timeout; a late reply is ignored) or errc::connection_lost
+  // within command_timeout; a late reply is ignored), errc::connection_lost
   // (the link dropped after the command may have been sent: its outcome is
-  // unknown, and it is never re-sent). Callable from any thread.
+  // unknown, and it is never re-sent) or errc::not_applied (the link was
+  // down until command_timeout passed: it was never sent, safe to retry).
+  // Callable from any thread.
   asio::awaitable<Reply> exec(Command cmd);
 
   // Runs a script (see Script::call), with EVALSHA; re-sent as EVAL if Redis
