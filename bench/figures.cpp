@@ -157,12 +157,13 @@ Args flush_command(const Setup& setup) {
   const std::size_t fixed = plain ? 3 + 2 + 2 : 3 + 10 + 8;  // see lua/counter.lua, lua/instance_aware.lua
   if (args.size() != fixed + 100 * per_key)
     throw std::runtime_error(fmt::format("expected one flush of 100 keys, captured {} arguments", args.size()));
-  // The same work as lax_flush_capacity(): each call's keys drawn at random
-  // from as many keys of the same length (redis-benchmark -r replaces every
-  // __rand_int__ with 12 random digits), and a sequence key of its own, so
-  // that no call is skipped as a re-sent batch: the plain counter's sequence
-  // key, the instance-aware one's lane (whose record is a field of the
-  // instance's hash).
+  // Nearly the same work as lax_flush_capacity(): each call's keys drawn at
+  // random from as many keys of the same length (redis-benchmark -r replaces
+  // every __rand_int__ with 12 random digits), and a sequence record of its
+  // own, so that no call is skipped as a re-sent batch: the plain counter's
+  // sequence key, the instance-aware one's lane (whose record is a field of
+  // the instance's hash). Unlike the library's four lanes, each call thus
+  // also creates a record.
   for (std::size_t i = 0; i < 100; ++i) {
     auto& key = args[fixed + i * per_key];
     key = key.substr(0, key.size() - 12) + "__rand_int__";

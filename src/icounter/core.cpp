@@ -152,9 +152,10 @@ asio::awaitable<std::uint64_t> Core::clear() {
   co_return r.order;
 }
 
-asio::awaitable<void> Core::clear_on_instance() {
+asio::awaitable<std::uint64_t> Core::clear_on_instance() {
   throw_if_stopped();
   std::string cursor = "0", stuck;
+  std::uint64_t order = 0;
   for (bool over = false; !over;) {
     touch();
     redis::Command cmd = begin("clear_on_instance");
@@ -162,6 +163,7 @@ asio::awaitable<void> Core::clear_on_instance() {
     const redis::Reply r = co_await scripts::instance_aware.call(*options_.connection, std::move(cmd));
     ScanReply c = decode_clear(r);
     note(c.header, r.order);
+    order = r.order;
     cursor = std::move(c.cursor);
     over = c.over;
     if (!c.stuck.empty()) stuck = std::move(c.stuck);
@@ -170,6 +172,7 @@ asio::awaitable<void> Core::clear_on_instance() {
     throw Error(errc::overflow, fmt::format("clear_on_instance: without this instance's slice, the cumulative of {} "
                                             "would leave int64 (the other instances' sum); that slice stays",
                                             quoted(stuck)));
+  co_return order;
 }
 
 asio::awaitable<void> Core::heartbeat() {

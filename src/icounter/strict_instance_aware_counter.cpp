@@ -55,7 +55,7 @@ asio::awaitable<void> StrictInstanceAwareCounter::clear() {
   return holding<void>(core_, [](Core& c) -> asio::awaitable<void> { co_await c.clear(); });
 }
 asio::awaitable<void> StrictInstanceAwareCounter::clear_on_instance() {
-  return holding<void>(core_, [](Core& c) { return c.clear_on_instance(); });
+  return holding<void>(core_, [](Core& c) -> asio::awaitable<void> { co_await c.clear_on_instance(); });
 }
 asio::awaitable<void> StrictInstanceAwareCounter::heartbeat() {
   return holding<void>(core_, [](Core& c) { return c.heartbeat(); });

@@ -58,7 +58,7 @@ class FakeBackend {
     auto& total = totals[std::string(key)];
     if (op == KeyOp::set) co_return detail::Acknowledged<Counts>{{total = n, n}, ++replies_};
     if (op != KeyOp::get) co_return detail::Acknowledged<Counts>{{}, ++replies_};
-    const detail::Acknowledged<Counts> read{{total, 0}, ++replies_};
+    const detail::Acknowledged<Counts> read{{total, single_instance ? total : 0}, ++replies_};
     if (hold_reads) {
       ++held;
       co_await gate_.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
@@ -70,7 +70,10 @@ class FakeBackend {
     totals.clear();
     co_return ++replies_;
   }
-  asio::awaitable<void> clear_on_instance() { co_return; }
+  asio::awaitable<std::uint64_t> clear_on_instance() {
+    if (single_instance) totals.clear();  // the only slices were ours
+    co_return ++replies_;
+  }
   asio::awaitable<void> heartbeat() { co_return; }
   asio::awaitable<void> shutdown() { co_return; }
 
@@ -84,6 +87,7 @@ class FakeBackend {
   int lose_replies = 0;
   bool hold = false;        // batches wait in flight until release()
   bool hold_reads = false;  // so do the replies to reads
+  bool single_instance = false;  // reads report each total as our slice
   int held = 0;
 
  private:
@@ -243,6 +247,28 @@ TEST_CASE("lax instance-aware: a read answered before a clear, resuming after it
   CHECK(*first_read == Counts{0, 0});  // read again, after the clear
   CHECK(again == Counts{0, 0});
   CHECK(held == Counts{0, 0});
+}
+
+TEST_CASE("lax instance-aware: a read answered before a clear_on_instance, resuming after it, brings no old slice back") {
+  asio::io_context io;
+  auto backend = std::make_shared<FakeBackend>(io.get_executor());
+  backend->single_instance = true;
+  auto lax = FakeLax::create(backend, 1h, 1h);
+  backend->totals["k"] = 10;
+  backend->hold_reads = true;
+  std::optional<Counts> first_read;
+  asio::co_spawn(io, lax->get("k"), [&](std::exception_ptr, Counts c) { first_read = c; });
+  io.restart();
+  while (backend->held < 1) io.run_one();
+  run(io, lax->clear_on_instance());
+  backend->release();
+  while (!first_read) io.run_one();
+  run(io, [&]() -> asio::awaitable<void> {
+    co_await lax->set_on_instance("k", 3);  // a delta from the cached slice: -7 from a stale 10
+    co_await lax->flush();
+  }());
+  CHECK(*first_read == Counts{0, 0});
+  CHECK(backend->totals["k"] == 3);
 }
 
 TEST_CASE("lax flush: the background loop flushes, then sleeps until there is activity") {

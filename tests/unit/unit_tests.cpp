@@ -471,4 +471,7 @@ TEST_CASE("reconnect backoff: doubles from min to max, plus up to a quarter at r
   CHECK(huge.next(40).count() >= std::numeric_limits<std::int64_t>::max() / 2);
   redis::detail::Backoff zero(milliseconds(0), milliseconds(0), 1);
   CHECK(zero.next(3).count() == 0);
+  redis::detail::Backoff inverted(milliseconds(5000), milliseconds(2000), 1);  // the cap wins
+  CHECK(inverted.next(0).count() >= 2000);
+  CHECK(inverted.next(0).count() <= 2500);
 }

@@ -287,8 +287,9 @@ class DeltaMap {
   void revalue_all(F f, std::optional<std::uint64_t> order = std::nullopt) {
     // Before the shards: a seed that takes a shard's lock after this one
     // sees it (and an earlier one is revalued).
-    if (order && *order > cleared_at_.load(std::memory_order_relaxed))
-      cleared_at_.store(*order, std::memory_order_relaxed);
+    for (auto at = cleared_at_.load(std::memory_order_relaxed);
+         order && *order > at && !cleared_at_.compare_exchange_weak(at, *order, std::memory_order_relaxed);) {
+    }
     for_each([&](std::string_view, Entry& e) {
       if (order && *order < e.order()) return;
       e.remote = f(e.remote);

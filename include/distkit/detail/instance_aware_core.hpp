@@ -57,8 +57,9 @@ class Core : public std::enable_shared_from_this<Core> {
   asio::awaitable<Acknowledged<Counts>> acknowledged(KeyOp op, std::string_view key, std::int64_t n = 0);
   asio::awaitable<Acknowledged<std::vector<Counts>>> inc_batch(std::size_t lane, std::uint64_t sequence,
                                                                const std::vector<KeyDelta>& batch);
-  asio::awaitable<std::uint64_t> clear();  // returns the reply's order
-  asio::awaitable<void> clear_on_instance();
+  // Each returns the order of its (last) reply.
+  asio::awaitable<std::uint64_t> clear();
+  asio::awaitable<std::uint64_t> clear_on_instance();
   asio::awaitable<void> heartbeat();
   asio::awaitable<void> shutdown();
 

@@ -30,8 +30,9 @@ concept LaxBackend = requires(B& backend, const B& const_backend, std::string_vi
   { backend.acknowledged(KeyOp::get, key) } -> std::same_as<asio::awaitable<Acknowledged<Counts>>>;
   // A whole flush batch, applied once per sequence of a lane (see LaxEngine).
   { backend.inc_batch(lane, sequence, batch) } -> std::same_as<asio::awaitable<Acknowledged<std::vector<Counts>>>>;
-  { backend.clear() } -> std::same_as<asio::awaitable<std::uint64_t>>;  // the reply's order
-  { backend.clear_on_instance() } -> std::same_as<asio::awaitable<void>>;
+  // Each returns the order of its (last) reply.
+  { backend.clear() } -> std::same_as<asio::awaitable<std::uint64_t>>;
+  { backend.clear_on_instance() } -> std::same_as<asio::awaitable<std::uint64_t>>;
   { backend.heartbeat() } -> std::same_as<asio::awaitable<void>>;
   { backend.shutdown() } -> std::same_as<asio::awaitable<void>>;
 };

@@ -5,7 +5,6 @@
 #include <limits>
 #include <memory>
 #include <optional>
-#include <type_traits>
 #include <string_view>
 #include <vector>
 
@@ -272,19 +271,16 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
   }
 
   // clear, clear_on_instance: everything flushed, then `op`. Failed, every
-  // cached view expires; done, each becomes after(view), expired too (see
-  // DeltaMap::revalue_all; a clear's reply order, when `op` gives it, also
-  // refuses reads answered before it). Local deltas stay either way:
-  // nothing is dropped.
-  template <class T, class After>
-  asio::awaitable<void> clear_with(asio::awaitable<T> op, After after) {
+  // cached view expires; done, each becomes after(view), expired too, and
+  // reads answered before op's (last) reply are refused if they resume late
+  // (see DeltaMap::revalue_all). Local deltas stay either way: nothing is
+  // dropped.
+  template <class After>
+  asio::awaitable<void> clear_with(asio::awaitable<std::uint64_t> op, After after) {
     co_await flush();
-    std::optional<std::uint64_t> order;
+    std::uint64_t order = 0;
     try {
-      if constexpr (std::is_void_v<T>)
-        co_await std::move(op);
-      else
-        order = co_await std::move(op);
+      order = co_await std::move(op);
     } catch (...) {
       engine_.map().expire_all();
       throw;

@@ -13,8 +13,11 @@ namespace distkit::redis::detail {
 
 class Backoff {
  public:
+  // A `min` above `max` is `max`: the cap wins.
   Backoff(std::chrono::milliseconds min, std::chrono::milliseconds max, std::uint32_t seed)
-      : min_(std::max(min, std::chrono::milliseconds(0))), max_(std::max(max, min_)), jitter_(seed) {}
+      : min_(std::clamp(min, std::chrono::milliseconds(0), std::max(max, std::chrono::milliseconds(0)))),
+        max_(std::max(max, min_)),
+        jitter_(seed) {}
 
   // `attempt` counts from 0, the first attempt after the link was lost.
   std::chrono::milliseconds next(int attempt) {
