@@ -135,6 +135,21 @@ bool same(const std::vector<detail::KeyDelta>& a, const std::vector<detail::KeyD
   return true;
 }
 
+// lax.get(key) whose read the backend answers before `clear` runs, and
+// whose reply resumes after it: returns what the get returned.
+Counts read_across(asio::io_context& io, FakeBackend& backend, FakeLax& lax, const std::string& key,
+                   asio::awaitable<void> clear) {
+  backend.hold_reads = true;
+  std::optional<Counts> read;
+  asio::co_spawn(io, lax.get(key), [&](std::exception_ptr, Counts c) { read = c; });
+  io.restart();
+  while (backend.held < 1) io.run_one();
+  run(io, std::move(clear));
+  backend.release();
+  while (!read) io.run_one();
+  return *read;
+}
+
 }  // namespace
 
 TEST_CASE("lax instance-aware: a null backend is invalid_argument") {
@@ -231,20 +246,13 @@ TEST_CASE("lax instance-aware: a read answered before a clear, resuming after it
   backend->totals["held"] = 5;  // a key the counter has cached
   backend->totals["new"] = 7;   // a key it reads for the first time, as the clear runs
   run(io, [&]() -> asio::awaitable<void> { co_await lax->get("held"); }());
-  backend->hold_reads = true;
-  std::optional<Counts> first_read;
-  asio::co_spawn(io, lax->get("new"), [&](std::exception_ptr, Counts c) { first_read = c; });
-  io.restart();
-  while (backend->held < 1) io.run_one();
-  run(io, lax->clear());
-  backend->release();
-  while (!first_read) io.run_one();
+  const auto first_read = read_across(io, *backend, *lax, "new", lax->clear());
   Counts held{}, again{};
   run(io, [&]() -> asio::awaitable<void> {
     held = co_await lax->get("held");
     again = co_await lax->get("new");
   }());
-  CHECK(*first_read == Counts{0, 0});  // read again, after the clear
+  CHECK(first_read == Counts{0, 0});  // read again, after the clear
   CHECK(again == Counts{0, 0});
   CHECK(held == Counts{0, 0});
 }
@@ -255,19 +263,12 @@ TEST_CASE("lax instance-aware: a read answered before a clear_on_instance, resum
   backend->single_instance = true;
   auto lax = FakeLax::create(backend, 1h, 1h);
   backend->totals["k"] = 10;
-  backend->hold_reads = true;
-  std::optional<Counts> first_read;
-  asio::co_spawn(io, lax->get("k"), [&](std::exception_ptr, Counts c) { first_read = c; });
-  io.restart();
-  while (backend->held < 1) io.run_one();
-  run(io, lax->clear_on_instance());
-  backend->release();
-  while (!first_read) io.run_one();
+  const auto first_read = read_across(io, *backend, *lax, "k", lax->clear_on_instance());
   run(io, [&]() -> asio::awaitable<void> {
     co_await lax->set_on_instance("k", 3);  // a delta from the cached slice: -7 from a stale 10
     co_await lax->flush();
   }());
-  CHECK(*first_read == Counts{0, 0});
+  CHECK(first_read == Counts{0, 0});
   CHECK(backend->totals["k"] == 3);
 }
 
