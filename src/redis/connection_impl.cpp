@@ -220,26 +220,22 @@ void ConnectionImpl::arm_deadline() {
 
 void ConnectionImpl::expire_overdue() {
   const auto now = Clock::now();
-  auto expire = [&](Op& op) {
-    op.completed = true;  // stays queued until hiredis hands back its late reply
-    op.complete(make_error(errc::timeout, fmt::format("no reply from {} within {}ms", endpoint_,
-                                                      options_.command_timeout.count())),
-                {});
-  };
-  // Never handed to hiredis: it certainly did not run.
-  auto not_sent = [&](Op& op) {
+  // A sent op stays queued until hiredis hands back its late reply; one
+  // never handed to hiredis certainly did not run.
+  auto fail = [&](Op& op, bool sent) {
     op.completed = true;
-    op.complete(make_error(errc::not_applied, fmt::format("not sent to {} within {}ms: the link was down", endpoint_,
-                                                          options_.command_timeout.count())),
-                {});
+    const auto why = sent ? fmt::format("no reply from {} within {}ms", endpoint_, options_.command_timeout.count())
+                          : fmt::format("not sent to {} within {}ms: the link was down", endpoint_,
+                                        options_.command_timeout.count());
+    op.complete(make_error(sent ? errc::timeout : errc::not_applied, why), {});
   };
   std::erase_if(resent_, [&](Op* op) {
     if (op->deadline > now) return false;
-    expire(*op);
+    fail(*op, true);
     return true;
   });
-  for (Op* op; (op = first_open_inflight()) && op->deadline <= now;) expire(*op);
-  for (; !waiting_.empty() && waiting_.front()->deadline <= now; waiting_.pop_front()) not_sent(*waiting_.front());
+  for (Op* op; (op = first_open_inflight()) && op->deadline <= now;) fail(*op, true);
+  for (; !waiting_.empty() && waiting_.front()->deadline <= now; waiting_.pop_front()) fail(*waiting_.front(), false);
 }
 
 // An exception of its own per op: each is released by its coroutine's thread.

@@ -278,22 +278,22 @@ class DeltaMap {
     std::unique_lock lock(s.mutex);
     if (auto it = s.map.find(key); it != s.map.end()) it->second.synced_at = Clock::time_point{};
   }
-  // After a clear: every cached remote value becomes f(value), as the clear
-  // left it, and expires. With the clear's reply order, a value of a later
-  // reply is kept, and one of an earlier reply that resumes late is refused
-  // (see seed()), also for a key not held at the clear. Local deltas stay:
-  // they came after the clear.
+  // After a clear whose reply had `order`: every cached remote value becomes
+  // f(value), as the clear left it, and expires. A value of a later reply is
+  // kept, and one of an earlier reply that resumes late is refused (see
+  // seed()), also for a key not held at the clear. Local deltas stay: they
+  // came after the clear.
   template <class F>
-  void revalue_all(F f, std::optional<std::uint64_t> order = std::nullopt) {
+  void revalue_all(F f, std::uint64_t order) {
     // Before the shards: a seed that takes a shard's lock after this one
     // sees it (and an earlier one is revalued).
     for (auto at = cleared_at_.load(std::memory_order_relaxed);
-         order && *order > at && !cleared_at_.compare_exchange_weak(at, *order, std::memory_order_relaxed);) {
+         order > at && !cleared_at_.compare_exchange_weak(at, order, std::memory_order_relaxed);) {
     }
     for_each([&](std::string_view, Entry& e) {
-      if (order && *order < e.order()) return;
+      if (order < e.order()) return;
       e.remote = f(e.remote);
-      if (order) e.set_order(*order);
+      e.set_order(order);
       e.synced_at = Clock::time_point{};
     });
   }
