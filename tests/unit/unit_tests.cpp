@@ -12,7 +12,6 @@
 #include "distkit/detail/delta_map.hpp"
 #include "distkit/detail/small_key.hpp"
 #include "distkit/distkit.hpp"
-#include "redis/core/backoff.hpp"
 
 using namespace distkit;
 using namespace std::chrono_literals;
@@ -449,29 +448,4 @@ TEST_CASE("delta map: a local delta that would leave int64 is overflow and chang
   CHECK(error_thrown_by([&] { map.add("m", -1, unchecked); }) == errc::overflow);
   CHECK(total(map, "m") == int64_min);
   CHECK(map.unflushed().first == 2);
-}
-
-TEST_CASE("reconnect backoff: doubles from min to max, plus up to a quarter at random; never overflows") {
-  using std::chrono::milliseconds;
-  redis::detail::Backoff backoff(milliseconds(50), milliseconds(2000), 7);
-  const std::vector<std::int64_t> bases{50, 100, 200, 400, 800, 1600, 2000, 2000};
-  std::set<std::int64_t> seen;
-  for (int round = 0; round < 50; ++round) {
-    for (std::size_t attempt = 0; attempt < bases.size(); ++attempt) {
-      const auto wait = backoff.next(static_cast<int>(attempt)).count();
-      CHECK(wait >= bases[attempt]);
-      CHECK(wait <= bases[attempt] + bases[attempt] / 4);
-      if (attempt == 0) seen.insert(wait);
-    }
-  }
-  CHECK(seen.size() > 5);  // jittered, not one value
-  CHECK(backoff.next(1'000'000).count() >= 2000);  // past every doubling: the cap
-  redis::detail::Backoff huge(milliseconds(std::numeric_limits<std::int64_t>::max() / 2),
-                              milliseconds(std::numeric_limits<std::int64_t>::max() / 2), 1);
-  CHECK(huge.next(40).count() >= std::numeric_limits<std::int64_t>::max() / 2);
-  redis::detail::Backoff zero(milliseconds(0), milliseconds(0), 1);
-  CHECK(zero.next(3).count() == 0);
-  redis::detail::Backoff inverted(milliseconds(5000), milliseconds(2000), 1);  // the cap wins
-  CHECK(inverted.next(0).count() >= 2000);
-  CHECK(inverted.next(0).count() <= 2500);
 }

@@ -17,6 +17,10 @@
 
 namespace distkit::redis {
 
+namespace detail {
+class Multiplexer;
+}
+
 class Script {
  public:
   // `sha1`: the 40 hex digits of `body`'s SHA1; anything else throws
@@ -48,7 +52,7 @@ class Script {
   }
 
  private:
-  friend class detail::ConnectionImpl;
+  friend class detail::Multiplexer;
   // "EVALSHA <sha1>" in RESP, sent before the arguments.
   std::string_view evalsha_head() const noexcept { return {evalsha_head_.data(), evalsha_head_.size()}; }
   // The error an error reply of this script is thrown as.

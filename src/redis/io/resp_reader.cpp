@@ -1,27 +1,15 @@
-#include "reply_reader.hpp"
+#include "resp_reader.hpp"
 
-#include <hiredis/hiredis.h>
 #include <hiredis/read.h>
 
 #include <algorithm>
 #include <memory>
+#include <new>
+#include <stdexcept>
+#include <string>
 
 namespace distkit::redis::detail {
 namespace {
-
-// The object of a whole reply. hiredis 0.14 reads a spontaneous reply (one
-// no callback waits for, such as "max number of clients reached") as a
-// redisReply, to report its error: a root begins with one, kept in step.
-// Elements are plain Replies inside their parent.
-struct Root : redisReply {
-  Reply value;
-};
-
-Root* root_of(void* object) { return static_cast<Root*>(static_cast<redisReply*>(object)); }
-
-Reply& value_of(const redisReadTask& task) {
-  return task.parent ? *static_cast<Reply*>(task.obj) : root_of(task.obj)->value;
-}
 
 Reply::Type type_of(int hiredis_type) {
   switch (hiredis_type) {
@@ -34,25 +22,16 @@ Reply::Type type_of(int hiredis_type) {
   }
 }
 
-// Creates the object of `task`: the root, or the next element of its parent.
-// Returns null if memory runs out, which hiredis reports as an error (an
-// exception must not cross its C frames).
+// Creates the object of `task`: a root Reply of its own, or the next element
+// inside its parent. Returns null if memory runs out, which hiredis reports
+// as an error (an exception must not cross its C frames).
 template <class Fill>
 void* create(const redisReadTask* task, Fill fill) noexcept {
   try {
-    if (!task->parent) {
-      auto root = std::make_unique<Root>();  // the redisReply part zeroed
-      root->value.type = type_of(task->type);
-      fill(root->value);
-      root->type = root->value.is_nil() ? REDIS_REPLY_NIL : task->type;
-      root->str = root->value.str.data();
-      root->len = root->value.str.size();
-      return static_cast<redisReply*>(root.release());
-    }
-    Reply& child = value_of(*task->parent).elements.emplace_back();
-    child.type = type_of(task->type);
-    fill(child);
-    return &child;
+    Reply* reply = task->parent ? &static_cast<Reply*>(task->parent->obj)->elements.emplace_back() : new Reply;
+    reply->type = type_of(task->type);
+    fill(*reply);
+    return reply;
   } catch (...) {
     return nullptr;
   }
@@ -77,14 +56,33 @@ void* create_nil(const redisReadTask* task) {
   return create(task, [](Reply& r) { r.type = Reply::Type::nil; });
 }
 
-void free_object(void* object) { delete root_of(object); }  // elements live inside it
+void free_object(void* object) { delete static_cast<Reply*>(object); }  // only roots: elements live inside them
 
 redisReplyObjectFunctions functions{create_string, create_array, create_integer, create_nil, free_object};
 
+[[noreturn]] void fail(const redisReader& reader) {
+  throw std::runtime_error(reader.err == REDIS_ERR_OOM ? std::string("out of memory reading a reply")
+                                                       : "bad reply: " + std::string(reader.errstr));
+}
+
 }  // namespace
 
-void build_replies_directly(redisReader& reader) { reader.fn = &functions; }
+RespReader::RespReader() : reader_(redisReaderCreateWithFunctions(&functions)) {
+  if (!reader_) throw std::bad_alloc();
+}
 
-Reply& reply_of(void* object) noexcept { return root_of(object)->value; }
+RespReader::~RespReader() { redisReaderFree(reader_); }
+
+void RespReader::feed(const char* data, std::size_t size) {
+  if (redisReaderFeed(reader_, data, size) != REDIS_OK) fail(*reader_);
+}
+
+std::optional<Reply> RespReader::next() {
+  void* object = nullptr;
+  if (redisReaderGetReply(reader_, &object) != REDIS_OK) fail(*reader_);
+  if (!object) return std::nullopt;
+  std::unique_ptr<Reply> root(static_cast<Reply*>(object));
+  return std::move(*root);
+}
 
 }  // namespace distkit::redis::detail

@@ -1,0 +1,34 @@
+#include "handshake.hpp"
+
+#include <fmt/format.h>
+
+#include "distkit/redis/command.hpp"
+
+namespace distkit::redis::detail {
+
+Handshake::Handshake(const ConnectionOptions& options) {
+  auto add = [&](std::string step, Command cmd) {
+    steps_.push_back(std::move(step));
+    request_ += cmd.resp();
+  };
+  if (!options.password.empty()) {
+    Command auth{"AUTH"};
+    if (!options.user.empty()) auth.push(options.user);
+    auth.push(options.password);
+    add("AUTH", std::move(auth));
+  }
+  if (options.db != 0) add(fmt::format("SELECT {}", options.db), Command{"SELECT"}.push(options.db));
+  add("PING", Command{"PING"});
+}
+
+Handshake::Result Handshake::on_reply(const Reply& reply) {
+  if (answered_ >= steps_.size()) return refusal_.empty() ? Result::ready : Result::refused;
+  if (reply.is_error() && refusal_.empty()) {
+    refusal_ = fmt::format("{} refused: {}", steps_[answered_], reply.str);
+    loading_ = reply.str.starts_with("LOADING");
+  }
+  if (++answered_ < steps_.size()) return Result::pending;
+  return refusal_.empty() ? Result::ready : Result::refused;
+}
+
+}  // namespace distkit::redis::detail

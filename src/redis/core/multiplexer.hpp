@@ -1,0 +1,71 @@
+#pragma once
+// The command queue of one connection, without I/O: ops wait for a link, are
+// written to it, and take its replies in order. It keeps each op's deadline,
+// re-sends a script answered NOSCRIPT as EVAL, and decides what a lost link
+// or a closed connection means for each op. The I/O layer tells it what
+// happened (a reply, a lost link, the time) and writes what it hands out.
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "op.hpp"
+
+namespace distkit::redis::detail {
+
+class Multiplexer {
+ public:
+  // `endpoint` and `command_timeout` only word the errors.
+  Multiplexer(std::string endpoint, std::chrono::milliseconds command_timeout);
+
+  // Queues `op` behind the others. Once closed, fails it with not_applied.
+  void add(std::unique_ptr<Op> op);
+
+  bool has_waiting() const noexcept { return !waiting_.empty(); }
+  // Ops written and not yet answered (timed-out ones included).
+  std::size_t awaited() const noexcept { return sent_.size(); }
+
+  // Appends the RESP of every waiting op to `out`; from now on their replies
+  // are awaited, in this order. Call with a ready link only.
+  void write_waiting(std::string& out);
+
+  // The link's next reply, which belongs to the oldest op written. False if
+  // no op awaits one: the server sent it unasked, and the link must go.
+  bool on_reply(Reply reply);
+
+  // The link is gone. Written ops fail with connection_lost: they may have
+  // run. Waiting ops stay for the next link.
+  void on_link_lost(std::string_view why);
+
+  // Fails the ops whose deadline passed: timeout if written (their late
+  // reply is dropped), not_applied if not (they certainly did not run).
+  void expire(Clock::time_point now);
+  // The earliest deadline of an op not yet failed; max() if none.
+  Clock::time_point next_deadline();
+
+  // Fails every op: written ones with connection_lost, waiting ones with
+  // not_applied, as every op added later.
+  void close();
+  bool closed() const noexcept { return closed_; }
+
+ private:
+  Op* first_open_sent();
+
+  std::string endpoint_;
+  std::chrono::milliseconds command_timeout_;
+  std::deque<std::unique_ptr<Op>> waiting_;  // deadline order: scripts re-sent after NOSCRIPT go first
+  std::size_t resends_waiting_ = 0;          // how many: the next one goes behind them
+  std::deque<std::unique_ptr<Op>> sent_;     // reply order
+  // sent_ is in deadline order but for scripts re-sent after NOSCRIPT, which
+  // keep their first deadline and are watched apart until answered.
+  std::vector<Op*> resent_;
+  std::size_t settled_ = 0;    // sent_'s first ops have all timed out: no need to look at them again
+  std::uint64_t replies_ = 0;  // for Reply::order, across links
+  bool closed_ = false;
+};
+
+}  // namespace distkit::redis::detail

@@ -1,0 +1,303 @@
+#include "connection_impl.hpp"
+
+#include <array>
+#include <random>
+#include <type_traits>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/dispatch.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/deferred.hpp>
+#include <asio/experimental/parallel_group.hpp>
+#include <asio/use_awaitable.hpp>
+#include <fmt/format.h>
+
+#include "../core/handshake.hpp"
+#include "distkit/error.hpp"
+#include "distkit/logging.hpp"
+
+namespace distkit::redis::detail {
+
+using asio::experimental::as_tuple;
+
+namespace {
+
+std::string endpoint_of(const ConnectionOptions& options) {
+  return options.unix_socket.empty() ? fmt::format("{}:{}", options.host, options.port) : options.unix_socket;
+}
+
+std::string why_read_failed(const std::error_code& ec) {
+  return ec == asio::error::eof ? std::string("closed by the server") : ec.message();
+}
+
+}  // namespace
+
+ConnectionImpl::ConnectionImpl(const asio::any_io_executor& ex, ConnectionOptions options)
+    : executor_(ex),
+      strand_(asio::make_strand(ex)),
+      options_(std::move(options)),
+      endpoint_(endpoint_of(options_)),
+      mux_(endpoint_, options_.command_timeout),
+      deadline_timer_(strand_),
+      connect_timer_(strand_),
+      link_down_(strand_),
+      sleep_timer_(strand_),
+      health_timer_(strand_),
+      backoff_(options_.reconnect_backoff_min, options_.reconnect_backoff_max, std::random_device{}()) {}
+
+// ---- commands --------------------------------------------------------------
+
+asio::awaitable<Reply> ConnectionImpl::exec(Command cmd, const Script* script) {
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(std::exception_ptr, Reply)>(
+      [self = shared_from_this(), script](auto handler, Command cmd) {
+        self->submit(std::make_unique<HandlerOp<decltype(handler)>>(
+            std::move(handler), std::move(cmd), Clock::now() + self->options_.command_timeout, script));
+      },
+      asio::use_awaitable, std::move(cmd));
+}
+
+// Commands submitted from anywhere are collected, and queued and written by
+// one handler on the strand. Posted, it runs after the handlers already
+// queued, which submit more: coroutines woken by one read of replies send
+// their next commands in one write, as a pipelining client would. Every
+// `write_chunk` commands (or `write_chunk_bytes`, a big flush batch) are
+// written at once (dispatched), so that Redis works on them while the client
+// still turns replies into commands.
+//
+// A command on an idle link (no reply awaited) is written at once as well:
+// there is no batch in flight whose replies would wake more submitters, and
+// a lone coroutine's round trip is all latency.
+//
+// The posted handler goes to the plain executor and only enters the strand
+// when it runs: a strand with a handler queued counts as busy, and would
+// queue the early writes behind it instead of running them.
+void ConnectionImpl::submit(std::unique_ptr<Op> op) {
+  bool post = false, now = false;
+  {
+    std::lock_guard lock(submit_mutex_);
+    submitted_bytes_ += op->cmd.bytes();
+    submitted_.push_back(std::move(op));
+    post = !std::exchange(take_posted_, true);
+    now = !take_dispatched_ && (submitted_.size() >= write_chunk || submitted_bytes_ >= write_chunk_bytes ||
+                                awaited_replies_.load(std::memory_order_relaxed) == 0);
+    take_dispatched_ = take_dispatched_ || now;
+  }
+  auto take = [self = shared_from_this()] { self->take_submitted(); };
+  if (now)
+    asio::dispatch(strand_, std::move(take));
+  else if (post)
+    asio::post(executor_, [strand = strand_, take = std::move(take)]() mutable {
+      asio::dispatch(strand, std::move(take));
+    });
+}
+
+void ConnectionImpl::take_submitted() {
+  {
+    std::lock_guard lock(submit_mutex_);
+    taking_.swap(submitted_);
+    take_posted_ = take_dispatched_ = false;
+    submitted_bytes_ = 0;
+  }
+  for (auto& op : taking_) mux_.add(std::move(op));
+  taking_.clear();
+  write_waiting();
+  arm_deadline();
+}
+
+// One write at a time per link; commands queued meanwhile go in the next.
+// Asio tries the send at once, so a command on an idle link leaves now.
+void ConnectionImpl::write_waiting() {
+  if (state_ != State::ready || link_->writing || !mux_.has_waiting()) return;
+  link_->out.clear();
+  mux_.write_waiting(link_->out);
+  awaited_replies_.store(mux_.awaited(), std::memory_order_relaxed);
+  link_->writing = true;
+  link_->stream->async_write(asio::buffer(link_->out), [self = shared_from_this(), link = link_](std::error_code ec,
+                                                                                                 std::size_t) {
+    link->writing = false;
+    if (link != self->link_) return;
+    if (ec) return self->drop_link(fmt::format("write failed: {}", ec.message()));
+    self->write_waiting();
+  });
+}
+
+asio::awaitable<void> ConnectionImpl::read_replies(std::shared_ptr<Link> link) {
+  auto self = shared_from_this();
+  std::array<char, 16384> buffer;
+  while (link == link_) {
+    auto [ec, n] = co_await link->stream->async_read_some(asio::buffer(buffer), as_tuple(asio::use_awaitable));
+    if (link != link_) break;
+    if (ec) {
+      drop_link(why_read_failed(ec));
+      break;
+    }
+    try {
+      link->reader.feed(buffer.data(), n);
+      while (auto reply = link->reader.next()) {
+        if (mux_.awaited() == 0) {  // as a server refusing a client says "max number of clients reached"
+          drop_link(fmt::format("the server sent a reply no command awaits: {}", reply->str));
+          co_return;
+        }
+        mux_.on_reply(std::move(*reply));
+      }
+    } catch (const std::exception& e) {
+      drop_link(e.what());
+      break;
+    }
+    awaited_replies_.store(mux_.awaited(), std::memory_order_relaxed);
+    write_waiting();  // scripts re-sent after NOSCRIPT
+    arm_deadline();
+  }
+}
+
+// One timer serves every command: the core knows the earliest deadline.
+void ConnectionImpl::arm_deadline() {
+  if (deadline_armed_ || mux_.closed()) return;
+  const auto next = mux_.next_deadline();
+  if (next == Clock::time_point::max()) return;
+  deadline_armed_ = true;
+  deadline_timer_.expires_at(next);
+  deadline_timer_.async_wait([self = shared_from_this()](std::error_code) {
+    self->deadline_armed_ = false;
+    self->mux_.expire(Clock::now());
+    self->arm_deadline();
+  });
+}
+
+void ConnectionImpl::drop_link(std::string_view why) {
+  if (!link_) return;
+  if (state_ == State::ready) logger()->warn("redis connection to {} lost: {}", endpoint_, why);
+  link_->stream->close();
+  link_.reset();
+  mux_.on_link_lost(why);
+  awaited_replies_.store(0, std::memory_order_relaxed);
+  if (state_ != State::closed) state_ = State::down;
+  link_down_.set();
+}
+
+// ---- connecting ------------------------------------------------------------
+
+// The step and the timer race; whichever ends first cancels the other. (The
+// awaitable operators' `||` would wait out the timer after a failed step.)
+template <class T>
+asio::awaitable<T> ConnectionImpl::bounded(asio::awaitable<T> step, Clock::time_point deadline, std::string_view what) {
+  namespace ex = asio::experimental;
+  auto closed = [&] { return Error(errc::connection_failed, "connection closed while connecting"); };
+  if (state_ == State::closed) throw closed();
+  connect_timer_.expires_at(deadline);
+  auto results = co_await ex::make_parallel_group(asio::co_spawn(strand_, std::move(step), ex::deferred),
+                                                  connect_timer_.async_wait(ex::deferred))
+                     .async_wait(ex::wait_for_one(), asio::use_awaitable);
+  if (state_ == State::closed) throw closed();
+  if (std::get<0>(results)[0] == 1) throw Error(errc::connection_failed, fmt::format("{}: no answer in time", what));
+  if (auto& failure = std::get<1>(results)) std::rethrow_exception(failure);
+  if constexpr (!std::is_void_v<T>) co_return std::move(std::get<2>(results));
+}
+
+// AUTH, SELECT and PING in one write; their replies decide.
+asio::awaitable<void> ConnectionImpl::handshake(Link& link) {
+  Handshake steps(options_);
+  auto fail = [&](std::string_view why) {
+    return Error(errc::connection_failed, fmt::format("handshake with {} failed: {}", endpoint_, why));
+  };
+  if (auto [ec, n] = co_await link.stream->async_write(asio::buffer(steps.request()), as_tuple(asio::use_awaitable)); ec)
+    throw fail(ec.message());
+  std::array<char, 512> buffer;
+  try {
+    for (;;) {
+      while (auto reply = link.reader.next()) {
+        switch (steps.on_reply(*reply)) {
+          case Handshake::Result::pending: break;
+          case Handshake::Result::ready: co_return;
+          case Handshake::Result::refused: throw fail(steps.refusal());
+        }
+      }
+      auto [ec, n] = co_await link.stream->async_read_some(asio::buffer(buffer), as_tuple(asio::use_awaitable));
+      if (ec) throw fail(why_read_failed(ec));
+      link.reader.feed(buffer.data(), n);
+    }
+  } catch (const Error&) {
+    throw;
+  } catch (const std::runtime_error& e) {
+    throw fail(e.what());  // a protocol error
+  }
+}
+
+asio::awaitable<void> ConnectionImpl::connect_once() {
+  state_ = State::connecting;
+  try {
+    auto stream = co_await bounded(Stream::open(strand_, options_), Clock::now() + options_.connect_timeout,
+                                   fmt::format("cannot connect to {}", endpoint_));
+    auto link = std::make_shared<Link>(std::move(stream), ++links_);
+    co_await bounded(handshake(*link), Clock::now() + options_.command_timeout,
+                     fmt::format("handshake with {}", endpoint_));
+    link_ = std::move(link);
+  } catch (...) {
+    if (state_ != State::closed) state_ = State::down;
+    throw;
+  }
+  state_ = State::ready;
+  link_down_.reset();
+  asio::co_spawn(strand_, read_replies(link_), asio::detached);
+  write_waiting();
+  arm_deadline();
+}
+
+asio::awaitable<void> ConnectionImpl::supervise() {
+  auto self = shared_from_this();
+  while (state_ != State::closed) {
+    co_await link_down_.wait_until(Clock::time_point::max());
+    for (int attempt = 0; state_ != State::closed; ++attempt) {
+      sleep_timer_.expires_after(backoff_.next(attempt));
+      co_await sleep_timer_.async_wait(as_tuple(asio::use_awaitable));
+      if (state_ == State::closed) co_return;
+      try {
+        co_await connect_once();
+        logger()->info("redis connection to {} re-established", endpoint_);
+        break;
+      } catch (const Error& e) {
+        logger()->warn("reconnect to {} failed (attempt {}): {}", endpoint_, attempt + 1, e.what());
+      }
+    }
+  }
+}
+
+// A PING that gets no answer means the link is dead even if TCP has not
+// noticed yet: drop it so the supervisor reconnects.
+asio::awaitable<void> ConnectionImpl::check_health() {
+  auto self = shared_from_this();
+  while (state_ != State::closed) {
+    health_timer_.expires_after(options_.health_check_interval);
+    co_await health_timer_.async_wait(as_tuple(asio::use_awaitable));
+    if (state_ != State::ready) continue;
+    const auto link = links_;
+    try {
+      co_await exec(Command{"PING"});
+    } catch (const Error& e) {
+      if (e.value() == errc::timeout && link == links_ && link_) drop_link("health check PING timed out");
+    }
+  }
+}
+
+asio::awaitable<void> ConnectionImpl::start() {
+  co_await connect_once();
+  asio::co_spawn(strand_, supervise(), asio::detached);
+  asio::co_spawn(strand_, check_health(), asio::detached);
+}
+
+void ConnectionImpl::close() {
+  asio::dispatch(strand_, [self = shared_from_this()] {
+    if (self->state_ == State::closed) return;
+    self->state_ = State::closed;
+    self->drop_link("connection closed");
+    self->mux_.close();
+    self->deadline_timer_.cancel();
+    self->connect_timer_.cancel();
+    self->sleep_timer_.cancel();
+    self->health_timer_.cancel();
+    self->link_down_.set();
+  });
+}
+
+}  // namespace distkit::redis::detail

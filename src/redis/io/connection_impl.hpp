@@ -1,0 +1,124 @@
+#pragma once
+// The I/O half of a connection: carries out what the sans-io core decides
+// (core/multiplexer, core/handshake, core/backoff) on an Asio-owned stream.
+// Everything here runs on `strand_`; exec() and close() may be called from
+// any thread.
+
+#include <atomic>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/associated_executor.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+
+#include "../core/backoff.hpp"
+#include "../core/multiplexer.hpp"
+#include "distkit/redis/command.hpp"
+#include "distkit/redis/options.hpp"
+#include "distkit/redis/reply.hpp"
+#include "event.hpp"
+#include "resp_reader.hpp"
+#include "stream.hpp"
+
+namespace distkit::redis::detail {
+
+// An Op whose outcome resumes the coroutine that awaits it, on that
+// coroutine's own executor (never inside the read loop).
+template <class Handler>
+struct HandlerOp final : Op {
+  HandlerOp(Handler&& h, Command c, Clock::time_point deadline, const Script* script)
+      : Op(std::move(c), deadline, script), handler(std::move(h)) {}
+  // The error moves along with the handler: its exception is then released
+  // by the thread that resumes the coroutine, not also by this one (whose
+  // release ThreadSanitizer cannot order: libstdc++'s count is not
+  // instrumented).
+  void complete(std::exception_ptr error, Reply reply) override {
+    auto ex = asio::get_associated_executor(handler);
+    asio::post(ex, [h = std::move(handler), e = std::move(error), r = std::move(reply)]() mutable {
+      std::move(h)(std::move(e), std::move(r));
+    });
+  }
+  Handler handler;
+};
+
+class ConnectionImpl : public std::enable_shared_from_this<ConnectionImpl> {
+ public:
+  ConnectionImpl(const asio::any_io_executor& ex, ConnectionOptions options);
+
+  const asio::any_io_executor& executor() const noexcept { return executor_; }
+  const ConnectionOptions& options() const noexcept { return options_; }
+  const asio::strand<asio::any_io_executor>& strand() const noexcept { return strand_; }
+
+  // Any thread.
+  asio::awaitable<Reply> exec(Command cmd, const Script* script = nullptr);
+  void close();
+
+  // On strand(). First connect: throws Error(connection_failed). Then keeps
+  // the link up in the background until close().
+  asio::awaitable<void> start();
+
+ private:
+  enum class State { down, connecting, ready, closed };
+
+  // One link's stream and reader; replaced whole on reconnect.
+  struct Link {
+    explicit Link(std::unique_ptr<Stream> s, std::uint64_t n) : stream(std::move(s)), number(n) {}
+    std::unique_ptr<Stream> stream;
+    RespReader reader;
+    std::string out;  // the bytes being written
+    bool writing = false;
+    std::uint64_t number;  // counts links, for a health check to know its own
+  };
+
+  void submit(std::unique_ptr<Op> op);
+  void take_submitted();
+  void write_waiting();
+  void arm_deadline();
+  void drop_link(std::string_view why);
+
+  // Runs one step of a connect until `deadline` or close().
+  template <class T>
+  asio::awaitable<T> bounded(asio::awaitable<T> step, Clock::time_point deadline, std::string_view what);
+
+  asio::awaitable<void> read_replies(std::shared_ptr<Link> link);
+  asio::awaitable<void> handshake(Link& link);
+  asio::awaitable<void> connect_once();
+  asio::awaitable<void> supervise();
+  asio::awaitable<void> check_health();
+
+  asio::any_io_executor executor_;
+  asio::strand<asio::any_io_executor> strand_;
+  ConnectionOptions options_;
+  std::string endpoint_;  // for log lines and errors
+
+  static constexpr std::size_t write_chunk = 16, write_chunk_bytes = 2048;
+  std::mutex submit_mutex_;  // guards the next four: exec() runs on any thread
+  std::vector<std::unique_ptr<Op>> submitted_;
+  std::size_t submitted_bytes_ = 0;
+  bool take_posted_ = false, take_dispatched_ = false;
+  std::vector<std::unique_ptr<Op>> taking_;  // submitted_'s buffer, swapped back and forth
+
+  State state_ = State::down;
+  Multiplexer mux_;
+  std::shared_ptr<Link> link_;  // while ready
+  std::uint64_t links_ = 0;
+  std::atomic<std::size_t> awaited_replies_{0};  // mux_.awaited(), for submit() on any thread
+  asio::steady_timer deadline_timer_;
+  bool deadline_armed_ = false;
+
+  asio::steady_timer connect_timer_;  // bounds each step of a connect; close() cancels it
+  Event link_down_;
+  asio::steady_timer sleep_timer_;
+  asio::steady_timer health_timer_;
+  Backoff backoff_;
+};
+
+}  // namespace distkit::redis::detail

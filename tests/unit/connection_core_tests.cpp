@@ -1,0 +1,304 @@
+// The connection's decisions without a socket: the command queue
+// (multiplexer), the handshake, the reconnect backoff and the RESP reader.
+
+#include <catch2/catch.hpp>
+
+#include <limits>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "../support/catch_errc.hpp"
+#include "redis/core/backoff.hpp"
+#include "redis/core/handshake.hpp"
+#include "distkit/redis/script.hpp"
+#include "redis/core/multiplexer.hpp"
+#include "redis/io/resp_reader.hpp"
+
+using namespace distkit;
+using namespace std::chrono_literals;
+using redis::Command;
+using redis::Reply;
+using redis::detail::Clock;
+using redis::detail::Handshake;
+using redis::detail::Multiplexer;
+using redis::detail::Op;
+
+namespace {
+
+// What an op's caller got.
+struct Outcome {
+  int completions = 0;
+  std::optional<errc> error;
+  Reply reply;
+};
+
+struct RecordingOp final : Op {
+  RecordingOp(Outcome& o, Command c, Clock::time_point deadline, const redis::Script* script)
+      : Op(std::move(c), deadline, script), outcome(o) {}
+  void complete(std::exception_ptr error, Reply reply) override {
+    ++outcome.completions;
+    try {
+      if (error) std::rethrow_exception(error);
+    } catch (const Error& e) {
+      outcome.error = e.value();
+    }
+    outcome.reply = std::move(reply);
+  }
+  Outcome& outcome;
+};
+
+constexpr redis::Script script("probe", "return 1", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db");
+
+Reply reply(Reply::Type type, std::string str = {}, std::int64_t integer = 0) {
+  Reply r;
+  r.type = type;
+  r.str = std::move(str);
+  r.integer = integer;
+  return r;
+}
+Reply status(std::string s) { return reply(Reply::Type::status, std::move(s)); }
+Reply error(std::string s) { return reply(Reply::Type::error, std::move(s)); }
+Reply integer(std::int64_t i) { return reply(Reply::Type::integer, {}, i); }
+
+// A multiplexer whose ops all fall due at `t0 + 1s` unless told otherwise.
+struct Queue {
+  Multiplexer mux{"redis.test:6379", 1000ms};
+  Clock::time_point t0 = Clock::now();
+  std::vector<std::unique_ptr<Outcome>> outcomes;
+
+  Outcome& add(Command cmd, const redis::Script* s = nullptr, Clock::duration due = 1s) {
+    auto& o = *outcomes.emplace_back(std::make_unique<Outcome>());
+    mux.add(std::make_unique<RecordingOp>(o, std::move(cmd), t0 + due, s));
+    return o;
+  }
+  std::string write() {
+    std::string out;
+    mux.write_waiting(out);
+    return out;
+  }
+};
+
+std::string resp(Command cmd) { return std::string(cmd.resp()); }
+
+}  // namespace
+
+// ---- multiplexer --------------------------------------------------------------
+
+TEST_CASE("connection core: replies go to the ops in the order they were written, numbered") {
+  Queue q;
+  auto& a = q.add(Command{"INCR", "a"});
+  auto& b = q.add(Command{"PING"});
+  CHECK(q.write() == resp(Command{"INCR", "a"}) + resp(Command{"PING"}));
+  CHECK(q.mux.awaited() == 2);
+  CHECK(q.mux.on_reply(integer(5)));
+  CHECK(q.mux.on_reply(status("PONG")));
+  CHECK((a.completions == 1 && a.reply.integer == 5 && a.reply.order == 1));
+  CHECK((b.completions == 1 && b.reply.str == "PONG" && b.reply.order == 2));
+  Reply unasked = error("ERR max number of clients reached");
+  CHECK_FALSE(q.mux.on_reply(std::move(unasked)));  // nothing awaits it: the link must go
+}
+
+TEST_CASE("connection core: a written op past its deadline times out once; its late reply goes nowhere") {
+  Queue q;
+  auto& slow = q.add(Command{"BLPOP", "l", "5"}, nullptr, 100ms);
+  q.write();
+  auto& next = q.add(Command{"PING"}, nullptr, 2s);
+  q.write();
+  CHECK(q.mux.next_deadline() == q.t0 + 100ms);
+  q.mux.expire(q.t0 + 99ms);
+  CHECK(slow.completions == 0);
+  q.mux.expire(q.t0 + 100ms);
+  CHECK((slow.completions == 1 && slow.error == errc::timeout));
+  CHECK(q.mux.next_deadline() == q.t0 + 2s);  // the timed-out op is not watched again
+  q.mux.on_reply(Reply{});                    // BLPOP's late nil
+  q.mux.on_reply(status("PONG"));
+  CHECK(slow.completions == 1);
+  CHECK((next.completions == 1 && !next.error && next.reply.str == "PONG"));
+  CHECK(q.mux.awaited() == 0);
+}
+
+TEST_CASE("connection core: an op never written by its deadline fails with not_applied") {
+  Queue q;
+  auto& waiting = q.add(Command{"PING"}, nullptr, 50ms);
+  q.mux.expire(q.t0 + 50ms);
+  CHECK((waiting.completions == 1 && waiting.error == errc::not_applied));
+  CHECK_FALSE(q.mux.has_waiting());
+  CHECK(q.mux.next_deadline() == Clock::time_point::max());
+}
+
+TEST_CASE("connection core: scripts answered NOSCRIPT are re-sent as EVAL in their order, before later commands") {
+  Queue q;
+  auto& first = q.add(Command(0).push("x"), &script);
+  auto& plain = q.add(Command{"PING"});
+  auto& second = q.add(Command(0).push("y"), &script);
+  const std::string head = "*4\r\n$7\r\nEVALSHA\r\n$40\r\n" + std::string(script.sha1()) + "\r\n$1\r\n0\r\n";
+  CHECK(q.write().starts_with(head));
+  auto& later = q.add(Command{"GET", "k"});  // submitted while the replies are on their way
+  q.mux.on_reply(error("NOSCRIPT No matching script."));
+  q.mux.on_reply(status("PONG"));
+  q.mux.on_reply(error("NOSCRIPT No matching script."));
+  CHECK((first.completions == 0 && second.completions == 0 && plain.completions == 1));
+  CHECK(q.write() == resp(Command{"EVAL", "return 1", "0", "x"}) + resp(Command{"EVAL", "return 1", "0", "y"}) +
+                         resp(Command{"GET", "k"}));
+  q.mux.on_reply(integer(1));
+  q.mux.on_reply(integer(2));
+  q.mux.on_reply(Reply{});
+  CHECK((first.reply.integer == 1 && second.reply.integer == 2 && later.completions == 1));
+  CHECK((plain.reply.order == 1 && first.reply.order == 2 && second.reply.order == 3));  // NOSCRIPT took no number
+}
+
+TEST_CASE("connection core: a script re-sent behind later commands still fails at its own deadline") {
+  Queue q;
+  auto& script_op = q.add(Command(0), &script, 100ms);
+  q.write();
+  auto& later = q.add(Command{"PING"}, nullptr, 900ms);
+  q.write();
+  q.mux.on_reply(error("NOSCRIPT No matching script."));
+  q.write();  // the EVAL goes out behind the PING, whose deadline is later
+  CHECK(q.mux.next_deadline() == q.t0 + 100ms);
+  q.mux.expire(q.t0 + 100ms);
+  CHECK((script_op.completions == 1 && script_op.error == errc::timeout));
+  CHECK(later.completions == 0);
+  q.mux.on_reply(status("PONG"));
+  q.mux.on_reply(integer(1));  // the EVAL's late reply
+  CHECK((later.completions == 1 && script_op.completions == 1));
+}
+
+TEST_CASE("connection core: a script error reply is thrown as the script's error; a plain one is a reply") {
+  Queue q;
+  auto& s = q.add(Command(0), &script);
+  auto& plain = q.add(Command{"INCR", "k"});
+  q.write();
+  q.mux.on_reply(error("OVERFLOW counter k"));
+  q.mux.on_reply(error("ERR value is not an integer"));
+  CHECK(s.error == errc::overflow);
+  CHECK((!plain.error && plain.reply.is_error()));
+}
+
+TEST_CASE("connection core: a link lost mid-pipeline fails what was written; the rest goes out on the next link") {
+  Queue q;
+  auto& answered = q.add(Command{"INCR", "a"});
+  auto& lost = q.add(Command{"INCR", "b"});
+  q.write();
+  auto& queued = q.add(Command{"INCR", "c"});  // not yet written when the link drops
+  q.mux.on_reply(integer(1));
+  q.mux.on_link_lost("closed by the server");
+  CHECK((answered.completions == 1 && !answered.error));
+  CHECK((lost.completions == 1 && lost.error == errc::connection_lost));  // it may have run
+  CHECK(queued.completions == 0);
+  CHECK(q.mux.awaited() == 0);
+  CHECK(q.write() == resp(Command{"INCR", "c"}));  // the next link
+  q.mux.on_reply(integer(1));
+  CHECK((queued.completions == 1 && queued.reply.integer == 1));
+}
+
+TEST_CASE("connection core: closing fails written ops with connection_lost, unwritten ones with not_applied") {
+  Queue q;
+  auto& timed_out = q.add(Command{"PING"}, nullptr, 10ms);
+  auto& written = q.add(Command{"PING"});
+  q.write();
+  auto& waiting = q.add(Command{"PING"});
+  q.mux.expire(q.t0 + 10ms);
+  q.mux.close();
+  CHECK((timed_out.completions == 1 && timed_out.error == errc::timeout));
+  CHECK((written.completions == 1 && written.error == errc::connection_lost));
+  CHECK((waiting.completions == 1 && waiting.error == errc::not_applied));
+  auto& after = q.add(Command{"PING"});
+  CHECK((after.completions == 1 && after.error == errc::not_applied));
+  CHECK(q.mux.next_deadline() == Clock::time_point::max());
+}
+
+// ---- handshake --------------------------------------------------------------
+
+TEST_CASE("connection core: the handshake pipelines AUTH, SELECT and PING; all must succeed") {
+  redis::ConnectionOptions options;
+  options.user = "app";
+  options.password = "secret";
+  options.db = 3;
+  Handshake h(options);
+  CHECK(h.request() == resp(Command{"AUTH", "app", "secret"}) + resp(Command{"SELECT", "3"}) + resp(Command{"PING"}));
+  CHECK(h.on_reply(status("OK")) == Handshake::Result::pending);
+  CHECK(h.on_reply(status("OK")) == Handshake::Result::pending);
+  CHECK(h.on_reply(status("PONG")) == Handshake::Result::ready);
+
+  Handshake plain(redis::ConnectionOptions{});
+  CHECK(plain.request() == resp(Command{"PING"}));
+}
+
+TEST_CASE("connection core: a refused handshake names the first refused step; LOADING is told apart") {
+  redis::ConnectionOptions options;
+  options.password = "wrong";
+  options.db = 2;
+  Handshake refused(options);
+  CHECK(refused.on_reply(error("WRONGPASS invalid username-password pair")) == Handshake::Result::pending);
+  CHECK(refused.on_reply(error("NOAUTH Authentication required.")) == Handshake::Result::pending);
+  CHECK(refused.on_reply(error("NOAUTH Authentication required.")) == Handshake::Result::refused);
+  CHECK(refused.refusal() == "AUTH refused: WRONGPASS invalid username-password pair");
+  CHECK_FALSE(refused.loading());
+
+  Handshake loading(redis::ConnectionOptions{});
+  CHECK(loading.on_reply(error("LOADING Redis is loading the dataset in memory")) == Handshake::Result::refused);
+  CHECK(loading.loading());
+}
+
+// ---- RESP reader ------------------------------------------------------------
+
+TEST_CASE("resp reader: replies split anywhere come out whole, nested arrays included") {
+  const std::string wire = "+OK\r\n:-7\r\n$-1\r\n*3\r\n$3\r\nabc\r\n*1\r\n-ERR x\r\n*-1\r\n$0\r\n\r\n";
+  for (std::size_t cut = 0; cut <= wire.size(); ++cut) {
+    INFO("cut at " << cut);
+    redis::detail::RespReader reader;
+    std::vector<Reply> replies;
+    for (auto part : {wire.substr(0, cut), wire.substr(cut)}) {
+      reader.feed(part.data(), part.size());
+      while (auto r = reader.next()) replies.push_back(std::move(*r));
+    }
+    REQUIRE(replies.size() == 5);
+    CHECK((replies[0].type == Reply::Type::status && replies[0].str == "OK"));
+    CHECK(replies[1].integer == -7);
+    CHECK(replies[2].is_nil());
+    REQUIRE(replies[3].elements.size() == 3);
+    CHECK(replies[3].elements[0].str == "abc");
+    CHECK(replies[3].elements[1].elements.at(0).is_error());
+    CHECK(replies[3].elements[2].is_nil());
+    CHECK((replies[4].type == Reply::Type::string && replies[4].str.empty()));
+  }
+}
+
+TEST_CASE("resp reader: a protocol error is thrown, and again on every later call") {
+  redis::detail::RespReader reader;
+  const std::string bad = "?what\r\n";
+  reader.feed(bad.data(), bad.size());
+  CHECK_THROWS_WITH(reader.next(), Catch::Contains("bad reply"));
+  CHECK_THROWS(reader.next());
+}
+
+// ---- backoff ----------------------------------------------------------------
+
+TEST_CASE("reconnect backoff: doubles from min to max, plus up to a quarter at random; never overflows") {
+  using std::chrono::milliseconds;
+  redis::detail::Backoff backoff(milliseconds(50), milliseconds(2000), 7);
+  const std::vector<std::int64_t> bases{50, 100, 200, 400, 800, 1600, 2000, 2000};
+  std::set<std::int64_t> seen;
+  for (int round = 0; round < 50; ++round) {
+    for (std::size_t attempt = 0; attempt < bases.size(); ++attempt) {
+      const auto wait = backoff.next(static_cast<int>(attempt)).count();
+      CHECK(wait >= bases[attempt]);
+      CHECK(wait <= bases[attempt] + bases[attempt] / 4);
+      if (attempt == 0) seen.insert(wait);
+    }
+  }
+  CHECK(seen.size() > 5);  // jittered, not one value
+  CHECK(backoff.next(1'000'000).count() >= 2000);  // past every doubling: the cap
+  redis::detail::Backoff huge(milliseconds(std::numeric_limits<std::int64_t>::max() / 2),
+                              milliseconds(std::numeric_limits<std::int64_t>::max() / 2), 1);
+  CHECK(huge.next(40).count() >= std::numeric_limits<std::int64_t>::max() / 2);
+  redis::detail::Backoff zero(milliseconds(0), milliseconds(0), 1);
+  CHECK(zero.next(3).count() == 0);
+  redis::detail::Backoff inverted(milliseconds(5000), milliseconds(2000), 1);  // the cap wins
+  CHECK(inverted.next(0).count() >= 2000);
+  CHECK(inverted.next(0).count() <= 2500);
+}
