@@ -38,7 +38,7 @@ endif()
 
 # hiredis 0.14's own CMake config defines no target: find it by hand.
 if(NOT TARGET distkit_deps::hiredis)
-  find_path(DISTKIT_HIREDIS_INCLUDE_DIR hiredis/async.h)
+  find_path(DISTKIT_HIREDIS_INCLUDE_DIR hiredis/read.h)
   find_library(DISTKIT_HIREDIS_LIBRARY hiredis)
   if(NOT DISTKIT_HIREDIS_INCLUDE_DIR OR NOT DISTKIT_HIREDIS_LIBRARY)
     distkit_missing("hiredis not found (Debian: apt-get install libhiredis-dev)")
@@ -47,4 +47,10 @@ if(NOT TARGET distkit_deps::hiredis)
   set_target_properties(distkit_deps::hiredis PROPERTIES
     IMPORTED_LOCATION "${DISTKIT_HIREDIS_LIBRARY}"
     INTERFACE_INCLUDE_DIRECTORIES "${DISTKIT_HIREDIS_INCLUDE_DIR}")
+endif()
+
+# TLS through asio::ssl.
+find_package(OpenSSL 3 QUIET)
+if(NOT OpenSSL_FOUND)
+  distkit_missing("OpenSSL 3 not found (Debian: apt-get install libssl-dev)")
 endif()

@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   g++ cmake make pkg-config
-  libhiredis-dev libasio-dev libfmt-dev libspdlog-dev catch2
+  libhiredis-dev libasio-dev libfmt-dev libspdlog-dev libssl-dev catch2
   redis-server redis-tools
 )
 

@@ -47,7 +47,8 @@ int parse_db(std::string_view url, std::string_view text) {
   return db;
 }
 
-// Percent-decodes user info so passwords may contain '@', ':' or '/'.
+// Percent-decodes user info (passwords may contain '@', ':' or '/') and
+// query values (file paths).
 std::string decode(std::string_view url, std::string_view text) {
   std::string out;
   for (std::size_t i = 0; i < text.size(); ++i) {
@@ -58,7 +59,7 @@ std::string decode(std::string_view url, std::string_view text) {
     unsigned value = 0;
     const char* first = text.data() + i + 1;
     if (i + 2 >= text.size() || std::from_chars(first, first + 2, value, 16).ptr != first + 2)
-      bad_url(url, "bad percent escape in user info");
+      bad_url(url, "bad percent escape");
     out += static_cast<char>(value);
     i += 2;
   }
@@ -115,6 +116,25 @@ void parse_tcp(std::string_view url, std::string_view rest, ConnectionOptions& o
   if (port) o.port = parse_port(url, *port);
 }
 
+// `name=value&...`: the TLS settings of a rediss:// URL.
+void parse_tls_query(std::string_view url, std::string_view query, TlsOptions& tls) {
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const auto pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    const auto eq = pair.find('=');
+    const auto name = pair.substr(0, eq);
+    const auto value = eq == std::string_view::npos ? std::string() : decode(url, pair.substr(eq + 1));
+    if (name == "ca_file") tls.ca_file = value;
+    else if (name == "cert_file") tls.cert_file = value;
+    else if (name == "key_file") tls.key_file = value;
+    else if (name == "server_name") tls.server_name = value;
+    else if (name == "insecure" && (value == "true" || value == "false")) tls.verify_peer = value == "false";
+    else if (name == "insecure") bad_url(url, fmt::format("insecure must be true or false, not {}", quoted(value)));
+    else bad_url(url, fmt::format("unknown query parameter {}", quoted(name)));
+  }
+}
+
 void parse_unix(std::string_view url, std::string_view rest, ConnectionOptions& o) {
   std::string_view path = rest;
   if (auto q = rest.find('?'); q != std::string_view::npos) {
@@ -131,12 +151,21 @@ void parse_unix(std::string_view url, std::string_view rest, ConnectionOptions& 
 
 ConnectionOptions ConnectionOptions::from_url(std::string_view url) {
   ConnectionOptions o;
-  if (url.starts_with("redis://"))
+  if (url.starts_with("rediss://")) {
+    o.tls.enabled = true;
+    auto rest = url.substr(9);
+    if (auto q = rest.find('?'); q != std::string_view::npos) {
+      parse_tls_query(url, rest.substr(q + 1), o.tls);
+      rest = rest.substr(0, q);
+    }
+    parse_tcp(url, rest, o);
+  } else if (url.starts_with("redis://")) {
     parse_tcp(url, url.substr(8), o);
-  else if (url.starts_with("unix://"))
+  } else if (url.starts_with("unix://")) {
     parse_unix(url, url.substr(7), o);
-  else
-    bad_url(url, "scheme must be redis:// or unix://");
+  } else {
+    bad_url(url, "scheme must be redis://, rediss:// or unix://");
+  }
   return o;
 }
 
@@ -161,6 +190,11 @@ void ConnectionOptions::validate() const {
   if (constexpr std::size_t fits = sizeof(sockaddr_un::sun_path) - 1; unix_socket.size() > fits)
     invalid(fmt::format("unix_socket {} is {} bytes, at most {} fit", quoted(unix_socket), unix_socket.size(), fits));
   if (db < 0) invalid(fmt::format("db must be >= 0, got {}", db));
+  if (tls.enabled && !unix_socket.empty()) invalid("tls is for TCP links, not unix_socket");
+  if (tls.cert_file.empty() != tls.key_file.empty())
+    invalid("tls.cert_file and tls.key_file go together: set both or neither");
+  for (const auto* field : {&tls.ca_file, &tls.cert_file, &tls.key_file, &tls.server_name})
+    if (field->find('\0') != std::string::npos) invalid(fmt::format("a tls field, {}, contains a NUL byte", quoted(*field)));
 }
 
 }  // namespace distkit::redis

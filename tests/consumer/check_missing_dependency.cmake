@@ -31,6 +31,7 @@ endfunction()
 
 expect_refusal(libfmt-dev -DCMAKE_DISABLE_FIND_PACKAGE_fmt=ON)
 expect_refusal(libspdlog-dev -DCMAKE_DISABLE_FIND_PACKAGE_spdlog=ON)
+expect_refusal(libssl-dev -DCMAKE_DISABLE_FIND_PACKAGE_OpenSSL=ON)
 expect_refusal(libasio-dev -DCMAKE_IGNORE_PATH=/usr/include)
 expect_refusal(libhiredis-dev -DCMAKE_IGNORE_PATH=/usr/include -DDISTKIT_ASIO_INCLUDE_DIR=/usr/include)
 file(REMOVE_RECURSE "${WORK_DIR}")

@@ -92,11 +92,35 @@ TEST_CASE("url: unix socket, with and without a db") {
   CHECK(ConnectionOptions::from_url("unix:///run/redis.sock?db=4").unix_socket == "/run/redis.sock");
 }
 
+TEST_CASE("url: rediss:// turns TLS on, with its settings as query parameters") {
+  auto plain = ConnectionOptions::from_url("rediss://cache.example");
+  CHECK(plain.tls.enabled);
+  CHECK(plain.tls.verify_peer);
+  CHECK(plain.tls.ca_file.empty());
+  CHECK(plain.port == 6379);
+  CHECK_FALSE(ConnectionOptions::from_url("redis://cache.example").tls.enabled);
+
+  auto o = ConnectionOptions::from_url(
+      "rediss://app:pw@cache.example:6380/2?ca_file=/etc/ca%20dir/ca.pem&cert_file=/c.pem&key_file=/c.key"
+      "&server_name=redis.internal&insecure=true");
+  CHECK((o.host == "cache.example" && o.port == 6380 && o.db == 2 && o.user == "app" && o.password == "pw"));
+  CHECK(o.tls.ca_file == "/etc/ca dir/ca.pem");
+  CHECK(o.tls.cert_file == "/c.pem");
+  CHECK(o.tls.key_file == "/c.key");
+  CHECK(o.tls.server_name == "redis.internal");
+  CHECK_FALSE(o.tls.verify_peer);
+  CHECK(ConnectionOptions::from_url("rediss://h?insecure=false").tls.verify_peer);
+}
+
 TEST_CASE("url: malformed URLs are invalid_argument") {
   for (auto url : {
            "",
            "http://h",
-           "rediss://h",
+           "rediss://",
+           "rediss://h?verify=no",
+           "rediss://h?insecure=yes",
+           "rediss://h?ca_file=%zz",
+           "redis://h?ca_file=/ca.pem",
            "redis://",
            "redis://:6379",
            "redis://user:pw@:6379",

@@ -7,6 +7,17 @@
 
 namespace distkit::redis {
 
+// TLS for the link (`rediss://`). The server's certificate and name are
+// checked unless `verify_peer` is false.
+struct TlsOptions {
+  bool enabled = false;
+  std::string ca_file;      // PEM certificates to trust; empty: the system's
+  std::string cert_file;    // client certificate chain (PEM), for servers with tls-auth-clients
+  std::string key_file;     // its private key (PEM); set both or neither
+  std::string server_name;  // sent as SNI and checked against the certificate; empty: host
+  bool verify_peer = true;  // false trusts any certificate: for tests only
+};
+
 // How to reach Redis and how patiently. Plain values with defaults; build one
 // by hand or with from_url().
 struct ConnectionOptions {
@@ -16,6 +27,7 @@ struct ConnectionOptions {
   std::string user;         // empty: AUTH with the password alone (or no AUTH)
   std::string password;     // empty: no AUTH
   int db = 0;               // SELECTed on every (re)connect when non-zero
+  TlsOptions tls;           // over TCP only
 
   std::chrono::milliseconds connect_timeout{2'000};
   std::chrono::milliseconds command_timeout{2'000};
@@ -23,7 +35,10 @@ struct ConnectionOptions {
   std::chrono::milliseconds reconnect_backoff_min{50};
   std::chrono::milliseconds reconnect_backoff_max{2'000};
 
-  // `redis://[user:password@]host[:port][/db]` or `unix:///path/to.sock[?db=N]`.
+  // `redis://[user:password@]host[:port][/db]`, `unix:///path/to.sock[?db=N]`,
+  // or `rediss://...` (TLS) as redis://, with query parameters for
+  // TlsOptions: `?ca_file=...&cert_file=...&key_file=...&server_name=...`
+  // and `insecure=true` (verify_peer false); values percent-escaped.
   // Throws Error(errc::invalid_argument) naming what is wrong.
   static ConnectionOptions from_url(std::string_view url);
 

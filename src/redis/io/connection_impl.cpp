@@ -38,6 +38,7 @@ ConnectionImpl::ConnectionImpl(const asio::any_io_executor& ex, ConnectionOption
       strand_(asio::make_strand(ex)),
       options_(std::move(options)),
       endpoint_(endpoint_of(options_)),
+      tls_(options_.tls.enabled ? make_tls_context(options_.tls) : nullptr),
       mux_(endpoint_, options_.command_timeout),
       deadline_timer_(strand_),
       connect_timer_(strand_),
@@ -227,7 +228,7 @@ asio::awaitable<void> ConnectionImpl::handshake(Link& link) {
 asio::awaitable<void> ConnectionImpl::connect_once() {
   state_ = State::connecting;
   try {
-    auto stream = co_await bounded(Stream::open(strand_, options_), Clock::now() + options_.connect_timeout,
+    auto stream = co_await bounded(Stream::open(strand_, options_, tls_.get()), Clock::now() + options_.connect_timeout,
                                    fmt::format("cannot connect to {}", endpoint_));
     auto link = std::make_shared<Link>(std::move(stream), ++links_);
     co_await bounded(handshake(*link), Clock::now() + options_.command_timeout,

@@ -98,6 +98,7 @@ class ConnectionImpl : public std::enable_shared_from_this<ConnectionImpl> {
   asio::strand<asio::any_io_executor> strand_;
   ConnectionOptions options_;
   std::string endpoint_;  // for log lines and errors
+  std::unique_ptr<asio::ssl::context> tls_;  // with options_.tls.enabled
 
   static constexpr std::size_t write_chunk = 16, write_chunk_bytes = 2048;
   std::mutex submit_mutex_;  // guards the next four: exec() runs on any thread

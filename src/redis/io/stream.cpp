@@ -9,7 +9,8 @@
 
 namespace distkit::redis::detail {
 
-asio::awaitable<std::unique_ptr<Stream>> Stream::open(const Strand& strand, const ConnectionOptions& options) {
+asio::awaitable<std::unique_ptr<Stream>> Stream::open(const Strand& strand, const ConnectionOptions& options,
+                                                      asio::ssl::context* tls) {
   using asio::experimental::as_tuple;
   if (!options.unix_socket.empty()) {
     asio::local::stream_protocol::socket socket(strand);
@@ -28,14 +29,21 @@ asio::awaitable<std::unique_ptr<Stream>> Stream::open(const Strand& strand, cons
     throw Error(errc::connection_failed,
                 fmt::format("cannot connect to {}:{}: {}", options.host, options.port, ec.message()));
   socket.set_option(asio::ip::tcp::no_delay(true), ec);  // commands are written whole: never wait to fill a segment
-  co_return std::unique_ptr<Stream>(new Stream(std::move(socket)));
+  if (!tls) co_return std::unique_ptr<Stream>(new Stream(std::move(socket)));
+  TlsSocket secure(std::move(socket), *tls);
+  prepare_tls(secure, options.tls, options.host);
+  auto [handshake_error] = co_await secure.async_handshake(TlsSocket::client, as_tuple(asio::use_awaitable));
+  if (handshake_error)
+    throw Error(errc::connection_failed, fmt::format("cannot connect to {}:{}: {}", options.host, options.port,
+                                                     tls_failure(secure, handshake_error)));
+  co_return std::unique_ptr<Stream>(new Stream(std::move(secure)));
 }
 
 void Stream::close() noexcept {
   std::visit(
       [](auto& s) {
         std::error_code ignored;
-        s.close(ignored);
+        s.lowest_layer().close(ignored);
       },
       socket_);
 }

@@ -1,7 +1,7 @@
 #pragma once
-// The byte stream under one link: TCP or a unix socket, owned by Asio. Writes
-// go out with send(MSG_NOSIGNAL), so a peer that hung up is an error code,
-// never a SIGPIPE.
+// The byte stream under one link: TCP, TLS over TCP, or a unix socket, owned
+// by Asio. Writes go out with send(MSG_NOSIGNAL), so a peer that hung up is
+// an error code, never a SIGPIPE.
 
 #include <memory>
 #include <variant>
@@ -15,6 +15,7 @@
 #include <asio/write.hpp>
 
 #include "distkit/redis/options.hpp"
+#include "tls.hpp"
 
 namespace distkit::redis::detail {
 
@@ -22,9 +23,11 @@ class Stream {
  public:
   using Strand = asio::strand<asio::any_io_executor>;
 
-  // A link to what `options` names. Throws Error(connection_failed) with the
-  // reason. Unbounded: the caller cancels it at its deadline.
-  static asio::awaitable<std::unique_ptr<Stream>> open(const Strand& strand, const ConnectionOptions& options);
+  // A link to what `options` names, through its TLS handshake if `tls` is
+  // set. Throws Error(connection_failed) with the reason. Unbounded: the
+  // caller cancels it at its deadline.
+  static asio::awaitable<std::unique_ptr<Stream>> open(const Strand& strand, const ConnectionOptions& options,
+                                                       asio::ssl::context* tls);
 
   template <class Token>
   auto async_read_some(asio::mutable_buffer buffer, Token&& token) {
@@ -40,7 +43,7 @@ class Stream {
   void close() noexcept;
 
  private:
-  using Socket = std::variant<asio::ip::tcp::socket, asio::local::stream_protocol::socket>;
+  using Socket = std::variant<asio::ip::tcp::socket, TlsSocket, asio::local::stream_protocol::socket>;
   explicit Stream(Socket socket) : socket_(std::move(socket)) {}
 
   Socket socket_;
