@@ -5,6 +5,7 @@
 
 #include <charconv>
 #include <optional>
+#include <tuple>
 #include <utility>
 
 #include <fmt/format.h>
@@ -90,25 +91,35 @@ std::uint16_t parse_port(std::string_view url, std::string_view text) {
   return static_cast<std::uint16_t>(value);
 }
 
-void parse_tcp(std::string_view url, std::string_view rest, ConnectionOptions& o) {
-  auto slash = rest.find('/');
-  // Else the path (the db) would be a piece of the password, shown in errors.
+// The authority's `user:password@` (or `password@`) into `o`; returns the rest.
+std::string_view take_user_info(std::string_view url, std::string_view authority, ConnectionOptions& o) {
+  const auto at = authority.rfind('@');
+  if (at == std::string_view::npos) return authority;
+  std::string_view userinfo = authority.substr(0, at);
+  if (auto colon = userinfo.find(':'); colon != std::string_view::npos) {
+    o.user = decode(url, userinfo.substr(0, colon));
+    o.password = decode(url, userinfo.substr(colon + 1));
+  } else {
+    o.password = decode(url, userinfo);  // redis://secret@host: password only
+  }
+  return authority.substr(at + 1);
+}
+
+// The first '/' after the authority. Else the path (the db) would be a piece
+// of the password, shown in errors.
+std::size_t path_start(std::string_view url, std::string_view rest) {
+  const auto slash = rest.find('/');
   if (auto at = rest.rfind('@'); at != std::string_view::npos && slash != std::string_view::npos && at > slash)
     bad_url(url, "a '/' in the user info must be escaped as %2F");
-  std::string_view authority = rest.substr(0, slash);
+  return slash;
+}
+
+void parse_tcp(std::string_view url, std::string_view rest, ConnectionOptions& o) {
+  const auto slash = path_start(url, rest);
+  std::string_view authority = take_user_info(url, rest.substr(0, slash), o);
   if (slash != std::string_view::npos) {
     std::string_view path = rest.substr(slash + 1);
     if (!path.empty()) o.db = parse_db(url, path);
-  }
-  if (auto at = authority.rfind('@'); at != std::string_view::npos) {
-    std::string_view userinfo = authority.substr(0, at);
-    authority = authority.substr(at + 1);
-    if (auto colon = userinfo.find(':'); colon != std::string_view::npos) {
-      o.user = decode(url, userinfo.substr(0, colon));
-      o.password = decode(url, userinfo.substr(colon + 1));
-    } else {
-      o.password = decode(url, userinfo);  // redis://secret@host: password only
-    }
   }
   auto [host, port] = split_host_port(url, authority);
   if (host.empty()) bad_url(url, "missing host");
@@ -116,8 +127,9 @@ void parse_tcp(std::string_view url, std::string_view rest, ConnectionOptions& o
   if (port) o.port = parse_port(url, *port);
 }
 
-// `name=value&...`: the TLS settings of a rediss:// URL.
-void parse_tls_query(std::string_view url, std::string_view query, TlsOptions& tls) {
+// `name=value&...`: the TLS settings of a rediss:// URL, and the sentinels'
+// AUTH of a redis+sentinel:// one.
+void parse_query(std::string_view url, std::string_view query, ConnectionOptions& o) {
   while (!query.empty()) {
     const auto amp = query.find('&');
     const auto pair = query.substr(0, amp);
@@ -125,14 +137,38 @@ void parse_tls_query(std::string_view url, std::string_view query, TlsOptions& t
     const auto eq = pair.find('=');
     const auto name = pair.substr(0, eq);
     const auto value = eq == std::string_view::npos ? std::string() : decode(url, pair.substr(eq + 1));
-    if (name == "ca_file") tls.ca_file = value;
-    else if (name == "cert_file") tls.cert_file = value;
-    else if (name == "key_file") tls.key_file = value;
-    else if (name == "server_name") tls.server_name = value;
-    else if (name == "insecure" && (value == "true" || value == "false")) tls.verify_peer = value == "false";
-    else if (name == "insecure") bad_url(url, fmt::format("insecure must be true or false, not {}", quoted(value)));
+    const bool tls = o.tls.enabled, sentinel = !o.sentinel.sentinels.empty();
+    if (tls && name == "ca_file") o.tls.ca_file = value;
+    else if (tls && name == "cert_file") o.tls.cert_file = value;
+    else if (tls && name == "key_file") o.tls.key_file = value;
+    else if (tls && name == "server_name") o.tls.server_name = value;
+    else if (tls && name == "insecure" && (value == "true" || value == "false")) o.tls.verify_peer = value == "false";
+    else if (tls && name == "insecure") bad_url(url, fmt::format("insecure must be true or false, not {}", quoted(value)));
+    else if (sentinel && name == "sentinel_user") o.sentinel.user = value;
+    else if (sentinel && name == "sentinel_password") o.sentinel.password = value;
     else bad_url(url, fmt::format("unknown query parameter {}", quoted(name)));
   }
+}
+
+// `host[:port],host[:port].../service_name[/db]`, the user info before it.
+void parse_sentinel(std::string_view url, std::string_view rest, ConnectionOptions& o) {
+  const auto slash = path_start(url, rest);
+  std::string_view hosts = take_user_info(url, rest.substr(0, slash), o);
+  while (true) {
+    const auto comma = hosts.find(',');
+    auto [host, port] = split_host_port(url, hosts.substr(0, comma));
+    if (host.empty()) bad_url(url, "missing sentinel host");
+    auto& sentinel = o.sentinel.sentinels.emplace_back();
+    sentinel.host = std::string(host);
+    if (port) sentinel.port = parse_port(url, *port);
+    if (comma == std::string_view::npos) break;
+    hosts = hosts.substr(comma + 1);
+  }
+  std::string_view path = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
+  const auto db = path.find('/');
+  o.sentinel.service_name = decode(url, path.substr(0, db));
+  if (o.sentinel.service_name.empty()) bad_url(url, "missing service name (redis+sentinel://host:port/service_name)");
+  if (db != std::string_view::npos && db + 1 < path.size()) o.db = parse_db(url, path.substr(db + 1));
 }
 
 void parse_unix(std::string_view url, std::string_view rest, ConnectionOptions& o) {
@@ -151,21 +187,25 @@ void parse_unix(std::string_view url, std::string_view rest, ConnectionOptions& 
 
 ConnectionOptions ConnectionOptions::from_url(std::string_view url) {
   ConnectionOptions o;
-  if (url.starts_with("rediss://")) {
-    o.tls.enabled = true;
-    auto rest = url.substr(9);
-    if (auto q = rest.find('?'); q != std::string_view::npos) {
-      parse_tls_query(url, rest.substr(q + 1), o.tls);
-      rest = rest.substr(0, q);
-    }
-    parse_tcp(url, rest, o);
-  } else if (url.starts_with("redis://")) {
-    parse_tcp(url, url.substr(8), o);
-  } else if (url.starts_with("unix://")) {
-    parse_unix(url, url.substr(7), o);
-  } else {
-    bad_url(url, "scheme must be redis://, rediss:// or unix://");
+  // scheme: TLS, Sentinel
+  constexpr std::tuple<std::string_view, bool, bool> network_schemes[] = {
+      {"redis://", false, false},
+      {"rediss://", true, false},
+      {"redis+sentinel://", false, true},
+      {"rediss+sentinel://", true, true},
+  };
+  for (const auto& [scheme, tls, sentinel] : network_schemes) {
+    if (!url.starts_with(scheme)) continue;
+    auto rest = url.substr(scheme.size());
+    const auto q = rest.find('?');
+    o.tls.enabled = tls;
+    if (sentinel) parse_sentinel(url, rest.substr(0, q), o);
+    else parse_tcp(url, rest.substr(0, q), o);
+    if (q != std::string_view::npos) parse_query(url, rest.substr(q + 1), o);
+    return o;
   }
+  if (url.starts_with("unix://")) parse_unix(url, url.substr(7), o);
+  else bad_url(url, "scheme must be redis://, rediss://, redis+sentinel://, rediss+sentinel:// or unix://");
   return o;
 }
 
@@ -193,6 +233,13 @@ void ConnectionOptions::validate() const {
   if (tls.enabled && !unix_socket.empty()) invalid("tls is for TCP links, not unix_socket");
   if (tls.cert_file.empty() != tls.key_file.empty())
     invalid("tls.cert_file and tls.key_file go together: set both or neither");
+  if (!sentinel.sentinels.empty()) {
+    if (sentinel.service_name.empty()) invalid("sentinel.service_name is empty");
+    if (!unix_socket.empty()) invalid("sentinel finds a TCP master: unix_socket must be empty");
+    for (const auto& s : sentinel.sentinels)
+      if (s.host.empty() || s.port == 0 || s.host.find('\0') != std::string::npos)
+        invalid(fmt::format("sentinel address {}:{} is not a host and a port in 1..65535", quoted(s.host), s.port));
+  }
   for (const auto* field : {&tls.ca_file, &tls.cert_file, &tls.key_file, &tls.server_name})
     if (field->find('\0') != std::string::npos) invalid(fmt::format("a tls field, {}, contains a NUL byte", quoted(*field)));
 }

@@ -46,18 +46,6 @@ struct TlsServer {
   }
 };
 
-// How connect() ends: "connected", or the errc and the message.
-asio::awaitable<std::pair<std::optional<errc>, std::string>> connect_outcome(redis::ConnectionOptions options) {
-  try {
-    co_await redis::connect(co_await asio::this_coro::executor, std::move(options));
-  } catch (const Error& e) {
-    co_return std::pair{std::optional(e.value()), std::string(e.what())};
-  }
-  co_return std::pair{std::optional<errc>(), std::string("connected")};
-}
-
-auto connect_outcome(const std::string& url) { return connect_outcome(redis::ConnectionOptions::from_url(url)); }
-
 }  // namespace
 
 TEST_CASE("tls: rediss:// verifies the server against the CA, runs counters, and reconnects through a new handshake") {
@@ -108,7 +96,9 @@ TEST_CASE("tls: a server that requires client certificates refuses a client with
   TlsServer tls(certs().server, true);
   auto [error, what] = env(connect_outcome(tls.url()));
   CHECK(error == errc::connection_failed);
-  CHECK_THAT(what, Catch::Contains("certificate required"));
+  // The server's alert, or, when the client's first write reaches the
+  // closed link before the alert is read, the reset that follows.
+  CHECK_THAT(what, Catch::Contains("certificate required") || Catch::Contains("reset by peer"));
   const auto with_cert = tls.url(fmt::format("&cert_file={}&key_file={}", certs().client.cert, certs().client.key));
   CHECK(env(connect_outcome(with_cert)).second == "connected");
 }

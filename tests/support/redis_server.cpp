@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
 #include <thread>
 
@@ -32,10 +33,14 @@ std::uint16_t free_port() {
   return ntohs(addr.sin_port);
 }
 
-RedisServer::RedisServer(std::vector<std::string> extra) : extra_(std::move(extra)) {
+RedisServer::RedisServer(std::vector<std::string> extra, std::string config) : extra_(std::move(extra)) {
   char tmpl[] = "/tmp/distkit-redis-XXXXXX";
   if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
   dir_ = tmpl;
+  if (!config.empty()) {
+    config_ = dir_ + "/redis.conf";
+    std::ofstream(config_) << config;
+  }
   port_ = free_port();
   start();
 }
@@ -49,10 +54,12 @@ RedisServer::~RedisServer() {
 std::string RedisServer::url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
 
 void RedisServer::start() {
-  std::vector<std::string> args = {"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
+  std::vector<std::string> args = {"redis-server"};
+  if (!config_.empty()) args.push_back(config_);
+  args.insert(args.end(), {"--port", std::to_string(port_), "--bind", "127.0.0.1",
                                    "--dir", dir_, "--save", "", "--appendonly", "no", "--daemonize", "no",
                                    "--logfile", dir_ + "/redis.log", "--unixsocket", unix_socket(),
-                                   "--unixsocketperm", "700"};
+                                   "--unixsocketperm", "700"});
   args.insert(args.end(), extra_.begin(), extra_.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());

@@ -14,7 +14,9 @@ namespace distkit::test {
 class RedisServer {
  public:
   // `extra` are redis-server arguments, e.g. {"--requirepass", "secret"}.
-  explicit RedisServer(std::vector<std::string> extra = {});
+  // A `config` is written to a file in the server's dir, read first (a
+  // sentinel needs one it can rewrite: {"--sentinel"} with "sentinel monitor ...").
+  explicit RedisServer(std::vector<std::string> extra = {}, std::string config = {});
   ~RedisServer();
   RedisServer(const RedisServer&) = delete;
   RedisServer& operator=(const RedisServer&) = delete;
@@ -40,6 +42,7 @@ class RedisServer {
 
  private:
   std::vector<std::string> extra_;
+  std::string config_;  // path, if any
   std::string dir_;
   std::uint16_t port_ = 0;
   pid_t pid_ = -1;

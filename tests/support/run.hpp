@@ -11,6 +11,7 @@
 #include <exception>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <asio/co_spawn.hpp>
@@ -79,6 +80,19 @@ asio::awaitable<std::optional<errc>> error_of(asio::awaitable<T> op) {
     co_return e.value();
   }
   co_return std::nullopt;
+}
+
+// How connect() ends: no errc and "connected", or the errc and the message.
+inline asio::awaitable<std::pair<std::optional<errc>, std::string>> connect_outcome(redis::ConnectionOptions options) {
+  try {
+    co_await redis::connect(co_await asio::this_coro::executor, std::move(options));
+  } catch (const Error& e) {
+    co_return std::pair{std::optional(e.value()), std::string(e.what())};
+  }
+  co_return std::pair{std::optional<errc>(), std::string("connected")};
+}
+inline asio::awaitable<std::pair<std::optional<errc>, std::string>> connect_outcome(const std::string& url) {
+  return connect_outcome(redis::ConnectionOptions::from_url(url));
 }
 
 // error_of() of each op, run one after another.

@@ -15,6 +15,7 @@
 #include "redis/core/handshake.hpp"
 #include "distkit/redis/script.hpp"
 #include "redis/core/multiplexer.hpp"
+#include "redis/core/sentinel.hpp"
 #include "redis/io/resp_reader.hpp"
 
 using namespace distkit;
@@ -25,6 +26,7 @@ using redis::detail::Clock;
 using redis::detail::Handshake;
 using redis::detail::Multiplexer;
 using redis::detail::Op;
+using Verdict = Multiplexer::Verdict;
 
 namespace {
 
@@ -93,12 +95,11 @@ TEST_CASE("connection core: replies go to the ops in the order they were written
   auto& b = q.add(Command{"PING"});
   CHECK(q.write() == resp(Command{"INCR", "a"}) + resp(Command{"PING"}));
   CHECK(q.mux.awaited() == 2);
-  CHECK(q.mux.on_reply(integer(5)));
-  CHECK(q.mux.on_reply(status("PONG")));
+  CHECK(q.mux.on_reply(integer(5)) == Verdict::taken);
+  CHECK(q.mux.on_reply(status("PONG")) == Verdict::taken);
   CHECK((a.completions == 1 && a.reply.integer == 5 && a.reply.order == 1));
   CHECK((b.completions == 1 && b.reply.str == "PONG" && b.reply.order == 2));
-  Reply unasked = error("ERR max number of clients reached");
-  CHECK_FALSE(q.mux.on_reply(std::move(unasked)));  // nothing awaits it: the link must go
+  CHECK(q.mux.on_reply(error("ERR max number of clients reached")) == Verdict::unasked);  // the link must go
 }
 
 TEST_CASE("connection core: a written op past its deadline times out once; its late reply goes nowhere") {
@@ -209,6 +210,68 @@ TEST_CASE("connection core: closing fails written ops with connection_lost, unwr
   auto& after = q.add(Command{"PING"});
   CHECK((after.completions == 1 && after.error == errc::not_applied));
   CHECK(q.mux.next_deadline() == Clock::time_point::max());
+}
+
+TEST_CASE("connection core: behind Sentinel, a write refused READONLY waits for the next link; else it is a reply") {
+  Multiplexer mux("mymaster", 1000ms, true);
+  const auto t0 = Clock::now();
+  std::vector<std::unique_ptr<Outcome>> outcomes;
+  auto add = [&](Command cmd, const redis::Script* s = nullptr) -> Outcome& {
+    auto& o = *outcomes.emplace_back(std::make_unique<Outcome>());
+    mux.add(std::make_unique<RecordingOp>(o, std::move(cmd), t0 + 1s, s));
+    return o;
+  };
+  auto& write = add(Command{"INCR", "k"});
+  auto& in_script = add(Command(0), &script);
+  auto& read = add(Command{"GET", "k"});
+  std::string out;
+  mux.write_waiting(out);
+  CHECK(mux.on_reply(error("READONLY You can't write against a read only replica.")) == Verdict::read_only);
+  CHECK(mux.on_reply(error("ERR user_script:18: READONLY You can't write against a read only replica. script: x")) ==
+        Verdict::read_only);
+  CHECK(mux.on_reply(reply(Reply::Type::string, "7")) == Verdict::taken);
+  CHECK((write.completions == 0 && in_script.completions == 0 && read.reply.str == "7"));
+  mux.on_link_lost("failover");
+  CHECK(write.completions == 0);  // they did not run: nothing is lost with the link
+  out.clear();
+  mux.write_waiting(out);  // the new master's link, in their order
+  CHECK(out.starts_with(resp(Command{"INCR", "k"})));
+  mux.on_reply(integer(8));
+  mux.on_reply(integer(1));
+  CHECK((write.reply.integer == 8 && in_script.reply.integer == 1));
+
+  Queue plain;  // without Sentinel, READONLY is a reply like any error
+  auto& refused = plain.add(Command{"INCR", "k"});
+  plain.write();
+  CHECK(plain.mux.on_reply(error("READONLY You can't write against a read only replica.")) == Verdict::taken);
+  CHECK((!refused.error && refused.reply.is_error()));
+}
+
+TEST_CASE("connection core: Sentinel's answers are read: the master's address, +switch-master, ROLE") {
+  namespace sentinel = redis::detail::sentinel;
+  Reply addr = reply(Reply::Type::array);
+  addr.elements = {reply(Reply::Type::string, "10.0.0.5"), reply(Reply::Type::string, "6380")};
+  CHECK(sentinel::master_in(addr) == sentinel::Address{"10.0.0.5", 6380});
+  CHECK_FALSE(sentinel::master_in(Reply{}).has_value());  // nil: no such service
+  addr.elements[1].str = "99999";
+  CHECK_FALSE(sentinel::master_in(addr).has_value());
+
+  Reply message = reply(Reply::Type::array);
+  message.elements = {reply(Reply::Type::string, "message"), reply(Reply::Type::string, "+switch-master"),
+                      reply(Reply::Type::string, "mymaster 10.0.0.5 6379 10.0.0.6 6380")};
+  CHECK(sentinel::switched_master(message, "mymaster") == sentinel::Address{"10.0.0.6", 6380});
+  CHECK_FALSE(sentinel::switched_master(message, "other").has_value());
+  message.elements[2].str = "mymaster 10.0.0.5 6379";
+  CHECK_FALSE(sentinel::switched_master(message, "mymaster").has_value());
+
+  redis::ConnectionOptions options;
+  Handshake confirm(options, true);
+  CHECK(confirm.request() == resp(Command{"PING"}) + resp(Command{"ROLE"}));
+  CHECK(confirm.on_reply(status("PONG")) == Handshake::Result::pending);
+  Reply role = reply(Reply::Type::array);
+  role.elements = {reply(Reply::Type::string, "slave")};
+  CHECK(confirm.on_reply(role) == Handshake::Result::refused);
+  CHECK(confirm.refusal() == "ROLE: the server is a slave, not the master");
 }
 
 // ---- handshake --------------------------------------------------------------

@@ -112,6 +112,21 @@ TEST_CASE("url: rediss:// turns TLS on, with its settings as query parameters") 
   CHECK(ConnectionOptions::from_url("rediss://h?insecure=false").tls.verify_peer);
 }
 
+TEST_CASE("url: redis+sentinel:// lists the sentinels and names the service; the user info is the master's") {
+  auto o = ConnectionOptions::from_url(
+      "redis+sentinel://app:pw@10.0.0.1:26380,sentinel-b,[::1]:26381/my%20master/3?sentinel_password=s3");
+  REQUIRE(o.sentinel.sentinels.size() == 3);
+  CHECK((o.sentinel.sentinels[0].host == "10.0.0.1" && o.sentinel.sentinels[0].port == 26380));
+  CHECK((o.sentinel.sentinels[1].host == "sentinel-b" && o.sentinel.sentinels[1].port == 26379));
+  CHECK((o.sentinel.sentinels[2].host == "::1" && o.sentinel.sentinels[2].port == 26381));
+  CHECK(o.sentinel.service_name == "my master");
+  CHECK((o.db == 3 && o.user == "app" && o.password == "pw"));
+  CHECK((o.sentinel.password == "s3" && o.sentinel.user.empty()));
+  CHECK_FALSE(o.tls.enabled);
+  auto tls = ConnectionOptions::from_url("rediss+sentinel://s:26379/m?ca_file=/ca.pem&sentinel_user=watcher");
+  CHECK((tls.tls.enabled && tls.tls.ca_file == "/ca.pem" && tls.sentinel.user == "watcher"));
+}
+
 TEST_CASE("url: malformed URLs are invalid_argument") {
   for (auto url : {
            "",
@@ -121,6 +136,13 @@ TEST_CASE("url: malformed URLs are invalid_argument") {
            "rediss://h?insecure=yes",
            "rediss://h?ca_file=%zz",
            "redis://h?ca_file=/ca.pem",
+           "redis+sentinel://s:26379",
+           "redis+sentinel://s:26379/",
+           "redis+sentinel://s:26379,/m",
+           "redis+sentinel://s:0/m",
+           "redis+sentinel://s/m/x",
+           "redis+sentinel://s/m?ca_file=/ca.pem",
+           "redis://h?sentinel_password=x",
            "redis://",
            "redis://:6379",
            "redis://user:pw@:6379",

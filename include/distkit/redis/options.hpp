@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace distkit::redis {
 
@@ -18,6 +19,21 @@ struct TlsOptions {
   bool verify_peer = true;  // false trusts any certificate: for tests only
 };
 
+// Redis behind Sentinel: the master of `service_name` is asked of the
+// sentinels in turn, confirmed with ROLE, and looked up again after a
+// failover (+switch-master), a READONLY reply or a lost link.
+struct SentinelOptions {
+  struct Address {
+    std::string host;
+    std::uint16_t port = 26379;
+    friend bool operator==(const Address&, const Address&) = default;
+  };
+  std::vector<Address> sentinels;  // empty: no Sentinel
+  std::string service_name;
+  std::string user;      // the sentinels' own AUTH, if they ask for one
+  std::string password;
+};
+
 // How to reach Redis and how patiently. Plain values with defaults; build one
 // by hand or with from_url().
 struct ConnectionOptions {
@@ -28,6 +44,7 @@ struct ConnectionOptions {
   std::string password;     // empty: no AUTH
   int db = 0;               // SELECTed on every (re)connect when non-zero
   TlsOptions tls;           // over TCP only
+  SentinelOptions sentinel;  // when set, host and port are the master's, found at each connect
 
   std::chrono::milliseconds connect_timeout{2'000};
   std::chrono::milliseconds command_timeout{2'000};
@@ -39,6 +56,10 @@ struct ConnectionOptions {
   // or `rediss://...` (TLS) as redis://, with query parameters for
   // TlsOptions: `?ca_file=...&cert_file=...&key_file=...&server_name=...`
   // and `insecure=true` (verify_peer false); values percent-escaped.
+  // Sentinel: `redis+sentinel://[user:password@]host[:port][,host[:port]...]/service_name[/db]`
+  // (or `rediss+sentinel://`, TLS to the sentinels and the master); the user
+  // info is the master's AUTH, and `?sentinel_user=...&sentinel_password=...`
+  // the sentinels'.
   // Throws Error(errc::invalid_argument) naming what is wrong.
   static ConnectionOptions from_url(std::string_view url);
 

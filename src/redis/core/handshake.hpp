@@ -1,7 +1,8 @@
 #pragma once
 // The commands that make a new link ready, without I/O: AUTH (if a password
-// is set), SELECT (if db is not 0) and PING, pipelined in one write. The link
-// is ready when every reply is a success. A restarted server still loading
+// is set), SELECT (if db is not 0), PING, and ROLE for a master found through
+// Sentinel, pipelined in one write. The link is ready when every reply is a
+// success (and ROLE says master: a stale answer may name a demoted one). A restarted server still loading
 // its data answers -LOADING: not ready yet, and the caller tries again later.
 
 #include <cstddef>
@@ -15,7 +16,7 @@ namespace distkit::redis::detail {
 
 class Handshake {
  public:
-  explicit Handshake(const ConnectionOptions& options);
+  explicit Handshake(const ConnectionOptions& options, bool confirm_master = false);
 
   enum class Result { pending, ready, refused };
 
@@ -32,6 +33,7 @@ class Handshake {
   std::vector<std::string> steps_;  // named for the refusal: "AUTH", "SELECT 3", "PING"
   std::string request_;
   std::size_t answered_ = 0;
+  bool confirm_master_;  // the last step is ROLE
   std::string refusal_;
   bool loading_ = false;
 };

@@ -15,10 +15,17 @@ void fail(Op& op, errc code, const std::string& why) {
   op.complete(std::make_exception_ptr(Error(code, why)), {});
 }
 
+// A replica refused a write: the command did not run. A script learns it at
+// its first write, which fails, so it wrote nothing either.
+bool refused_by_replica(std::string_view error, bool script) {
+  return error.starts_with("READONLY") ||
+         (script && error.find(" READONLY You can't write against a read only replica") != std::string_view::npos);
+}
+
 }  // namespace
 
-Multiplexer::Multiplexer(std::string endpoint, std::chrono::milliseconds command_timeout)
-    : endpoint_(std::move(endpoint)), command_timeout_(command_timeout) {}
+Multiplexer::Multiplexer(std::string endpoint, std::chrono::milliseconds command_timeout, bool redirect_read_only)
+    : endpoint_(std::move(endpoint)), command_timeout_(command_timeout), redirect_read_only_(redirect_read_only) {}
 
 void Multiplexer::add(std::unique_ptr<Op> op) {
   if (closed_)
@@ -38,27 +45,37 @@ void Multiplexer::write_waiting(std::string& out) {
   resends_waiting_ = 0;
 }
 
-bool Multiplexer::on_reply(Reply reply) {
-  if (sent_.empty()) return false;
+Multiplexer::Verdict Multiplexer::on_reply(Reply&& reply) {
+  if (sent_.empty()) return Verdict::unasked;
   auto op = std::move(sent_.front());
   sent_.pop_front();
   settled_ -= std::min<std::size_t>(settled_, 1);
   if (op->as_eval) std::erase(resent_, op.get());
-  if (op->status == OpStatus::timed_out) return true;  // its caller has moved on
+  if (op->status == OpStatus::timed_out) return Verdict::taken;  // its caller has moved on
   const bool error = reply.is_error();
   if (op->script && !op->as_eval && error && reply.str.starts_with("NOSCRIPT")) {
     // The script did not run: sent again, as EVAL with its body (which
-    // caches it), before the commands not yet written, in reply order.
+    // caches it).
     op->cmd = Command{"EVAL", op->script->body()}.append(std::as_const(op->cmd));
     op->as_eval = true;
-    op->status = OpStatus::waiting;
-    waiting_.insert(waiting_.begin() + static_cast<std::ptrdiff_t>(resends_waiting_++), std::move(op));
-    return true;
+    wait_again(std::move(op));
+    return Verdict::taken;
+  }
+  if (redirect_read_only_ && error && refused_by_replica(reply.str, op->script != nullptr)) {
+    wait_again(std::move(op));  // a replica refused it: it did not run
+    return Verdict::read_only;
   }
   reply.order = ++replies_;
   auto failure = op->script && error ? op->script->error_of(reply) : nullptr;  // before the reply is moved
   op->complete(std::move(failure), std::move(reply));
-  return true;
+  return Verdict::taken;
+}
+
+// Before the commands not yet written, behind those already waiting again:
+// in reply order.
+void Multiplexer::wait_again(std::unique_ptr<Op> op) {
+  op->status = OpStatus::waiting;
+  waiting_.insert(waiting_.begin() + static_cast<std::ptrdiff_t>(resends_waiting_++), std::move(op));
 }
 
 void Multiplexer::on_link_lost(std::string_view why) {

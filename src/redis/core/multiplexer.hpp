@@ -19,8 +19,11 @@ namespace distkit::redis::detail {
 
 class Multiplexer {
  public:
-  // `endpoint` and `command_timeout` only word the errors.
-  Multiplexer(std::string endpoint, std::chrono::milliseconds command_timeout);
+  // `endpoint` and `command_timeout` only word the errors. With
+  // `redirect_read_only` (Redis behind Sentinel), a READONLY reply means the
+  // link reached a demoted master: the command did not run, and waits for
+  // the new master.
+  Multiplexer(std::string endpoint, std::chrono::milliseconds command_timeout, bool redirect_read_only = false);
 
   // Queues `op` behind the others. Once closed, fails it with not_applied.
   void add(std::unique_ptr<Op> op);
@@ -33,9 +36,13 @@ class Multiplexer {
   // are awaited, in this order. Call with a ready link only.
   void write_waiting(std::string& out);
 
-  // The link's next reply, which belongs to the oldest op written. False if
-  // no op awaits one: the server sent it unasked, and the link must go.
-  bool on_reply(Reply reply);
+  // The link's next reply, which belongs to the oldest op written.
+  enum class Verdict {
+    taken,
+    unasked,    // no op awaits a reply: the server sent it unasked, and the link must go
+    read_only,  // the op waits again: write nothing more on this link, and drop it once drained
+  };
+  Verdict on_reply(Reply&& reply);
 
   // The link is gone. Written ops fail with connection_lost: they may have
   // run. Waiting ops stay for the next link.
@@ -54,11 +61,13 @@ class Multiplexer {
 
  private:
   Op* first_open_sent();
+  void wait_again(std::unique_ptr<Op> op);
 
   std::string endpoint_;
   std::chrono::milliseconds command_timeout_;
   std::deque<std::unique_ptr<Op>> waiting_;  // deadline order: scripts re-sent after NOSCRIPT go first
   std::size_t resends_waiting_ = 0;          // how many: the next one goes behind them
+  bool redirect_read_only_;
   std::deque<std::unique_ptr<Op>> sent_;     // reply order
   // sent_ is in deadline order but for scripts re-sent after NOSCRIPT, which
   // keep their first deadline and are watched apart until answered.

@@ -8,12 +8,11 @@
 #include <asio/detached.hpp>
 #include <asio/dispatch.hpp>
 #include <asio/experimental/as_tuple.hpp>
-#include <asio/experimental/deferred.hpp>
-#include <asio/experimental/parallel_group.hpp>
 #include <asio/use_awaitable.hpp>
 #include <fmt/format.h>
 
 #include "../core/handshake.hpp"
+#include "exchange.hpp"
 #include "distkit/error.hpp"
 #include "distkit/logging.hpp"
 
@@ -24,6 +23,7 @@ using asio::experimental::as_tuple;
 namespace {
 
 std::string endpoint_of(const ConnectionOptions& options) {
+  if (!options.sentinel.sentinels.empty()) return fmt::format("the master of {}", options.sentinel.service_name);
   return options.unix_socket.empty() ? fmt::format("{}:{}", options.host, options.port) : options.unix_socket;
 }
 
@@ -39,7 +39,7 @@ ConnectionImpl::ConnectionImpl(const asio::any_io_executor& ex, ConnectionOption
       options_(std::move(options)),
       endpoint_(endpoint_of(options_)),
       tls_(options_.tls.enabled ? make_tls_context(options_.tls) : nullptr),
-      mux_(endpoint_, options_.command_timeout),
+      mux_(endpoint_, options_.command_timeout, sentinel_mode()),
       deadline_timer_(strand_),
       connect_timer_(strand_),
       link_down_(strand_),
@@ -109,7 +109,7 @@ void ConnectionImpl::take_submitted() {
 // One write at a time per link; commands queued meanwhile go in the next.
 // Asio tries the send at once, so a command on an idle link leaves now.
 void ConnectionImpl::write_waiting() {
-  if (state_ != State::ready || link_->writing || !mux_.has_waiting()) return;
+  if (state_ != State::ready || link_->writing || link_->draining || !mux_.has_waiting()) return;
   link_->out.clear();
   mux_.write_waiting(link_->out);
   awaited_replies_.store(mux_.awaited(), std::memory_order_relaxed);
@@ -117,6 +117,7 @@ void ConnectionImpl::write_waiting() {
   link_->stream->async_write(asio::buffer(link_->out), [self = shared_from_this(), link = link_](std::error_code ec,
                                                                                                  std::size_t) {
     link->writing = false;
+    if (link->out.capacity() > max_kept_buffer) std::string().swap(link->out);  // a big batch's room, given back
     if (link != self->link_) return;
     if (ec) return self->drop_link(fmt::format("write failed: {}", ec.message()));
     self->write_waiting();
@@ -140,10 +141,14 @@ asio::awaitable<void> ConnectionImpl::read_replies(std::shared_ptr<Link> link) {
           drop_link(fmt::format("the server sent a reply no command awaits: {}", reply->str));
           co_return;
         }
-        mux_.on_reply(std::move(*reply));
+        if (mux_.on_reply(std::move(*reply)) == Multiplexer::Verdict::read_only) link->draining = true;
       }
     } catch (const std::exception& e) {
       drop_link(e.what());
+      break;
+    }
+    if (link->draining && mux_.awaited() == 0) {
+      drop_link("the server became a replica (a failover): finding the master again");
       break;
     }
     awaited_replies_.store(mux_.awaited(), std::memory_order_relaxed);
@@ -179,61 +184,53 @@ void ConnectionImpl::drop_link(std::string_view why) {
 
 // ---- connecting ------------------------------------------------------------
 
-// The step and the timer race; whichever ends first cancels the other. (The
-// awaitable operators' `||` would wait out the timer after a failed step.)
+// Closing cancels connect_timer_: the step then ends at once.
 template <class T>
 asio::awaitable<T> ConnectionImpl::bounded(asio::awaitable<T> step, Clock::time_point deadline, std::string_view what) {
-  namespace ex = asio::experimental;
   auto closed = [&] { return Error(errc::connection_failed, "connection closed while connecting"); };
   if (state_ == State::closed) throw closed();
-  connect_timer_.expires_at(deadline);
-  auto results = co_await ex::make_parallel_group(asio::co_spawn(strand_, std::move(step), ex::deferred),
-                                                  connect_timer_.async_wait(ex::deferred))
-                     .async_wait(ex::wait_for_one(), asio::use_awaitable);
-  if (state_ == State::closed) throw closed();
-  if (std::get<0>(results)[0] == 1) throw Error(errc::connection_failed, fmt::format("{}: no answer in time", what));
-  if (auto& failure = std::get<1>(results)) std::rethrow_exception(failure);
-  if constexpr (!std::is_void_v<T>) co_return std::move(std::get<2>(results));
-}
-
-// AUTH, SELECT and PING in one write; their replies decide.
-asio::awaitable<void> ConnectionImpl::handshake(Link& link) {
-  Handshake steps(options_);
-  auto fail = [&](std::string_view why) {
-    return Error(errc::connection_failed, fmt::format("handshake with {} failed: {}", endpoint_, why));
-  };
-  if (auto [ec, n] = co_await link.stream->async_write(asio::buffer(steps.request()), as_tuple(asio::use_awaitable)); ec)
-    throw fail(ec.message());
-  std::array<char, 512> buffer;
   try {
-    for (;;) {
-      while (auto reply = link.reader.next()) {
-        switch (steps.on_reply(*reply)) {
-          case Handshake::Result::pending: break;
-          case Handshake::Result::ready: co_return;
-          case Handshake::Result::refused: throw fail(steps.refusal());
-        }
-      }
-      auto [ec, n] = co_await link.stream->async_read_some(asio::buffer(buffer), as_tuple(asio::use_awaitable));
-      if (ec) throw fail(why_read_failed(ec));
-      link.reader.feed(buffer.data(), n);
+    if constexpr (std::is_void_v<T>) {
+      co_await within(std::move(step), connect_timer_, deadline, what);
+      if (state_ == State::closed) throw closed();
+    } else {
+      auto value = co_await within(std::move(step), connect_timer_, deadline, what);
+      if (state_ == State::closed) throw closed();
+      co_return value;
     }
   } catch (const Error&) {
+    if (state_ == State::closed) throw closed();
     throw;
+  }
+}
+
+// AUTH, SELECT, PING (and ROLE) in one write; their replies decide.
+asio::awaitable<void> ConnectionImpl::handshake(Link& link) {
+  try {
+    co_await shake_hands(*link.stream, link.reader, Handshake(options_, sentinel_mode()));
   } catch (const std::runtime_error& e) {
-    throw fail(e.what());  // a protocol error
+    throw Error(errc::connection_failed, fmt::format("handshake with {} failed: {}", endpoint_, e.what()));
   }
 }
 
 asio::awaitable<void> ConnectionImpl::connect_once() {
   state_ = State::connecting;
   try {
-    auto stream = co_await bounded(Stream::open(strand_, options_, tls_.get()), Clock::now() + options_.connect_timeout,
+    auto target = options_;
+    if (sentinel_mode()) {
+      auto master = co_await sentinel::find_master(strand_, options_, tls_.get(), connect_timer_, next_sentinel_);
+      if (state_ == State::closed) throw Error(errc::connection_failed, "connection closed while connecting");
+      target.host = master.host;
+      target.port = master.port;
+      endpoint_ = fmt::format("{}:{} (master of {})", target.host, target.port, options_.sentinel.service_name);
+    }
+    auto stream = co_await bounded(Stream::open(strand_, target, tls_.get()), Clock::now() + options_.connect_timeout,
                                    fmt::format("cannot connect to {}", endpoint_));
     auto link = std::make_shared<Link>(std::move(stream), ++links_);
     co_await bounded(handshake(*link), Clock::now() + options_.command_timeout,
                      fmt::format("handshake with {}", endpoint_));
     link_ = std::move(link);
+    master_ = {target.host, target.port};
   } catch (...) {
     if (state_ != State::closed) state_ = State::down;
     throw;
@@ -276,13 +273,30 @@ asio::awaitable<void> ConnectionImpl::check_health() {
     try {
       co_await exec(Command{"PING"});
     } catch (const Error& e) {
-      if (e.value() == errc::timeout && link == links_ && link_) drop_link("health check PING timed out");
+      // not_applied with the link up: a write so stalled that the PING never left.
+      if ((e.value() == errc::timeout || e.value() == errc::not_applied) && link == links_ && link_)
+        drop_link(fmt::format("health check PING failed: {}", e.what()));
     }
   }
 }
 
+// A failover announced by Sentinel: the link goes now, not at its next
+// timeout, and the reconnect asks the sentinels again.
+void ConnectionImpl::on_switch_master(const sentinel::Address& master) {
+  if (link_ && master != master_)
+    drop_link(fmt::format("failover: the master of {} is now {}:{}", options_.sentinel.service_name, master.host,
+                          master.port));
+}
+
 asio::awaitable<void> ConnectionImpl::start() {
   co_await connect_once();
+  if (sentinel_mode()) {
+    watch_ = std::make_shared<sentinel::SwitchWatch>(
+        strand_, options_, tls_, [weak = weak_from_this()](const sentinel::Address& master) {
+          if (auto self = weak.lock()) self->on_switch_master(master);
+        });
+    watch_->start();
+  }
   asio::co_spawn(strand_, supervise(), asio::detached);
   asio::co_spawn(strand_, check_health(), asio::detached);
 }
@@ -298,6 +312,7 @@ void ConnectionImpl::close() {
     self->sleep_timer_.cancel();
     self->health_timer_.cancel();
     self->link_down_.set();
+    if (self->watch_) self->watch_->stop();
   });
 }
 

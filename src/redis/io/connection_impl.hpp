@@ -24,6 +24,8 @@
 #include "distkit/redis/command.hpp"
 #include "distkit/redis/options.hpp"
 #include "distkit/redis/reply.hpp"
+#include "../sentinel/discovery.hpp"
+#include "../sentinel/watch.hpp"
 #include "event.hpp"
 #include "resp_reader.hpp"
 #include "stream.hpp"
@@ -75,6 +77,7 @@ class ConnectionImpl : public std::enable_shared_from_this<ConnectionImpl> {
     RespReader reader;
     std::string out;  // the bytes being written
     bool writing = false;
+    bool draining = false;  // answered READONLY: nothing more is written, and it goes once drained
     std::uint64_t number;  // counts links, for a health check to know its own
   };
 
@@ -83,6 +86,8 @@ class ConnectionImpl : public std::enable_shared_from_this<ConnectionImpl> {
   void write_waiting();
   void arm_deadline();
   void drop_link(std::string_view why);
+  bool sentinel_mode() const noexcept { return !options_.sentinel.sentinels.empty(); }
+  void on_switch_master(const sentinel::Address& master);
 
   // Runs one step of a connect until `deadline` or close().
   template <class T>
@@ -98,9 +103,10 @@ class ConnectionImpl : public std::enable_shared_from_this<ConnectionImpl> {
   asio::strand<asio::any_io_executor> strand_;
   ConnectionOptions options_;
   std::string endpoint_;  // for log lines and errors
-  std::unique_ptr<asio::ssl::context> tls_;  // with options_.tls.enabled
+  std::shared_ptr<asio::ssl::context> tls_;  // with options_.tls.enabled; shared with the sentinel watch
 
   static constexpr std::size_t write_chunk = 16, write_chunk_bytes = 2048;
+  static constexpr std::size_t max_kept_buffer = 256 * 1024;
   std::mutex submit_mutex_;  // guards the next four: exec() runs on any thread
   std::vector<std::unique_ptr<Op>> submitted_;
   std::size_t submitted_bytes_ = 0;
@@ -120,6 +126,11 @@ class ConnectionImpl : public std::enable_shared_from_this<ConnectionImpl> {
   asio::steady_timer sleep_timer_;
   asio::steady_timer health_timer_;
   Backoff backoff_;
+
+  // With Sentinel.
+  std::size_t next_sentinel_ = 0;          // asked first at the next connect
+  sentinel::Address master_;               // of the current (or last) link
+  std::shared_ptr<sentinel::SwitchWatch> watch_;
 };
 
 }  // namespace distkit::redis::detail

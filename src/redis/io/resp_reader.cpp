@@ -85,4 +85,6 @@ std::optional<Reply> RespReader::next() {
   return std::move(*root);
 }
 
+bool RespReader::holds_bytes() const noexcept { return reader_->pos < reader_->len; }
+
 }  // namespace distkit::redis::detail

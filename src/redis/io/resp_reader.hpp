@@ -22,6 +22,7 @@ class RespReader {
   // Both throw std::runtime_error on a protocol error or when memory runs out.
   void feed(const char* data, std::size_t size);
   std::optional<Reply> next();  // the next whole reply, if all of it is in
+  bool holds_bytes() const noexcept;  // of a reply not yet whole
 
  private:
   redisReader* reader_;

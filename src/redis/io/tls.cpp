@@ -9,8 +9,8 @@
 
 namespace distkit::redis::detail {
 
-std::unique_ptr<asio::ssl::context> make_tls_context(const TlsOptions& tls) {
-  auto context = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+std::shared_ptr<asio::ssl::context> make_tls_context(const TlsOptions& tls) {
+  auto context = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
   SSL_CTX_set_min_proto_version(context->native_handle(), TLS1_2_VERSION);
   auto use = [&](std::string_view what, auto load) {
     std::error_code ec;

@@ -17,7 +17,7 @@ namespace distkit::redis::detail {
 using TlsSocket = asio::ssl::stream<asio::ip::tcp::socket>;
 
 // Throws Error(invalid_argument) if a file cannot be read or used.
-std::unique_ptr<asio::ssl::context> make_tls_context(const TlsOptions& tls);
+std::shared_ptr<asio::ssl::context> make_tls_context(const TlsOptions& tls);
 
 // Before the handshake: the name to send as SNI and to find in the
 // certificate (server_name, else `host`).

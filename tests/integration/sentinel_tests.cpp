@@ -1,0 +1,159 @@
+// Redis behind Sentinel (redis+sentinel://): a master, its replica and a
+// sentinel the test starts, or a fake sentinel where a failover must go
+// unannounced.
+#include <algorithm>
+#include <atomic>
+
+#include <asio/read_until.hpp>
+#include <asio/write.hpp>
+#include <fmt/format.h>
+
+#include "distkit/counter/strict_counter.hpp"
+#include "fake_peer.hpp"
+#include "run.hpp"
+
+using namespace distkit;
+using namespace distkit::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A master, a replica of it, and one sentinel watching them as "mymaster".
+struct Sentinel {
+  RedisServer master;
+  RedisServer replica{{"--replicaof", "127.0.0.1", std::to_string(master.port())}};
+  RedisServer sentinel{{"--sentinel"}, fmt::format("sentinel monitor mymaster 127.0.0.1 {} 1\n"
+                                                   "sentinel down-after-milliseconds mymaster 1000\n"
+                                                   "sentinel failover-timeout mymaster 5000\n",
+                                                   master.port())};
+
+  Sentinel() {
+    // A failover needs a replica in sync, which the sentinel has seen (in
+    // the master's INFO: every 10 s at first, then every second).
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    auto ready = [&] {
+      return replica.command({"INFO", "replication"}).find("master_link_status:up") != std::string::npos &&
+             sentinel.command({"SENTINEL", "REPLICAS", "mymaster"}).find(std::to_string(replica.port())) !=
+                 std::string::npos;
+    };
+    while (!ready() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(50ms);  // polling a condition with a deadline
+    if (!ready()) throw std::runtime_error("the replica never synced, or the sentinel never saw it");
+  }
+
+  // What the sentinel names as the master's port.
+  std::string master_port() const {
+    const auto addr = sentinel.command({"SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"});
+    return addr.substr(addr.find(' ') + 1);
+  }
+
+  std::string url(const std::string& first = "") const {
+    return fmt::format("redis+sentinel://{}127.0.0.1:{}/mymaster", first, sentinel.port());
+  }
+};
+
+}  // namespace
+
+TEST_CASE("sentinel: the master is found by asking the sentinels in turn, and confirmed with ROLE") {
+  Sentinel s;
+  const auto dead = free_port();  // nothing listens there: the next sentinel is asked
+  Env env(s.url(fmt::format("127.0.0.1:{},", dead)));
+  auto counter = StrictCounter::create({.prefix = env.prefix, .connection = env.conn});
+  CHECK(env(counter->inc("k", 3)) == 3);
+  Env on_master(s.master.url());
+  auto direct = StrictCounter::create({.prefix = env.prefix, .connection = on_master.conn});
+  CHECK(on_master(direct->get("k")) == 3);
+}
+
+TEST_CASE("sentinel: a service no sentinel knows is connection_failed naming it") {
+  Sentinel s;
+  Env env;
+  auto [error, what] =
+      env(connect_outcome(fmt::format("redis+sentinel://127.0.0.1:{}/nosuchservice", s.sentinel.port())));
+  CHECK(error == errc::connection_failed);
+  CHECK_THAT(what, Catch::Contains("no sentinel named the master of nosuchservice"));
+  CHECK_THAT(what, Catch::Contains("no such service"));
+}
+
+TEST_CASE("sentinel: a failover moves the connection on +switch-master; no op times out, later ops reach the new master") {
+  Sentinel s;
+  auto options = redis::ConnectionOptions::from_url(s.url());
+  options.command_timeout = 10s;  // a failover noticed only by timeouts would show as timeouts
+  Env env(options);
+  auto counter = StrictCounter::create({.prefix = env.prefix, .connection = env.conn});
+  std::atomic<bool> switched{false};
+  std::atomic<int> applied{0};
+  std::vector<errc> errors;
+  env([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    auto writers = concurrently(8, [&](int) -> asio::awaitable<void> {
+      while (!switched) {
+        try {
+          co_await counter->inc("k", 1);
+          ++applied;
+        } catch (const Error& e) {
+          errors.push_back(e.value());
+        }
+      }
+    });
+    asio::co_spawn(ex, std::move(writers), asio::detached);
+    co_await sleep_for(200ms);
+    CHECK(s.sentinel.command({"SENTINEL", "FAILOVER", "mymaster"}) == "OK");
+    // Done when the sentinel names the new master (it announces +switch-master then).
+    switched = co_await eventually(
+        [&]() -> asio::awaitable<bool> { co_return s.master_port() == std::to_string(s.replica.port()); }, 20s);
+    co_await sleep_for(300ms);  // the writers finish their last ops
+  }(), 60s);
+  REQUIRE(switched);
+  CHECK(std::all_of(errors.begin(), errors.end(),
+                    [](errc e) { return e == errc::connection_lost || e == errc::not_applied; }));
+  // After the switch, ops go to the new master.
+  const auto before = env(counter->get("k"));
+  CHECK(env(counter->inc("k", 1)) == before + 1);
+  Env on_new_master(s.replica.url());
+  auto direct = StrictCounter::create({.prefix = env.prefix, .connection = on_new_master.conn});
+  CHECK(on_new_master(direct->get("k")) == before + 1);
+  CHECK(applied > 0);
+}
+
+namespace {
+
+// A sentinel that names `master_port` as mymaster's master and never
+// announces a switch: a failover it does not tell of.
+struct SilentSentinel {
+  std::atomic<std::uint16_t> master_port{0};
+  FakePeer peer{[this](asio::ip::tcp::socket link) -> asio::awaitable<void> {
+    std::string in;
+    in.erase(0, co_await asio::async_read_until(link, asio::dynamic_buffer(in), "PING\r\n", asio::use_awaitable));
+    co_await asio::async_write(link, asio::buffer(std::string("+PONG\r\n")), asio::use_awaitable);
+    // "... GET-MASTER-ADDR-BY-NAME mymaster" or "SUBSCRIBE +switch-master"
+    co_await asio::async_read_until(link, asio::dynamic_buffer(in), std::string("master\r\n"), asio::use_awaitable);
+    const auto port = std::to_string(master_port.load());
+    const std::string reply = in.find("SUBSCRIBE") != std::string::npos
+                                  ? "*3\r\n$9\r\nsubscribe\r\n$14\r\n+switch-master\r\n:1\r\n"
+                                  : fmt::format("*2\r\n$9\r\n127.0.0.1\r\n${}\r\n{}\r\n", port.size(), port);
+    co_await asio::async_write(link, asio::buffer(reply), asio::use_awaitable);
+    co_await drain(link);
+  }};
+};
+
+}  // namespace
+
+TEST_CASE("sentinel: a write answered READONLY (an unannounced failover) is redirected to the new master, not failed") {
+  RedisServer old_master, new_master;
+  SilentSentinel sentinel;
+  sentinel.master_port = old_master.port();
+  auto options =
+      redis::ConnectionOptions::from_url(fmt::format("redis+sentinel://127.0.0.1:{}/mymaster", sentinel.peer.port()));
+  options.reconnect_backoff_min = options.reconnect_backoff_max = 10ms;
+  Env env(options);
+  auto counter = StrictCounter::create({.prefix = env.prefix, .connection = env.conn});
+  CHECK(env(counter->inc("k", 1)) == 1);  // on the old master
+  sentinel.master_port = new_master.port();
+  REQUIRE(old_master.command({"REPLICAOF", "127.0.0.1", std::to_string(new_master.port())}) == "OK");
+  // Read-only now: the inc is answered READONLY, did not run, and goes to the new master.
+  CHECK(env(counter->inc("k", 5)) == 5);
+  Env direct(new_master.url());
+  auto on_new = StrictCounter::create({.prefix = env.prefix, .connection = direct.conn});
+  CHECK(direct(on_new->get("k")) == 5);
+}
