@@ -23,13 +23,23 @@ using detail::quoted;
 // The last '@' ends the user info, even where a '/' in the password (which
 // should have been escaped) makes the URL malformed.
 std::string redacted(std::string_view url) {
-  const auto scheme = url.find("://");
-  const auto at = url.rfind('@');
-  if (scheme == std::string_view::npos || at == std::string_view::npos || at < scheme) return std::string(url);
-  const auto start = scheme + 3;
-  const auto colon = url.substr(start, at - start).find(':');
-  const auto secret = colon == std::string_view::npos ? start : start + colon + 1;  // no ':': all of it
-  return fmt::format("{}***{}", url.substr(0, secret), url.substr(at));
+  std::string out(url);
+  const auto scheme = out.find("://");
+  const auto at = out.rfind('@');
+  if (scheme != std::string::npos && at != std::string::npos && at > scheme) {
+    const auto start = scheme + 3;
+    const auto colon = out.substr(start, at - start).find(':');
+    const auto secret = colon == std::string::npos ? start : start + colon + 1;  // no ':': all of it
+    out = fmt::format("{}***{}", out.substr(0, secret), out.substr(at));
+  }
+  // And the sentinels' password in the query, up to the next parameter.
+  for (auto key = out.find("sentinel_password="); key != std::string::npos;
+       key = out.find("sentinel_password=", key + 1)) {
+    const auto value = key + std::string_view("sentinel_password=").size();
+    out.replace(value, out.find('&', value) == std::string::npos ? std::string::npos : out.find('&', value) - value,
+                "***");
+  }
+  return out;
 }
 
 [[noreturn]] void bad_url(std::string_view url, std::string_view why) {
@@ -198,6 +208,9 @@ ConnectionOptions ConnectionOptions::from_url(std::string_view url) {
     if (!url.starts_with(scheme)) continue;
     auto rest = url.substr(scheme.size());
     const auto q = rest.find('?');
+    // Else a piece of the password would be taken for the query, and shown.
+    if (q != std::string_view::npos && rest.find('@', q) != std::string_view::npos)
+      bad_url(url, "a '?' in the user info must be escaped as %3F");
     o.tls.enabled = tls;
     if (sentinel) parse_sentinel(url, rest.substr(0, q), o);
     else parse_tcp(url, rest.substr(0, q), o);
@@ -231,6 +244,9 @@ void ConnectionOptions::validate() const {
     invalid(fmt::format("unix_socket {} is {} bytes, at most {} fit", quoted(unix_socket), unix_socket.size(), fits));
   if (db < 0) invalid(fmt::format("db must be >= 0, got {}", db));
   if (tls.enabled && !unix_socket.empty()) invalid("tls is for TCP links, not unix_socket");
+  if (!tls.enabled && (!tls.ca_file.empty() || !tls.cert_file.empty() || !tls.key_file.empty() ||
+                       !tls.server_name.empty() || !tls.verify_peer))
+    invalid("tls settings are set but tls.enabled is false: the link would be plaintext");
   if (tls.cert_file.empty() != tls.key_file.empty())
     invalid("tls.cert_file and tls.key_file go together: set both or neither");
   if (!sentinel.sentinels.empty()) {

@@ -75,6 +75,14 @@ TEST_CASE("tls: the server's name is checked, as the host or as server_name (SNI
   CHECK(env(connect_outcome(elsewhere.url("&server_name=other.example"))).second == "connected");
 }
 
+TEST_CASE("tls: a server_name OpenSSL cannot check (an IPv6 zone) fails the connect, never skips the check") {
+  TlsServer elsewhere(certs().wrong_name);  // for other.example only
+  Env env;
+  auto [error, what] = env(connect_outcome(elsewhere.url("&server_name=::1%25lo")));
+  CHECK(error == errc::connection_failed);
+  CHECK_THAT(what, Catch::Contains("cannot check the server's name"));
+}
+
 TEST_CASE("tls: a certificate from an unknown CA or an expired one is connection_failed saying so") {
   Env env;
   TlsServer tls(certs().server);

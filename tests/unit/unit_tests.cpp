@@ -127,6 +127,33 @@ TEST_CASE("url: redis+sentinel:// lists the sentinels and names the service; the
   CHECK((tls.tls.enabled && tls.tls.ca_file == "/ca.pem" && tls.sentinel.user == "watcher"));
 }
 
+TEST_CASE("url: errors show no password, from the user info or the query") {
+  for (auto url : {"redis+sentinel://s:26379/m?sentinel_password=hunter2&typo=1",
+                   "rediss+sentinel://app:hunter2@s/m?sentinel_password=hunter2&insecure=maybe",
+                   "redis+sentinel://s/m?sentinel_password=hunter2%zz", "redis://u:1?hunter2@h",
+                   "rediss://u:1?hunter2@h"}) {
+    INFO(url);
+    std::string what;
+    try {
+      ConnectionOptions::from_url(url);
+    } catch (const Error& e) {
+      what = e.what();
+    }
+    CHECK_FALSE(what.empty());
+    CHECK(what.find("hunter2") == std::string::npos);
+  }
+}
+
+TEST_CASE("options: TLS settings without tls.enabled are invalid_argument, not a silent plaintext link") {
+  ConnectionOptions o;
+  o.tls.ca_file = "/etc/ca.pem";
+  CHECK(error_thrown_by([&] { o.validate(); }) == errc::invalid_argument);
+  ConnectionOptions insecure;
+  insecure.tls.verify_peer = false;
+  CHECK(error_thrown_by([&] { insecure.validate(); }) == errc::invalid_argument);
+  CHECK_FALSE(error_thrown_by([] { ConnectionOptions{}.validate(); }).has_value());
+}
+
 TEST_CASE("url: malformed URLs are invalid_argument") {
   for (auto url : {
            "",

@@ -19,7 +19,7 @@ void fail(Op& op, errc code, const std::string& why) {
 // its first write, which fails, so it wrote nothing either.
 bool refused_by_replica(std::string_view error, bool script) {
   return error.starts_with("READONLY") ||
-         (script && error.find(" READONLY You can't write against a read only replica") != std::string_view::npos);
+         (script && error.find("READONLY You can't write against a read only replica") != std::string_view::npos);
 }
 
 }  // namespace

@@ -36,12 +36,12 @@ void prepare_tls(TlsSocket& socket, const TlsOptions& tls, const std::string& ho
   SSL* ssl = socket.native_handle();
   std::error_code not_ip;
   asio::ip::make_address(name, not_ip);
-  if (not_ip) {
-    SSL_set_tlsext_host_name(ssl, name.c_str());  // SNI takes host names only
-    SSL_set1_host(ssl, name.c_str());
-  } else {
-    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str());
-  }
+  // Fails closed: a name OpenSSL cannot take (an IPv6 zone, say) would
+  // otherwise leave the certificate's name unchecked.
+  const bool checked = not_ip ? SSL_set_tlsext_host_name(ssl, name.c_str()) == 1 && SSL_set1_host(ssl, name.c_str()) == 1
+                              : X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str()) == 1;
+  if (!checked && tls.verify_peer)
+    throw Error(errc::connection_failed, fmt::format("TLS: cannot check the server's name against {}", name));
 }
 
 std::string tls_failure(TlsSocket& socket, const std::error_code& ec) {

@@ -20,7 +20,8 @@ using TlsSocket = asio::ssl::stream<asio::ip::tcp::socket>;
 std::shared_ptr<asio::ssl::context> make_tls_context(const TlsOptions& tls);
 
 // Before the handshake: the name to send as SNI and to find in the
-// certificate (server_name, else `host`).
+// certificate (server_name, else `host`). Throws Error(connection_failed) if
+// OpenSSL cannot take it.
 void prepare_tls(TlsSocket& socket, const TlsOptions& tls, const std::string& host);
 
 // Why a TLS handshake or read failed, in OpenSSL's words: for a rejected
