@@ -8,6 +8,7 @@
 #include <asio/read_until.hpp>
 #include <asio/write.hpp>
 
+#include "fake_peer.hpp"
 #include "log_watch.hpp"
 #include "run.hpp"
 
@@ -24,10 +25,9 @@ std::string tcp_url(const RedisServer& s, const std::string& user_info, int db =
   return "redis://" + user_info + "127.0.0.1:" + std::to_string(s.port()) + "/" + std::to_string(db);
 }
 
-// A stand-in for a server that misbehaves in ways a real one cannot be made
-// to on cue. On each link it waits for each request in turn (text up to and
-// including `until`) and writes its `answer`; then it hangs up, or keeps the
-// link open until the client closes it.
+// A server scripted by request: on each link (a FakePeer) it waits for each
+// request in turn (text up to and including `until`) and writes its
+// `answer`; then it hangs up, or keeps the link open until the client closes it.
 class FakeServer {
  public:
   struct Exchange {
@@ -35,19 +35,10 @@ class FakeServer {
   };
   enum class Then { hang_up, stay };
 
-  FakeServer(std::vector<Exchange> exchanges, Then then)
-      : exchanges_(std::move(exchanges)), then_(then), acceptor_(io_, {asio::ip::address_v4::loopback(), 0}) {
-    asio::co_spawn(io_, serve(), asio::detached);
-    thread_ = std::jthread([this] { io_.run(); });
-  }
-  ~FakeServer() { io_.stop(); }
-  std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
-  std::string url() const { return "redis://127.0.0.1:" + std::to_string(port()); }
+  FakeServer(std::vector<Exchange> exchanges, Then then) : exchanges_(std::move(exchanges)), then_(then) {}
+  std::string url() const { return peer_.url(); }
 
  private:
-  asio::awaitable<void> serve() {
-    for (;;) asio::co_spawn(io_, answer(co_await acceptor_.async_accept(asio::use_awaitable)), asio::detached);
-  }
   asio::awaitable<void> answer(asio::ip::tcp::socket link) {
     std::string in;
     for (const auto& [until, answer] : exchanges_) {
@@ -55,18 +46,12 @@ class FakeServer {
       in.erase(0, n);
       co_await asio::async_write(link, asio::buffer(answer), asio::use_awaitable);
     }
-    if (then_ == Then::stay) {
-      char sink[512];
-      for (;;) co_await link.async_read_some(asio::buffer(sink), asio::use_awaitable);  // until end of file
-    }
-    link.close();
+    if (then_ == Then::stay) co_await drain(link);
   }
 
   const std::vector<Exchange> exchanges_;
   const Then then_;
-  asio::io_context io_;
-  asio::ip::tcp::acceptor acceptor_;
-  std::jthread thread_;
+  FakePeer peer_{[this](asio::ip::tcp::socket link) { return answer(std::move(link)); }};
 };
 
 }  // namespace
@@ -118,6 +103,14 @@ TEST_CASE("connection: a reply announcing two billion elements costs no memory u
   FakeServer peer({{"PING\r\n", "+PONG\r\n"}, {"ECHO", "*2000000000\r\n:1\r\n"}}, FakeServer::Then::hang_up);
   Env env(peer.url());
   CHECK(env(error_of(env.conn->exec(redis::Command{"ECHO", "x"}))) == errc::connection_lost);
+}
+
+TEST_CASE("connection: a reply that is not RESP drops the link, the op fails with connection_lost, and it is logged") {
+  LogWatch watch("bad reply");
+  FakeServer peer({{"PING\r\n", "+PONG\r\n"}, {"ECHO", "?what\r\n"}}, FakeServer::Then::stay);
+  Env env(peer.url());
+  CHECK(env(error_of(env.conn->exec(redis::Command{"ECHO", "x"}))) == errc::connection_lost);
+  CHECK(env(eventually([&]() -> asio::awaitable<bool> { co_return watch.seen() > 0; })));
 }
 
 TEST_CASE("connection: an error the server sends unasked drops the link, and its text is logged") {

@@ -65,6 +65,18 @@ TEST_CASE("sentinel: the master is found by asking the sentinels in turn, and co
   CHECK(on_master(direct->get("k")) == 3);
 }
 
+TEST_CASE("sentinel: sentinels that ask for a password get sentinel_password; without it, connection_failed") {
+  RedisServer master;
+  RedisServer guarded{{"--sentinel", "--requirepass", "watchword"},
+                      fmt::format("sentinel monitor mymaster 127.0.0.1 {} 1\n", master.port())};
+  Env env;
+  const auto url = fmt::format("redis+sentinel://127.0.0.1:{}/mymaster", guarded.port());
+  CHECK(env(connect_outcome(url + "?sentinel_password=watchword")).second == "connected");
+  auto [error, what] = env(connect_outcome(url));
+  CHECK(error == errc::connection_failed);
+  CHECK_THAT(what, Catch::Contains("NOAUTH"));
+}
+
 TEST_CASE("sentinel: a service no sentinel knows is connection_failed naming it") {
   Sentinel s;
   Env env;

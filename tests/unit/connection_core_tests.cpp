@@ -67,7 +67,8 @@ Reply integer(std::int64_t i) { return reply(Reply::Type::integer, {}, i); }
 
 // A multiplexer whose ops all fall due at `t0 + 1s` unless told otherwise.
 struct Queue {
-  Multiplexer mux{"redis.test:6379", 1000ms};
+  explicit Queue(bool redirect_read_only = false) : mux("redis.test:6379", 1000ms, redirect_read_only) {}
+  Multiplexer mux;
   Clock::time_point t0 = Clock::now();
   std::vector<std::unique_ptr<Outcome>> outcomes;
 
@@ -213,20 +214,13 @@ TEST_CASE("connection core: closing fails written ops with connection_lost, unwr
 }
 
 TEST_CASE("connection core: behind Sentinel, a write refused READONLY waits for the next link; else it is a reply") {
-  Multiplexer mux("mymaster", 1000ms, true);
-  const auto t0 = Clock::now();
-  std::vector<std::unique_ptr<Outcome>> outcomes;
-  auto add = [&](Command cmd, const redis::Script* s = nullptr) -> Outcome& {
-    auto& o = *outcomes.emplace_back(std::make_unique<Outcome>());
-    mux.add(std::make_unique<RecordingOp>(o, std::move(cmd), t0 + 1s, s));
-    return o;
-  };
-  auto& write = add(Command{"INCR", "k"});
-  auto& in_script = add(Command(0), &script);
-  auto& in_script_62 = add(Command(0), &script);
-  auto& read = add(Command{"GET", "k"});
-  std::string out;
-  mux.write_waiting(out);
+  Queue q(true);
+  auto& mux = q.mux;
+  auto& write = q.add(Command{"INCR", "k"});
+  auto& in_script = q.add(Command(0), &script);
+  auto& in_script_62 = q.add(Command(0), &script);
+  auto& read = q.add(Command{"GET", "k"});
+  q.write();
   CHECK(mux.on_reply(error("READONLY You can't write against a read only replica.")) == Verdict::read_only);
   CHECK(mux.on_reply(error("ERR user_script:18: READONLY You can't write against a read only replica. script: x")) ==
         Verdict::read_only);
@@ -239,9 +233,7 @@ TEST_CASE("connection core: behind Sentinel, a write refused READONLY waits for 
 
   mux.on_link_lost("failover");
   CHECK(write.completions == 0);  // they did not run: nothing is lost with the link
-  out.clear();
-  mux.write_waiting(out);  // the new master's link, in their order
-  CHECK(out.starts_with(resp(Command{"INCR", "k"})));
+  CHECK(q.write().starts_with(resp(Command{"INCR", "k"})));  // the new master's link, in their order
   mux.on_reply(integer(8));
   mux.on_reply(integer(1));
   mux.on_reply(integer(2));

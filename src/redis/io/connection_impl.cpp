@@ -27,10 +27,6 @@ std::string endpoint_of(const ConnectionOptions& options) {
   return options.unix_socket.empty() ? fmt::format("{}:{}", options.host, options.port) : options.unix_socket;
 }
 
-std::string why_read_failed(const std::error_code& ec) {
-  return ec == asio::error::eof ? std::string("closed by the server") : ec.message();
-}
-
 }  // namespace
 
 ConnectionImpl::ConnectionImpl(const asio::any_io_executor& ex, ConnectionOptions options)
@@ -131,7 +127,7 @@ asio::awaitable<void> ConnectionImpl::read_replies(std::shared_ptr<Link> link) {
     auto [ec, n] = co_await link->stream->async_read_some(asio::buffer(buffer), as_tuple(asio::use_awaitable));
     if (link != link_) break;
     if (ec) {
-      drop_link(why_read_failed(ec));
+      drop_link(read_failure(ec));
       break;
     }
     try {

@@ -10,6 +10,10 @@ namespace distkit::redis::detail {
 
 using asio::experimental::as_tuple;
 
+std::string read_failure(const std::error_code& ec) {
+  return ec == asio::error::eof ? std::string("closed by the server") : ec.message();
+}
+
 asio::awaitable<void> send(Stream& stream, std::string_view bytes) {
   auto [ec, n] = co_await stream.async_write(asio::buffer(bytes), as_tuple(asio::use_awaitable));
   if (ec) throw std::runtime_error(ec.message());
@@ -20,7 +24,7 @@ asio::awaitable<Reply> receive(Stream& stream, RespReader& reader) {
   for (;;) {
     if (auto reply = reader.next()) co_return std::move(*reply);  // throws on a protocol error
     auto [ec, n] = co_await stream.async_read_some(asio::buffer(buffer), as_tuple(asio::use_awaitable));
-    if (ec) throw std::runtime_error(ec == asio::error::eof ? "closed by the server" : ec.message());
+    if (ec) throw std::runtime_error(read_failure(ec));
     reader.feed(buffer.data(), n);
   }
 }

@@ -4,6 +4,8 @@
 // std::runtime_error with the reason, for the caller to word.
 
 #include <chrono>
+#include <string>
+#include <system_error>
 #include <string_view>
 #include <type_traits>
 
@@ -22,6 +24,9 @@
 #include "stream.hpp"
 
 namespace distkit::redis::detail {
+
+// Why a read from a link failed, in words for a log or an error.
+std::string read_failure(const std::error_code& ec);
 
 asio::awaitable<void> send(Stream& stream, std::string_view bytes);
 asio::awaitable<Reply> receive(Stream& stream, RespReader& reader);

@@ -22,8 +22,6 @@ SwitchWatch::SwitchWatch(const Stream::Strand& strand, ConnectionOptions options
       timer_(strand),
       backoff_(options_.reconnect_backoff_min, options_.reconnect_backoff_max, std::random_device{}()) {}
 
-SwitchWatch::~SwitchWatch() = default;
-
 void SwitchWatch::start() { asio::co_spawn(strand_, run(), asio::detached); }
 
 void SwitchWatch::stop() {

@@ -25,7 +25,6 @@ class SwitchWatch : public std::enable_shared_from_this<SwitchWatch> {
   // It keeps its own copies: its coroutine may outlive the connection.
   SwitchWatch(const Stream::Strand& strand, ConnectionOptions options, std::shared_ptr<asio::ssl::context> tls,
               std::function<void(const Address&)> on_switch);
-  ~SwitchWatch();
 
   void start();  // on the strand
   void stop();   // on the strand; ends the subscription
