@@ -5,6 +5,7 @@
 #include <atomic>
 
 #include <asio/read_until.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
 #include <fmt/format.h>
 
@@ -130,21 +131,36 @@ TEST_CASE("sentinel: a failover moves the connection on +switch-master; no op ti
 
 namespace {
 
-// A sentinel that names `master_port` as mymaster's master and never
-// announces a switch: a failover it does not tell of.
-struct SilentSentinel {
-  std::atomic<std::uint16_t> master_port{0};
+// A sentinel that names `master_port` as mymaster's master. It announces a
+// switch to `announced_port` once that is set (from `old_port`), and hangs
+// up on SUBSCRIBE if `refuse_subscribe`.
+struct FakeSentinel {
+  std::atomic<std::uint16_t> master_port{0}, old_port{0}, announced_port{0};
+  std::atomic<bool> refuse_subscribe{false};
   FakePeer peer{[this](asio::ip::tcp::socket link) -> asio::awaitable<void> {
     std::string in;
     in.erase(0, co_await asio::async_read_until(link, asio::dynamic_buffer(in), "PING\r\n", asio::use_awaitable));
     co_await asio::async_write(link, asio::buffer(std::string("+PONG\r\n")), asio::use_awaitable);
     // "... GET-MASTER-ADDR-BY-NAME mymaster" or "SUBSCRIBE +switch-master"
     co_await asio::async_read_until(link, asio::dynamic_buffer(in), std::string("master\r\n"), asio::use_awaitable);
-    const auto port = std::to_string(master_port.load());
-    const std::string reply = in.find("SUBSCRIBE") != std::string::npos
-                                  ? "*3\r\n$9\r\nsubscribe\r\n$14\r\n+switch-master\r\n:1\r\n"
-                                  : fmt::format("*2\r\n$9\r\n127.0.0.1\r\n${}\r\n{}\r\n", port.size(), port);
-    co_await asio::async_write(link, asio::buffer(reply), asio::use_awaitable);
+    if (in.find("SUBSCRIBE") == std::string::npos) {
+      const auto port = std::to_string(master_port.load());
+      const auto reply = fmt::format("*2\r\n$9\r\n127.0.0.1\r\n${}\r\n{}\r\n", port.size(), port);
+      co_await asio::async_write(link, asio::buffer(reply), asio::use_awaitable);
+      co_await drain(link);
+    }
+    if (refuse_subscribe) co_return;
+    const std::string confirmed = "*3\r\n$9\r\nsubscribe\r\n$14\r\n+switch-master\r\n:1\r\n";
+    co_await asio::async_write(link, asio::buffer(confirmed), asio::use_awaitable);
+    asio::steady_timer poll(link.get_executor());
+    while (announced_port == 0) {  // a fake's pacing: it has no event to await
+      poll.expires_after(std::chrono::milliseconds(10));
+      co_await poll.async_wait(asio::use_awaitable);
+    }
+    const auto payload = fmt::format("mymaster 127.0.0.1 {} 127.0.0.1 {}", old_port.load(), announced_port.load());
+    const auto message =
+        fmt::format("*3\r\n$7\r\nmessage\r\n$14\r\n+switch-master\r\n${}\r\n{}\r\n", payload.size(), payload);
+    co_await asio::async_write(link, asio::buffer(message), asio::use_awaitable);
     co_await drain(link);
   }};
 };
@@ -153,7 +169,7 @@ struct SilentSentinel {
 
 TEST_CASE("sentinel: a write answered READONLY (an unannounced failover) is redirected to the new master, not failed") {
   RedisServer old_master, new_master;
-  SilentSentinel sentinel;
+  FakeSentinel sentinel;
   sentinel.master_port = old_master.port();
   auto options =
       redis::ConnectionOptions::from_url(fmt::format("redis+sentinel://127.0.0.1:{}/mymaster", sentinel.peer.port()));
@@ -168,4 +184,42 @@ TEST_CASE("sentinel: a write answered READONLY (an unannounced failover) is redi
   Env direct(new_master.url());
   auto on_new = StrictCounter::create({.prefix = env.prefix, .connection = direct.conn});
   CHECK(direct(on_new->get("k")) == 5);
+}
+
+TEST_CASE("sentinel: a sentinel naming a replica is passed over for the next one") {
+  RedisServer master;
+  RedisServer replica{{"--replicaof", "127.0.0.1", std::to_string(master.port())}};
+  FakeSentinel lagging, current;
+  lagging.master_port = replica.port();
+  current.master_port = master.port();
+  Env env;
+  const auto url = fmt::format("redis+sentinel://127.0.0.1:{},127.0.0.1:{}/mymaster", lagging.peer.port(),
+                               current.peer.port());
+  CHECK(env(connect_outcome(url)).second == "connected");
+}
+
+TEST_CASE("sentinel: after +switch-master the link goes to the announced master, not to one a lagging sentinel names") {
+  RedisServer old_master, new_master;  // the old one still says it is the master (not yet converted)
+  FakeSentinel lagging, leader;        // the lagging one is asked first; the watch settles on the leader
+  lagging.master_port = old_master.port();
+  lagging.refuse_subscribe = true;
+  leader.master_port = old_master.port();
+  leader.old_port = old_master.port();
+  auto options = redis::ConnectionOptions::from_url(fmt::format(
+      "redis+sentinel://127.0.0.1:{},127.0.0.1:{}/mymaster", lagging.peer.port(), leader.peer.port()));
+  options.reconnect_backoff_min = options.reconnect_backoff_max = 10ms;
+  Env env(options);
+  auto counter = StrictCounter::create({.prefix = env.prefix, .connection = env.conn});
+  CHECK(env(counter->inc("k", 1)) == 1);
+  leader.master_port = new_master.port();
+  leader.announced_port = new_master.port();
+  // Writes land on the new master once the announcement is in.
+  CHECK(env(eventually([&]() -> asio::awaitable<bool> {
+    try {
+      co_await counter->inc("k", 1);
+    } catch (const Error& e) {
+      if (!link_trouble(e)) throw;
+    }
+    co_return new_master.command({"DBSIZE"}) != "0";
+  })));
 }

@@ -209,23 +209,54 @@ asio::awaitable<void> ConnectionImpl::handshake(Link& link) {
   }
 }
 
+// Opens a link to `target` and runs the handshake on it.
+asio::awaitable<std::shared_ptr<ConnectionImpl::Link>> ConnectionImpl::open_link(const ConnectionOptions& target) {
+  auto stream = co_await bounded(Stream::open(strand_, target, tls_.get()), Clock::now() + options_.connect_timeout,
+                                 fmt::format("cannot connect to {}", endpoint_));
+  auto link = std::make_shared<Link>(std::move(stream), ++links_);
+  co_await bounded(handshake(*link), Clock::now() + options_.command_timeout,
+                   fmt::format("handshake with {}", endpoint_));
+  co_return link;
+}
+
+// The master a failover announced, else the one the sentinels name. One that
+// cannot be reached or is no master (ROLE: a sentinel that has not heard of
+// the failover yet) sends the question to the next sentinel, each once.
+asio::awaitable<std::shared_ptr<ConnectionImpl::Link>> ConnectionImpl::open_master_link(ConnectionOptions& target) {
+  const auto sentinels = options_.sentinel.sentinels.size();
+  std::exception_ptr failure;
+  for (std::size_t tried = 0; tried < sentinels; ++tried) {
+    sentinel::Address master;
+    if (announced_)
+      master = *std::exchange(announced_, std::nullopt);
+    else
+      master = co_await sentinel::find_master(strand_, options_, tls_.get(), connect_timer_, next_sentinel_);
+    if (state_ == State::closed) throw Error(errc::connection_failed, "connection closed while connecting");
+    target.host = master.host;
+    target.port = master.port;
+    endpoint_ = fmt::format("{}:{} (master of {})", target.host, target.port, options_.sentinel.service_name);
+    std::shared_ptr<Link> link;
+    try {
+      link = co_await open_link(target);
+    } catch (const Error& e) {
+      if (state_ == State::closed) throw;
+      logger()->warn("{}; asking the next sentinel", e.what());
+      failure = std::current_exception();
+      next_sentinel_ = (next_sentinel_ + 1) % sentinels;
+    }
+    if (link) co_return link;  // (a co_return inside the try misbehaves with g++ 12)
+  }
+  std::rethrow_exception(failure);
+}
+
 asio::awaitable<void> ConnectionImpl::connect_once() {
   state_ = State::connecting;
   try {
     auto target = options_;
-    if (sentinel_mode()) {
-      auto master = co_await sentinel::find_master(strand_, options_, tls_.get(), connect_timer_, next_sentinel_);
-      if (state_ == State::closed) throw Error(errc::connection_failed, "connection closed while connecting");
-      target.host = master.host;
-      target.port = master.port;
-      endpoint_ = fmt::format("{}:{} (master of {})", target.host, target.port, options_.sentinel.service_name);
-    }
-    auto stream = co_await bounded(Stream::open(strand_, target, tls_.get()), Clock::now() + options_.connect_timeout,
-                                   fmt::format("cannot connect to {}", endpoint_));
-    auto link = std::make_shared<Link>(std::move(stream), ++links_);
-    co_await bounded(handshake(*link), Clock::now() + options_.command_timeout,
-                     fmt::format("handshake with {}", endpoint_));
-    link_ = std::move(link);
+    if (sentinel_mode())  // (not one ?: of two co_awaits: g++ 12 gets that wrong)
+      link_ = co_await open_master_link(target);
+    else
+      link_ = co_await open_link(target);
     master_ = {target.host, target.port};
   } catch (...) {
     if (state_ != State::closed) state_ = State::down;
@@ -236,6 +267,11 @@ asio::awaitable<void> ConnectionImpl::connect_once() {
   asio::co_spawn(strand_, read_replies(link_), asio::detached);
   write_waiting();
   arm_deadline();
+  // A failover announced while this link was made: it may lead to the old master.
+  if (announced_ && *announced_ != master_)
+    drop_link("a failover was announced while connecting");  // the next connect goes to the announced master
+  else
+    announced_.reset();
 }
 
 asio::awaitable<void> ConnectionImpl::supervise() {
@@ -279,6 +315,7 @@ asio::awaitable<void> ConnectionImpl::check_health() {
 // A failover announced by Sentinel: the link goes now, not at its next
 // timeout, and the reconnect asks the sentinels again.
 void ConnectionImpl::on_switch_master(const sentinel::Address& master) {
+  announced_ = master;  // the next connect goes there first
   if (link_ && master != master_)
     drop_link(fmt::format("failover: the master of {} is now {}:{}", options_.sentinel.service_name, master.host,
                           master.port));

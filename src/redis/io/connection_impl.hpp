@@ -9,6 +9,7 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -95,6 +96,8 @@ class ConnectionImpl : public std::enable_shared_from_this<ConnectionImpl> {
 
   asio::awaitable<void> read_replies(std::shared_ptr<Link> link);
   asio::awaitable<void> handshake(Link& link);
+  asio::awaitable<std::shared_ptr<Link>> open_link(const ConnectionOptions& target);
+  asio::awaitable<std::shared_ptr<Link>> open_master_link(ConnectionOptions& target);
   asio::awaitable<void> connect_once();
   asio::awaitable<void> supervise();
   asio::awaitable<void> check_health();
@@ -130,6 +133,7 @@ class ConnectionImpl : public std::enable_shared_from_this<ConnectionImpl> {
   // With Sentinel.
   std::size_t next_sentinel_ = 0;          // asked first at the next connect
   sentinel::Address master_;               // of the current (or last) link
+  std::optional<sentinel::Address> announced_;  // by +switch-master, not yet connected to
   std::shared_ptr<sentinel::SwitchWatch> watch_;
 };
 
