@@ -1,7 +1,9 @@
 #include "distkit/redis/connection.hpp"
 
 #include <asio/co_spawn.hpp>
+#include <fmt/format.h>
 
+#include "core/shared_link.hpp"
 #include "io/connection_impl.hpp"
 #include "distkit/error.hpp"
 
@@ -15,7 +17,25 @@ Connection::executor_type Connection::get_executor() const noexcept { return imp
 
 const ConnectionOptions& Connection::options() const noexcept { return impl_->options(); }
 
-asio::awaitable<Reply> Connection::exec(Command cmd) { return impl_->exec(std::move(cmd)); }
+namespace {
+
+// Thrown where the caller awaits, like every other error of exec().
+asio::awaitable<Reply> refuse(Error error) {
+  throw error;
+  co_return Reply{};
+}
+
+}  // namespace
+
+asio::awaitable<Reply> Connection::exec(Command cmd) {
+  if (cmd.size() == 0) return refuse(Error(errc::invalid_argument, "an empty command"));
+  if (detail::changes_link_state(cmd))
+    return refuse(Error(errc::invalid_argument,
+                        fmt::format("{} changes the state of the link, which every caller of this connection "
+                                    "shares; for atomicity use a script",
+                                    cmd.arg(0))));
+  return impl_->exec(std::move(cmd));
+}
 
 asio::awaitable<Reply> Connection::exec(const Script& script, Command keys_and_args) {
   return impl_->exec(std::move(keys_and_args), &script);

@@ -69,6 +69,21 @@ TEST_CASE("connection: an error reply is returned, not thrown") {
   CHECK(reply.str.starts_with("ERR"));
 }
 
+TEST_CASE("connection: a command that would change the shared link's state is refused before it is sent") {
+  Env env;
+  auto cmd = [](auto... args) { return redis::Command{args...}; };
+  for (auto refused : {cmd("MULTI"), cmd("select", "1"), cmd("SUBSCRIBE", "news"), cmd("client", "reply", "off"),
+                       cmd("WATCH", "k"), redis::Command{}}) {
+    INFO(refused.arg(0));
+    CHECK(env(error_of(env.conn->exec(std::move(refused)))) == errc::invalid_argument);
+  }
+  // Nothing reached the server: a write is not QUEUED in a transaction and
+  // lands in database 0, and replies still come.
+  CHECK(env(env.conn->exec(redis::Command{"SET", "refused-then", "1"})).str == "OK");
+  CHECK(server().command({"GET", "refused-then"}) == "1");
+  CHECK(env(env.conn->exec(redis::Command{"CLIENT", "ID"})).type == redis::Reply::Type::integer);
+}
+
 TEST_CASE("connection: replies of every type and nesting arrive whole") {
   Env env;
   auto r = env(env.conn->exec(redis::Command{

@@ -13,6 +13,7 @@
 #include "../support/catch_errc.hpp"
 #include "redis/core/backoff.hpp"
 #include "redis/core/handshake.hpp"
+#include "redis/core/shared_link.hpp"
 #include "distkit/redis/script.hpp"
 #include "redis/core/multiplexer.hpp"
 #include "redis/core/sentinel.hpp"
@@ -271,6 +272,35 @@ TEST_CASE("connection core: Sentinel's answers are read: the master's address, +
   role.elements = {reply(Reply::Type::string, "slave")};
   CHECK(confirm.on_reply(role) == Handshake::Result::refused);
   CHECK(confirm.refusal() == "ROLE: the server is a slave, not the master");
+}
+
+// ---- commands a shared link cannot carry ------------------------------------
+
+TEST_CASE("command: arg() reads back each argument, appended ones included; empty past the end") {
+  Command cmd{"EVALSHA", "", 42};
+  cmd.append(Command{"k\r\n", "v"});
+  CHECK(cmd.arg(0) == "EVALSHA");
+  CHECK(cmd.arg(1).empty());
+  CHECK(cmd.arg(2) == "42");
+  CHECK(cmd.arg(3) == "k\r\n");
+  CHECK(cmd.arg(4) == "v");
+  CHECK(cmd.arg(5).empty());
+  CHECK(Command{}.arg(0).empty());
+}
+
+TEST_CASE("connection core: commands that change the link's state are told apart, in any case") {
+  using redis::detail::changes_link_state;
+  for (auto name : {"MULTI", "exec", "Discard", "WATCH", "unwatch", "SUBSCRIBE", "psubscribe", "SSUBSCRIBE",
+                    "MONITOR", "SELECT", "AUTH", "HELLO", "RESET", "QUIT", "READONLY", "ASKING"}) {
+    INFO(name);
+    CHECK(changes_link_state(Command{name}));
+  }
+  CHECK(changes_link_state(Command{"client", "Reply", "OFF"}));
+  for (auto fine : {Command{"CLIENT", "ID"}, Command{"GET", "MULTI"}, Command{"EXECUTE"}, Command{"EVALSHA", "x", 0},
+                    Command{"MULTIPLY"}, Command{}}) {
+    INFO(fine.arg(0));
+    CHECK_FALSE(changes_link_state(fine));
+  }
 }
 
 // ---- handshake --------------------------------------------------------------

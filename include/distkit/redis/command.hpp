@@ -73,6 +73,19 @@ class Command {
     return *this;
   }
 
+  // The argument at `index` (0 is the command's name); empty past the end.
+  std::string_view arg(std::size_t index) const {
+    std::string_view rest = std::string_view(buf_).substr(header_room);
+    for (std::size_t i = 0; i < count_; ++i) {  // each is "$<len>\r\n<bytes>\r\n"
+      const auto head_end = rest.find('\r');
+      std::size_t len = 0;
+      std::from_chars(rest.data() + 1, rest.data() + head_end, len);
+      if (i == index) return rest.substr(head_end + 2, len);
+      rest.remove_prefix(head_end + 2 + len + 2);
+    }
+    return {};
+  }
+
   std::size_t size() const noexcept { return count_; }
   std::size_t bytes() const noexcept { return buf_.size(); }  // about its length in RESP
 

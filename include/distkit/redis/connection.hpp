@@ -38,6 +38,11 @@ class Connection {
   // unknown, and it is never re-sent) or errc::not_applied (the link was
   // down until command_timeout passed: it was never sent, safe to retry).
   // Callable from any thread.
+  //
+  // The link is shared by every caller, so a command that changes its state
+  // (MULTI/EXEC, WATCH, SELECT, AUTH, HELLO, SUBSCRIBE, MONITOR, CLIENT REPLY,
+  // ...) or an empty one is refused with errc::invalid_argument, before any
+  // I/O. For atomicity, use a script.
   asio::awaitable<Reply> exec(Command cmd);
 
   // Runs a script (see Script::call), with EVALSHA; re-sent as EVAL if Redis
