@@ -131,37 +131,55 @@ TEST_CASE("sentinel: a failover moves the connection on +switch-master; no op ti
 
 namespace {
 
-// A sentinel that names `master_port` as mymaster's master. It announces a
-// switch to `announced_port` once that is set (from `old_port`), and hangs
-// up on SUBSCRIBE if `refuse_subscribe`.
+// A sentinel that names `master_port` as mymaster's master. Subscribed to,
+// it answers each PING, and after one announces a switch from `old_port` to
+// `announced_port` once that is set; or it misbehaves as `subscription` says.
+// With `stalled`, it accepts links and never answers.
 struct FakeSentinel {
+  enum class Subscription { confirmed, hang_up, refused, silent };
   std::atomic<std::uint16_t> master_port{0}, old_port{0}, announced_port{0};
-  std::atomic<bool> refuse_subscribe{false};
+  std::atomic<Subscription> subscription{Subscription::confirmed};
+  std::atomic<bool> stalled{false};
+  std::atomic<int> links{0};
   FakePeer peer{[this](asio::ip::tcp::socket link) -> asio::awaitable<void> {
+    ++links;
+    if (stalled) co_await drain(link);
     std::string in;
-    in.erase(0, co_await asio::async_read_until(link, asio::dynamic_buffer(in), "PING\r\n", asio::use_awaitable));
-    co_await asio::async_write(link, asio::buffer(std::string("+PONG\r\n")), asio::use_awaitable);
+    auto read_until = [&](std::string_view end) -> asio::awaitable<std::string> {
+      const auto n = co_await asio::async_read_until(link, asio::dynamic_buffer(in), end, asio::use_awaitable);
+      std::string request = in.substr(0, n);
+      in.erase(0, n);
+      co_return request;
+    };
+    auto write = [&](std::string bytes) -> asio::awaitable<void> {
+      co_await asio::async_write(link, asio::buffer(bytes), asio::use_awaitable);
+    };
+    co_await read_until("PING\r\n");
+    co_await write("+PONG\r\n");
     // "... GET-MASTER-ADDR-BY-NAME mymaster" or "SUBSCRIBE +switch-master"
-    co_await asio::async_read_until(link, asio::dynamic_buffer(in), std::string("master\r\n"), asio::use_awaitable);
-    if (in.find("SUBSCRIBE") == std::string::npos) {
+    if ((co_await read_until("master\r\n")).find("SUBSCRIBE") == std::string::npos) {
       const auto port = std::to_string(master_port.load());
-      const auto reply = fmt::format("*2\r\n$9\r\n127.0.0.1\r\n${}\r\n{}\r\n", port.size(), port);
-      co_await asio::async_write(link, asio::buffer(reply), asio::use_awaitable);
+      co_await write(fmt::format("*2\r\n$9\r\n127.0.0.1\r\n${}\r\n{}\r\n", port.size(), port));
       co_await drain(link);
     }
-    if (refuse_subscribe) co_return;
-    const std::string confirmed = "*3\r\n$9\r\nsubscribe\r\n$14\r\n+switch-master\r\n:1\r\n";
-    co_await asio::async_write(link, asio::buffer(confirmed), asio::use_awaitable);
-    asio::steady_timer poll(link.get_executor());
-    while (announced_port == 0) {  // a fake's pacing: it has no event to await
-      poll.expires_after(std::chrono::milliseconds(10));
-      co_await poll.async_wait(asio::use_awaitable);
+    if (subscription == Subscription::hang_up) co_return;
+    if (subscription == Subscription::refused) {
+      co_await write("-NOPERM this user has no permissions to access one of the channels used as arguments\r\n");
+      co_await drain(link);
     }
-    const auto payload = fmt::format("mymaster 127.0.0.1 {} 127.0.0.1 {}", old_port.load(), announced_port.load());
-    const auto message =
-        fmt::format("*3\r\n$7\r\nmessage\r\n$14\r\n+switch-master\r\n${}\r\n{}\r\n", payload.size(), payload);
-    co_await asio::async_write(link, asio::buffer(message), asio::use_awaitable);
-    co_await drain(link);
+    co_await write("*3\r\n$9\r\nsubscribe\r\n$14\r\n+switch-master\r\n:1\r\n");
+    if (subscription == Subscription::silent) co_await drain(link);
+    for (bool announced = false;;) {
+      co_await read_until("PING\r\n");
+      co_await write("*2\r\n$4\r\npong\r\n$0\r\n\r\n");
+      if (!announced && announced_port != 0) {
+        const auto payload =
+            fmt::format("mymaster 127.0.0.1 {} 127.0.0.1 {}", old_port.load(), announced_port.load());
+        co_await write(
+            fmt::format("*3\r\n$7\r\nmessage\r\n$14\r\n+switch-master\r\n${}\r\n{}\r\n", payload.size(), payload));
+        announced = true;
+      }
+    }
   }};
 };
 
@@ -198,16 +216,21 @@ TEST_CASE("sentinel: a sentinel naming a replica is passed over for the next one
   CHECK(env(connect_outcome(url)).second == "connected");
 }
 
-TEST_CASE("sentinel: after +switch-master the link goes to the announced master, not to one a lagging sentinel names") {
+TEST_CASE("sentinel: after +switch-master the link goes to the announced master, not to one a lagging sentinel names; "
+          "a sentinel that hangs up, refuses or goes silent on the subscription is passed over") {
+  using Subscription = FakeSentinel::Subscription;
+  const auto lagging_subscription = GENERATE(Subscription::hang_up, Subscription::refused, Subscription::silent);
+  INFO("the lagging sentinel's subscription: " << static_cast<int>(lagging_subscription));
   RedisServer old_master, new_master;  // the old one still says it is the master (not yet converted)
   FakeSentinel lagging, leader;        // the lagging one is asked first; the watch settles on the leader
   lagging.master_port = old_master.port();
-  lagging.refuse_subscribe = true;
+  lagging.subscription = lagging_subscription;
   leader.master_port = old_master.port();
   leader.old_port = old_master.port();
   auto options = redis::ConnectionOptions::from_url(fmt::format(
       "redis+sentinel://127.0.0.1:{},127.0.0.1:{}/mymaster", lagging.peer.port(), leader.peer.port()));
   options.reconnect_backoff_min = options.reconnect_backoff_max = 10ms;
+  options.health_check_interval = 100ms;  // a silent sentinel is passed over within this plus command_timeout
   Env env(options);
   auto counter = StrictCounter::create({.prefix = env.prefix, .connection = env.conn});
   CHECK(env(counter->inc("k", 1)) == 1);
@@ -222,4 +245,24 @@ TEST_CASE("sentinel: after +switch-master the link goes to the announced master,
     }
     co_return new_master.command({"DBSIZE"}) != "0";
   })));
+}
+
+TEST_CASE("sentinel: close() while the sentinels are asked again dials no further sentinel") {
+  RedisServer master;
+  FakeSentinel first, second;
+  first.master_port = second.master_port = master.port();
+  auto options = redis::ConnectionOptions::from_url(
+      fmt::format("redis+sentinel://127.0.0.1:{},127.0.0.1:{}/mymaster", first.peer.port(), second.peer.port()));
+  options.reconnect_backoff_min = options.reconnect_backoff_max = 10ms;
+  Env env(options);
+  const int second_links = second.links;
+  const int first_links = first.links;
+  first.stalled = true;  // the next question to it is never answered
+  master.command({"CLIENT", "KILL", "TYPE", "normal"});
+  // The reconnect asks the first sentinel again (it answered last time) and waits.
+  CHECK(env(eventually([&]() -> asio::awaitable<bool> { co_return first.links > first_links; })));
+  env.conn.reset();  // close()
+  env.io.restart();
+  env.io.run();  // until every coroutine of the connection has ended
+  CHECK(second.links == second_links);
 }

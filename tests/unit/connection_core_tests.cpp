@@ -264,6 +264,14 @@ TEST_CASE("connection core: Sentinel's answers are read: the master's address, +
   message.elements[2].str = "mymaster 10.0.0.5 6379";
   CHECK_FALSE(sentinel::switched_master(message, "mymaster").has_value());
 
+  Reply subscribed = reply(Reply::Type::array);
+  subscribed.elements = {reply(Reply::Type::string, "subscribe"), reply(Reply::Type::string, "+switch-master"),
+                         reply(Reply::Type::integer)};
+  CHECK(sentinel::confirms_subscription(subscribed));
+  CHECK_FALSE(sentinel::confirms_subscription(error("NOPERM this user has no permissions to access one of the "
+                                                     "channels used as arguments")));
+  CHECK_FALSE(sentinel::confirms_subscription(message));
+
   redis::ConnectionOptions options;
   Handshake confirm(options, true);
   CHECK(confirm.request() == resp(Command{"PING"}) + resp(Command{"ROLE"}));

@@ -24,6 +24,13 @@ std::optional<Address> master_in(const Reply& reply) {
   return address(reply.elements[0].str, reply.elements[1].str);
 }
 
+Command subscribe_switches() { return Command{"SUBSCRIBE", "+switch-master"}; }
+
+bool confirms_subscription(const Reply& reply) {
+  return reply.type == Reply::Type::array && reply.elements.size() == 3 && reply.elements[0].str == "subscribe" &&
+         reply.elements[1].str == "+switch-master";
+}
+
 std::optional<Address> switched_master(const Reply& message, std::string_view service) {
   // A pub/sub push: ["message", "+switch-master", payload].
   if (message.type != Reply::Type::array || message.elements.size() != 3 || message.elements[0].str != "message" ||

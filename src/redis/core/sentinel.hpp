@@ -19,6 +19,12 @@ Command ask_master(std::string_view service);  // SENTINEL GET-MASTER-ADDR-BY-NA
 // know the service (nil) or the reply makes no sense.
 std::optional<Address> master_in(const Reply& reply);
 
+Command subscribe_switches();  // SUBSCRIBE +switch-master
+
+// Whether `reply` confirms subscribe_switches(); a sentinel whose ACL forbids
+// the channel answers an error (NOPERM) instead, and would never announce.
+bool confirms_subscription(const Reply& reply);
+
 // The new master in a `+switch-master` message ("<name> <old ip> <old port>
 // <new ip> <new port>"), if it is about `service`.
 std::optional<Address> switched_master(const Reply& message, std::string_view service);

@@ -230,7 +230,8 @@ asio::awaitable<std::shared_ptr<ConnectionImpl::Link>> ConnectionImpl::open_mast
     if (announced_)
       master = *std::exchange(announced_, std::nullopt);
     else
-      master = co_await sentinel::find_master(strand_, options_, tls_.get(), connect_timer_, next_sentinel_);
+      master = co_await sentinel::find_master(strand_, options_, tls_.get(), connect_timer_, next_sentinel_,
+                                              [this] { return state_ == State::closed; });
     if (state_ == State::closed) throw Error(errc::connection_failed, "connection closed while connecting");
     target.host = master.host;
     target.port = master.port;

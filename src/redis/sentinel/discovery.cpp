@@ -41,11 +41,13 @@ asio::awaitable<std::unique_ptr<Link>> open_link(const Stream::Strand& strand, c
 }
 
 asio::awaitable<Address> find_master(const Stream::Strand& strand, const ConnectionOptions& options,
-                                     asio::ssl::context* tls, asio::steady_timer& timer, std::size_t& first) {
+                                     asio::ssl::context* tls, asio::steady_timer& timer, std::size_t& first,
+                                     const std::function<bool()>& closed) {
   const auto& sentinels = options.sentinel.sentinels;
   const auto& service = options.sentinel.service_name;
   std::string answers;  // for the error, if no sentinel knows
   for (std::size_t tried = 0; tried < sentinels.size(); ++tried) {
+    if (closed()) throw Error(errc::connection_failed, "connection closed while connecting");
     const std::size_t index = (first + tried) % sentinels.size();
     const auto name = name_of(sentinels[index]);
     try {

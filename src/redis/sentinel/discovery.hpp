@@ -4,6 +4,7 @@
 // connect_timeout. The watch (+switch-master) uses the same links.
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 
 #include <asio/awaitable.hpp>
@@ -29,9 +30,11 @@ asio::awaitable<std::unique_ptr<Link>> open_link(const Stream::Strand& strand, c
 
 // The master's address, from the first sentinel that knows it, asking from
 // sentinel `first` on; `first` becomes the one that answered. `timer` bounds
-// each sentinel (a close() may cancel it). Throws Error(connection_failed)
-// with each sentinel's answer.
+// each sentinel; a close() cancels it and makes `closed()` true, and no
+// further sentinel is dialed. Throws Error(connection_failed) with each
+// sentinel's answer.
 asio::awaitable<Address> find_master(const Stream::Strand& strand, const ConnectionOptions& options,
-                                     asio::ssl::context* tls, asio::steady_timer& timer, std::size_t& first);
+                                     asio::ssl::context* tls, asio::steady_timer& timer, std::size_t& first,
+                                     const std::function<bool()>& closed);
 
 }  // namespace distkit::redis::detail::sentinel

@@ -32,12 +32,14 @@ class SwitchWatch : public std::enable_shared_from_this<SwitchWatch> {
  private:
   asio::awaitable<void> run();
   asio::awaitable<void> listen(std::size_t index, bool& subscribed);
+  asio::awaitable<void> keep_pinging(std::shared_ptr<Link> link);
 
   Stream::Strand strand_;
   ConnectionOptions options_;
   std::shared_ptr<asio::ssl::context> tls_;
   std::function<void(const Address&)> on_switch_;
-  asio::steady_timer timer_;
+  asio::steady_timer timer_;       // dialing, awaiting a message, backing off
+  asio::steady_timer ping_timer_;  // the next PING on the subscription
   Backoff backoff_;
   Link* link_ = nullptr;  // the subscription, while there is one
   bool stopped_ = false;
