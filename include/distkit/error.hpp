@@ -1,7 +1,9 @@
 #pragma once
 // Error model: every failure surfaces as distkit::Error carrying a distkit::errc.
 
+#include <cstddef>
 #include <string>
+#include <string_view>
 #include <system_error>
 
 namespace distkit {
@@ -27,8 +29,15 @@ inline std::error_code make_error_code(errc e) noexcept {
 
 class Error : public std::system_error {
  public:
-  Error(errc code, const std::string& what) : std::system_error(make_error_code(code), what) {}
+  Error(errc code, const std::string& what)
+      : std::system_error(make_error_code(code), what), reason_size_(what.size()) {}
   errc value() const noexcept { return static_cast<errc>(code().value()); }
+  // what() without the words of the errc that std::system_error appends
+  // (": connection to redis failed"): for quoting in another message.
+  std::string_view reason() const noexcept { return std::string_view(what()).substr(0, reason_size_); }
+
+ private:
+  std::size_t reason_size_;
 };
 
 }  // namespace distkit

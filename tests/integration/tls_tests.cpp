@@ -153,3 +153,23 @@ TEST_CASE("tls: unusable files and options that do not go together are invalid_a
   over_unix.unix_socket = tls.redis.unix_socket();
   CHECK(env(connect_outcome(over_unix)).first == errc::invalid_argument);
 }
+
+TEST_CASE("tls: rediss+sentinel:// speaks TLS to the sentinels and to the master they name") {
+  TlsServer master(certs().server);
+  const auto sentinel_tls_port = free_port();
+  RedisServer sentinel{{"--sentinel", "--tls-port", std::to_string(sentinel_tls_port), "--tls-cert-file",
+                        certs().server.cert, "--tls-key-file", certs().server.key, "--tls-ca-cert-file", certs().ca,
+                        "--tls-auth-clients", "no", "--tls-replication", "yes"},
+                       fmt::format("sentinel monitor mymaster 127.0.0.1 {} 1\n", master.tls_port)};
+  Env env(fmt::format("rediss+sentinel://127.0.0.1:{}/mymaster?ca_file={}", sentinel_tls_port, certs().ca));
+  auto counter = StrictCounter::create({.prefix = env.prefix, .connection = env.conn});
+  CHECK(env(counter->inc("k", 4)) == 4);
+  Env plain(master.redis.url());
+  auto same = StrictCounter::create({.prefix = env.prefix, .connection = plain.conn});
+  CHECK(plain(same->get("k")) == 4);
+  // A client that does not trust the CA is refused by the sentinel already.
+  auto [error, what] = env(connect_outcome(fmt::format("rediss+sentinel://127.0.0.1:{}/mymaster?ca_file={}",
+                                                       sentinel_tls_port, certs().other_ca)));
+  CHECK(error == errc::connection_failed);
+  CHECK_THAT(what, Catch::Contains("sentinel") && Catch::Contains("self-signed certificate in certificate chain"));
+}

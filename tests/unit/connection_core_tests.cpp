@@ -13,6 +13,7 @@
 #include "../support/catch_errc.hpp"
 #include "redis/core/backoff.hpp"
 #include "redis/core/handshake.hpp"
+#include "redis/core/health.hpp"
 #include "redis/core/shared_link.hpp"
 #include "distkit/redis/script.hpp"
 #include "redis/core/multiplexer.hpp"
@@ -309,6 +310,22 @@ TEST_CASE("connection core: commands that change the link's state are told apart
     INFO(fine.arg(0));
     CHECK_FALSE(changes_link_state(fine));
   }
+}
+
+// ---- health check -----------------------------------------------------------
+
+TEST_CASE("connection core: the health check pings a quiet link, not a busy one; a PING timed out or stuck unsent "
+          "shows a dead link") {
+  redis::detail::HealthCheck health;
+  CHECK(health.ping_due());  // nothing read yet
+  health.on_read();
+  CHECK_FALSE(health.ping_due());  // replies came in this interval
+  CHECK(health.ping_due());        // none since
+  CHECK(health.ping_due());
+  using redis::detail::HealthCheck;
+  CHECK(HealthCheck::shows_dead_link(errc::timeout));
+  CHECK(HealthCheck::shows_dead_link(errc::not_applied));
+  CHECK_FALSE(HealthCheck::shows_dead_link(errc::connection_lost));  // already dropped
 }
 
 // ---- handshake --------------------------------------------------------------

@@ -254,6 +254,8 @@ TEST_CASE("errors: distkit category, one message per code, usable as std::error_
   CHECK(err.value() == errc::overflow);
   CHECK(err.code() == errc::overflow);
   CHECK(std::string(err.what()).find("k would overflow") != std::string::npos);
+  CHECK(err.reason() == "k would overflow");  // without the errc's words, for quoting
+  CHECK(Error(errc::timeout, "").reason().empty());
 }
 
 // ---- RESP -------------------------------------------------------------------

@@ -130,6 +130,7 @@ asio::awaitable<void> ConnectionImpl::read_replies(std::shared_ptr<Link> link) {
       drop_link(read_failure(ec));
       break;
     }
+    health_.on_read();
     try {
       link->reader.feed(buffer.data(), n);
       while (auto reply = link->reader.next()) {
@@ -205,7 +206,7 @@ asio::awaitable<void> ConnectionImpl::handshake(Link& link) {
   try {
     co_await shake_hands(*link.stream, link.reader, Handshake(options_, sentinel_mode()));
   } catch (const std::runtime_error& e) {
-    throw Error(errc::connection_failed, fmt::format("handshake with {} failed: {}", endpoint_, e.what()));
+    throw Error(errc::connection_failed, fmt::format("handshake with {} failed: {}", endpoint_, reason_of(e)));
   }
 }
 
@@ -295,20 +296,19 @@ asio::awaitable<void> ConnectionImpl::supervise() {
 }
 
 // A PING that gets no answer means the link is dead even if TCP has not
-// noticed yet: drop it so the supervisor reconnects.
+// noticed yet: drop it so the supervisor reconnects. (HealthCheck decides.)
 asio::awaitable<void> ConnectionImpl::check_health() {
   auto self = shared_from_this();
   while (state_ != State::closed) {
     health_timer_.expires_after(options_.health_check_interval);
     co_await health_timer_.async_wait(as_tuple(asio::use_awaitable));
-    if (state_ != State::ready) continue;
+    if (state_ != State::ready || !health_.ping_due()) continue;
     const auto link = links_;
     try {
       co_await exec(Command{"PING"});
     } catch (const Error& e) {
-      // not_applied with the link up: a write so stalled that the PING never left.
-      if ((e.value() == errc::timeout || e.value() == errc::not_applied) && link == links_ && link_)
-        drop_link(fmt::format("health check PING failed: {}", e.what()));
+      if (HealthCheck::shows_dead_link(e.value()) && link == links_ && link_)
+        drop_link(fmt::format("health check PING failed: {}", e.reason()));
     }
   }
 }

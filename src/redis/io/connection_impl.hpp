@@ -21,6 +21,7 @@
 #include <asio/strand.hpp>
 
 #include "../core/backoff.hpp"
+#include "../core/health.hpp"
 #include "../core/multiplexer.hpp"
 #include "distkit/redis/command.hpp"
 #include "distkit/redis/options.hpp"
@@ -129,6 +130,7 @@ class ConnectionImpl : public std::enable_shared_from_this<ConnectionImpl> {
   asio::steady_timer sleep_timer_;
   asio::steady_timer health_timer_;
   Backoff backoff_;
+  HealthCheck health_;
 
   // With Sentinel.
   std::size_t next_sentinel_ = 0;          // asked first at the next connect

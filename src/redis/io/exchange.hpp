@@ -25,6 +25,13 @@
 
 namespace distkit::redis::detail {
 
+// What went wrong, for quoting in another message: an Error's reason, or
+// what() of anything else.
+inline std::string_view reason_of(const std::exception& e) {
+  if (auto error = dynamic_cast<const Error*>(&e)) return error->reason();
+  return e.what();
+}
+
 // Why a read from a link failed, in words for a log or an error.
 std::string read_failure(const std::error_code& ec);
 

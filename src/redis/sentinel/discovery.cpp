@@ -35,7 +35,7 @@ asio::awaitable<std::unique_ptr<Link>> open_link(const Stream::Strand& strand, c
   try {
     co_await shake_hands(*link->stream, link->reader, Handshake(o));
   } catch (const std::runtime_error& e) {
-    throw Error(errc::connection_failed, fmt::format("sentinel {}:{}: {}", o.host, o.port, e.what()));
+    throw Error(errc::connection_failed, fmt::format("sentinel {}:{}: {}", o.host, o.port, reason_of(e)));
   }
   co_return link;
 }
@@ -64,8 +64,8 @@ asio::awaitable<Address> find_master(const Stream::Strand& strand, const Connect
         co_return *master;
       }
       answers += fmt::format("; {}: {}", name, reply.is_nil() ? "no such service" : "an answer that is no address");
-    } catch (const std::exception& e) {
-      answers += fmt::format("; {}", e.what());
+    } catch (const std::runtime_error& e) {
+      answers += fmt::format("; {}", reason_of(e));
     }
   }
   throw Error(errc::connection_failed, fmt::format("no sentinel named the master of {}{}", service, answers));
