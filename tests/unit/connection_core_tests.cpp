@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "../support/catch_errc.hpp"
+#include "replies.hpp"
 #include "redis/core/backoff.hpp"
 #include "redis/core/handshake.hpp"
 #include "redis/core/health.hpp"
@@ -22,6 +23,7 @@
 
 using namespace distkit;
 using namespace std::chrono_literals;
+using namespace distkit::test;
 using redis::Command;
 using redis::Reply;
 using redis::detail::Clock;
@@ -56,16 +58,6 @@ struct RecordingOp final : Op {
 
 constexpr redis::Script script("probe", "return 1", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db");
 
-Reply reply(Reply::Type type, std::string str = {}, std::int64_t integer = 0) {
-  Reply r;
-  r.type = type;
-  r.str = std::move(str);
-  r.integer = integer;
-  return r;
-}
-Reply status(std::string s) { return reply(Reply::Type::status, std::move(s)); }
-Reply error(std::string s) { return reply(Reply::Type::error, std::move(s)); }
-Reply integer(std::int64_t i) { return reply(Reply::Type::integer, {}, i); }
 
 // A multiplexer whose ops all fall due at `t0 + 1s` unless told otherwise.
 struct Queue {
