@@ -36,6 +36,7 @@ class RedisServer {
   // Drops every client connection but the admin's own (CLIENT KILL TYPE normal).
   void kill_clients() const { command({"CLIENT", "KILL", "TYPE", "normal"}); }
 
+  bool running() const { return pid_ > 0; }
   void kill_hard();  // SIGKILL, no cleanup
   void stop();       // SIGTERM and wait
   void start();      // (re)start on the same port and dir; waits until it answers

@@ -61,14 +61,16 @@ constexpr redis::Script script("probe", "return 1", "e0e1f9fabfc9d4800c877a703b8
 
 // A multiplexer whose ops all fall due at `t0 + 1s` unless told otherwise.
 struct Queue {
-  explicit Queue(bool redirect_read_only = false) : mux("redis.test:6379", 1000ms, redirect_read_only) {}
+  explicit Queue(Multiplexer::Rules rules = {}) : mux("redis.test:6379", 1000ms, rules) {}
   Multiplexer mux;
   Clock::time_point t0 = Clock::now();
   std::vector<std::unique_ptr<Outcome>> outcomes;
 
-  Outcome& add(Command cmd, const redis::Script* s = nullptr, Clock::duration due = 1s) {
+  Outcome& add(Command cmd, const redis::Script* s = nullptr, Clock::duration due = 1s, bool asking = false) {
     auto& o = *outcomes.emplace_back(std::make_unique<Outcome>());
-    mux.add(std::make_unique<RecordingOp>(o, std::move(cmd), t0 + due, s));
+    auto op = std::make_unique<RecordingOp>(o, std::move(cmd), t0 + due, s);
+    op->asking = asking;
+    mux.add(std::move(op));
     return o;
   }
   std::string write() {
@@ -208,7 +210,7 @@ TEST_CASE("connection core: closing fails written ops with connection_lost, unwr
 }
 
 TEST_CASE("connection core: behind Sentinel, a write refused READONLY waits for the next link; else it is a reply") {
-  Queue q(true);
+  Queue q({.redirect_read_only = true});
   auto& mux = q.mux;
   auto& write = q.add(Command{"INCR", "k"});
   auto& in_script = q.add(Command(0), &script);
@@ -302,6 +304,68 @@ TEST_CASE("connection core: commands that change the link's state are told apart
     INFO(fine.arg(0));
     CHECK_FALSE(changes_link_state(fine));
   }
+}
+
+TEST_CASE("connection core: an op with less time left goes ahead of waiting ones, and times out on time even "
+          "when written behind ops with more") {
+  Queue q;
+  auto& later = q.add(Command{"ECHO", "later"}, nullptr, 1s);
+  auto& sooner = q.add(Command{"ECHO", "sooner"}, nullptr, 500ms);  // a redirected op
+  CHECK(q.write() == resp(Command{"ECHO", "sooner"}) + resp(Command{"ECHO", "later"}));
+  auto& behind = q.add(Command{"ECHO", "behind"}, nullptr, 200ms);
+  q.write();
+  CHECK(q.mux.next_deadline() == q.t0 + 200ms);
+  q.mux.expire(q.t0 + 300ms);
+  CHECK((behind.completions == 1 && behind.error == errc::timeout));
+  CHECK((sooner.completions == 0 && later.completions == 0));
+  CHECK(q.mux.on_reply(bulk("sooner")) == Verdict::taken);
+  CHECK(q.mux.on_reply(bulk("later")) == Verdict::taken);
+  CHECK(q.mux.on_reply(bulk("behind")) == Verdict::taken);  // late: dropped
+  CHECK((sooner.reply.str == "sooner" && later.reply.str == "later" && behind.completions == 1));
+}
+
+TEST_CASE("connection core: an asked op goes behind ASKING, whose OK is not its reply, also when re-sent as EVAL") {
+  Queue q;
+  auto& asked = q.add(Command(1, "{p}:k"), &script, 1s, true);
+  CHECK(q.write() == resp(Command{"ASKING"}) + resp(Command{"EVALSHA", script.sha1(), 1, "{p}:k"}));
+  CHECK(q.mux.awaited() == 1);
+  CHECK(q.mux.on_reply(status("OK")) == Verdict::taken);
+  CHECK(q.mux.on_reply(error("NOSCRIPT No matching script.")) == Verdict::taken);
+  CHECK(asked.completions == 0);
+  CHECK(q.write() == resp(Command{"ASKING"}) + resp(Command{"EVAL", script.body(), 1, "{p}:k"}));
+  CHECK(q.mux.on_reply(status("OK")) == Verdict::taken);
+  CHECK(q.mux.on_reply(integer(1)) == Verdict::taken);
+  CHECK((asked.completions == 1 && !asked.error && asked.reply.integer == 1));
+}
+
+TEST_CASE("connection core: a cluster node hands a script's redirections on as replies, and refuses ops at once "
+          "while it cannot be reached") {
+  Queue node({.cluster_node = true});
+  auto& moved = node.add(Command(0), &script);
+  auto& try_again = node.add(Command(0), &script);
+  auto& failed = node.add(Command(0), &script);
+  node.write();
+  node.mux.on_reply(error("MOVED 12 127.0.0.1:7001"));
+  node.mux.on_reply(error("TRYAGAIN Multiple keys request during rehashing of slot"));
+  node.mux.on_reply(error("ERR user_script:1: boom"));
+  CHECK((!moved.error && moved.reply.str == "MOVED 12 127.0.0.1:7001"));
+  CHECK((!try_again.error && try_again.reply.is_error()));
+  CHECK(failed.error == errc::script_error);
+
+  auto& waiting = node.add(Command{"PING"});
+  node.mux.on_unreachable("connection refused");
+  CHECK((waiting.completions == 1 && waiting.error == errc::not_applied));
+  auto& refused = node.add(Command{"PING"});
+  CHECK((refused.completions == 1 && refused.error == errc::not_applied));
+  node.mux.on_link_up();
+  auto& accepted = node.add(Command{"PING"});
+  CHECK(accepted.completions == 0);
+
+  Queue plain;  // elsewhere a script's MOVED is its error
+  auto& thrown = plain.add(Command(0), &script);
+  plain.write();
+  plain.mux.on_reply(error("MOVED 12 127.0.0.1:7001"));
+  CHECK(thrown.error == errc::script_error);
 }
 
 // ---- health check -----------------------------------------------------------

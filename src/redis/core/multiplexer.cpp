@@ -22,23 +22,37 @@ bool refused_by_replica(std::string_view error, bool script) {
          (script && error.find("READONLY You can't write against a read only replica") != std::string_view::npos);
 }
 
+// A redirection or "not now" from a cluster node: the router's to act on.
+bool for_the_router(std::string_view error) {
+  return error.starts_with("MOVED ") || error.starts_with("ASK ") || error.starts_with("TRYAGAIN") ||
+         error.starts_with("CLUSTERDOWN") || error.find("non local key") != std::string_view::npos;
+}
+
 }  // namespace
 
-Multiplexer::Multiplexer(std::string endpoint, std::chrono::milliseconds command_timeout, bool redirect_read_only)
-    : endpoint_(std::move(endpoint)), command_timeout_(command_timeout), redirect_read_only_(redirect_read_only) {}
+Multiplexer::Multiplexer(std::string endpoint, std::chrono::milliseconds command_timeout, Rules rules)
+    : endpoint_(std::move(endpoint)), command_timeout_(command_timeout), rules_(rules) {}
 
 void Multiplexer::add(std::unique_ptr<Op> op) {
-  if (closed_)
-    fail(*op, errc::not_applied, "connection closed");
-  else
-    waiting_.push_back(std::move(op));
+  if (closed_) return fail(*op, errc::not_applied, "connection closed");
+  if (!unreachable_.empty())
+    return fail(*op, errc::not_applied, fmt::format("not sent: {} cannot be reached: {}", endpoint_, unreachable_));
+  if (waiting_.empty() || waiting_.back()->deadline <= op->deadline) return waiting_.push_back(std::move(op));
+  const auto first = waiting_.begin() + static_cast<std::ptrdiff_t>(resends_waiting_);
+  const auto at = std::upper_bound(first, waiting_.end(), op->deadline,
+                                   [](Clock::time_point due, const auto& other) { return due < other->deadline; });
+  waiting_.insert(at, std::move(op));
 }
 
 void Multiplexer::write_waiting(std::string& out) {
+  static constexpr std::string_view asking = "*1\r\n$6\r\nASKING\r\n";
   for (auto& op : waiting_) {
+    if (op->asking) out += asking;
+    op->asking_answer_due = op->asking;
     out += op->script && !op->as_eval ? op->cmd.resp(op->script->evalsha_head(), 2) : op->cmd.resp();
     op->status = OpStatus::written;
-    if (op->as_eval) resent_.push_back(op.get());
+    op->watched_apart = op->as_eval || (!sent_.empty() && op->deadline < sent_.back()->deadline);
+    if (op->watched_apart) apart_.push_back(op.get());
     sent_.push_back(std::move(op));
   }
   waiting_.clear();
@@ -47,10 +61,11 @@ void Multiplexer::write_waiting(std::string& out) {
 
 Multiplexer::Verdict Multiplexer::on_reply(Reply&& reply) {
   if (sent_.empty()) return Verdict::unasked;
+  if (std::exchange(sent_.front()->asking_answer_due, false)) return Verdict::taken;  // ASKING's +OK
   auto op = std::move(sent_.front());
   sent_.pop_front();
   settled_ -= std::min<std::size_t>(settled_, 1);
-  if (op->as_eval) std::erase(resent_, op.get());
+  if (op->watched_apart) std::erase(apart_, op.get());
   if (op->status == OpStatus::timed_out) return Verdict::taken;  // its caller has moved on
   const bool error = reply.is_error();
   if (op->script && !op->as_eval && error && reply.str.starts_with("NOSCRIPT")) {
@@ -61,12 +76,13 @@ Multiplexer::Verdict Multiplexer::on_reply(Reply&& reply) {
     wait_again(std::move(op));
     return Verdict::taken;
   }
-  if (redirect_read_only_ && error && refused_by_replica(reply.str, op->script != nullptr)) {
+  if (rules_.redirect_read_only && error && refused_by_replica(reply.str, op->script != nullptr)) {
     wait_again(std::move(op));  // a replica refused it: it did not run
     return Verdict::read_only;
   }
   reply.order = ++replies_;
-  auto failure = op->script && error ? op->script->error_of(reply) : nullptr;  // before the reply is moved
+  const bool thrown = op->script && error && !(rules_.cluster_node && for_the_router(reply.str));
+  auto failure = thrown ? op->script->error_of(reply) : nullptr;  // before the reply is moved
   op->complete(std::move(failure), std::move(reply));
   return Verdict::taken;
 }
@@ -83,8 +99,16 @@ void Multiplexer::on_link_lost(std::string_view why) {
   for (auto& op : sent_)
     if (op->status == OpStatus::written) fail(*op, errc::connection_lost, message);
   sent_.clear();
-  resent_.clear();
+  apart_.clear();
   settled_ = 0;
+}
+
+void Multiplexer::on_unreachable(std::string_view why) {
+  unreachable_ = why.empty() ? "unreachable" : std::string(why);
+  const auto message = fmt::format("not sent: {} cannot be reached: {}", endpoint_, unreachable_);
+  for (auto& op : waiting_) fail(*op, errc::not_applied, message);
+  waiting_.clear();
+  resends_waiting_ = 0;
 }
 
 // Skips the timed-out ops at the front once each: a stalled server may hold
@@ -99,7 +123,7 @@ void Multiplexer::expire(Clock::time_point now) {
     op.status = OpStatus::timed_out;
     fail(op, errc::timeout, fmt::format("no reply from {} within {}ms", endpoint_, command_timeout_.count()));
   };
-  std::erase_if(resent_, [&](Op* op) {
+  std::erase_if(apart_, [&](Op* op) {
     if (op->deadline > now) return false;
     time_out(*op);
     return true;
@@ -116,7 +140,7 @@ Clock::time_point Multiplexer::next_deadline() {
   auto next = Clock::time_point::max();
   if (auto* op = first_open_sent()) next = op->deadline;
   if (!waiting_.empty()) next = std::min(next, waiting_.front()->deadline);
-  for (auto* op : resent_) next = std::min(next, op->deadline);
+  for (auto* op : apart_) next = std::min(next, op->deadline);
   return next;
 }
 

@@ -17,15 +17,29 @@
 
 namespace distkit::redis::detail {
 
+// How a multiplexer reads replies that depend on what it is connected to.
+struct MultiplexerRules {
+  // Redis behind Sentinel: a READONLY reply means the link reached a
+  // demoted master. The command did not run, and waits for the new master.
+  bool redirect_read_only = false;
+  // A node of a Redis Cluster: a redirection (MOVED, ASK) or a "try again"
+  // answered to a script is handed on as a reply, not thrown, for the
+  // router to act on; and while the node cannot be reached (see
+  // on_unreachable) ops fail with not_applied at once, for the router to
+  // send elsewhere.
+  bool cluster_node = false;
+};
+
 class Multiplexer {
  public:
-  // `endpoint` and `command_timeout` only word the errors. With
-  // `redirect_read_only` (Redis behind Sentinel), a READONLY reply means the
-  // link reached a demoted master: the command did not run, and waits for
-  // the new master.
-  Multiplexer(std::string endpoint, std::chrono::milliseconds command_timeout, bool redirect_read_only = false);
+  using Rules = MultiplexerRules;
 
-  // Queues `op` behind the others. Once closed, fails it with not_applied.
+  // `endpoint` and `command_timeout` only word the errors.
+  Multiplexer(std::string endpoint, std::chrono::milliseconds command_timeout, Rules rules = {});
+
+  // Queues `op` in deadline order: behind the others, unless it has less
+  // time left than they do (an op a cluster router redirected). Once
+  // closed, or while unreachable, fails it with not_applied.
   void add(std::unique_ptr<Op> op);
 
   bool has_waiting() const noexcept { return !waiting_.empty(); }
@@ -48,6 +62,11 @@ class Multiplexer {
   // run. Waiting ops stay for the next link.
   void on_link_lost(std::string_view why);
 
+  // With Rules::cluster_node: a connect failed. Waiting ops, and those added
+  // until on_link_up(), fail with not_applied.
+  void on_unreachable(std::string_view why);
+  void on_link_up() noexcept { unreachable_.clear(); }
+
   // Fails the ops whose deadline passed: timeout if written (their late
   // reply is dropped), not_applied if not (they certainly did not run).
   void expire(Clock::time_point now);
@@ -67,11 +86,13 @@ class Multiplexer {
   std::chrono::milliseconds command_timeout_;
   std::deque<std::unique_ptr<Op>> waiting_;  // deadline order: scripts re-sent after NOSCRIPT go first
   std::size_t resends_waiting_ = 0;          // how many: the next one goes behind them
-  bool redirect_read_only_;
+  Rules rules_;
+  std::string unreachable_;                  // why, while the node cannot be reached
   std::deque<std::unique_ptr<Op>> sent_;     // reply order
-  // sent_ is in deadline order but for scripts re-sent after NOSCRIPT, which
-  // keep their first deadline and are watched apart until answered.
-  std::vector<Op*> resent_;
+  // sent_ is in deadline order but for ops written with less time left than
+  // the ops before them (scripts re-sent after NOSCRIPT, which keep their
+  // first deadline; redirected ops), which are watched apart until answered.
+  std::vector<Op*> apart_;
   std::size_t settled_ = 0;    // sent_'s first ops have all timed out: no need to look at them again
   std::uint64_t replies_ = 0;  // for Reply::order, across links
   bool closed_ = false;

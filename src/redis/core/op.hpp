@@ -37,6 +37,9 @@ struct Op {
   Clock::time_point deadline;
   OpStatus status = OpStatus::waiting;
   bool as_eval = false;  // cmd is a whole EVAL; else (with a script) the EVALSHA's keys and arguments
+  bool asking = false;   // sent behind ASKING (a cluster's ASK redirection), whose reply is dropped
+  bool asking_answer_due = false;  // written: the ASKING's reply comes first
+  bool watched_apart = false;      // its deadline is watched apart (see Multiplexer::apart_)
 };
 
 }  // namespace distkit::redis::detail

@@ -35,7 +35,7 @@ ConnectionImpl::ConnectionImpl(const asio::any_io_executor& ex, ConnectionOption
       options_(std::move(options)),
       endpoint_(endpoint_of(options_)),
       tls_(options_.tls.enabled ? make_tls_context(options_.tls) : nullptr),
-      mux_(endpoint_, options_.command_timeout, sentinel_mode()),
+      mux_(endpoint_, options_.command_timeout, {.redirect_read_only = sentinel_mode()}),
       deadline_timer_(strand_),
       connect_timer_(strand_),
       link_down_(strand_),
