@@ -3,13 +3,14 @@
 #include <asio/co_spawn.hpp>
 #include <fmt/format.h>
 
+#include "cluster/router.hpp"
 #include "core/shared_link.hpp"
 #include "io/connection_impl.hpp"
 #include "distkit/error.hpp"
 
 namespace distkit::redis {
 
-Connection::Connection(std::shared_ptr<detail::ConnectionImpl> impl) : impl_(std::move(impl)) {}
+Connection::Connection(std::shared_ptr<detail::Backend> impl) : impl_(std::move(impl)) {}
 
 Connection::~Connection() { impl_->close(); }
 
@@ -34,7 +35,7 @@ asio::awaitable<Reply> Connection::exec(Command cmd) {
                         fmt::format("{} changes the state of the link, which every caller of this connection "
                                     "shares; for atomicity use a script",
                                     cmd.arg(0))));
-  return impl_->exec(std::move(cmd));
+  return impl_->exec(std::move(cmd), nullptr);
 }
 
 asio::awaitable<Reply> Connection::exec(const Script& script, Command keys_and_args) {
@@ -45,15 +46,29 @@ asio::awaitable<std::shared_ptr<Connection>> connect(asio::any_io_executor ex, s
   co_return co_await connect(std::move(ex), ConnectionOptions::from_url(url));
 }
 
-asio::awaitable<std::shared_ptr<Connection>> connect(asio::any_io_executor ex, ConnectionOptions options) {
-  options.validate();
-  auto impl = std::make_shared<detail::ConnectionImpl>(ex, std::move(options));
+namespace {
+
+// Starts `impl` on its strand; closes it if that fails.
+template <class Impl>
+asio::awaitable<std::shared_ptr<detail::Backend>> started(std::shared_ptr<Impl> impl) {
   try {
     co_await asio::co_spawn(impl->strand(), impl->start(), asio::use_awaitable);
   } catch (...) {
     impl->close();
     throw;
   }
+  co_return impl;
+}
+
+}  // namespace
+
+asio::awaitable<std::shared_ptr<Connection>> connect(asio::any_io_executor ex, ConnectionOptions options) {
+  options.validate();
+  std::shared_ptr<detail::Backend> impl;
+  if (!options.cluster.seeds.empty())
+    impl = co_await started(std::make_shared<detail::cluster::Router>(ex, std::move(options)));
+  else
+    impl = co_await started(std::make_shared<detail::ConnectionImpl>(ex, std::move(options)));
   co_return std::shared_ptr<Connection>(new Connection(std::move(impl)));
 }
 

@@ -160,25 +160,38 @@ void parse_query(std::string_view url, std::string_view query, ConnectionOptions
   }
 }
 
-// `host[:port],host[:port].../service_name[/db]`, the user info before it.
-void parse_sentinel(std::string_view url, std::string_view rest, ConnectionOptions& o) {
-  const auto slash = path_start(url, rest);
-  std::string_view hosts = take_user_info(url, rest.substr(0, slash), o);
+// `host[:port],host[:port]...` into `out`, each with `what` for errors.
+template <class Address>
+void parse_hosts(std::string_view url, std::string_view hosts, std::string_view what, std::vector<Address>& out) {
   while (true) {
     const auto comma = hosts.find(',');
     auto [host, port] = split_host_port(url, hosts.substr(0, comma));
-    if (host.empty()) bad_url(url, "missing sentinel host");
-    auto& sentinel = o.sentinel.sentinels.emplace_back();
-    sentinel.host = std::string(host);
-    if (port) sentinel.port = parse_port(url, *port);
+    if (host.empty()) bad_url(url, fmt::format("missing {} host", what));
+    auto& address = out.emplace_back();
+    address.host = std::string(host);
+    if (port) address.port = parse_port(url, *port);
     if (comma == std::string_view::npos) break;
     hosts = hosts.substr(comma + 1);
   }
+}
+
+// `host[:port],host[:port].../service_name[/db]`, the user info before it.
+void parse_sentinel(std::string_view url, std::string_view rest, ConnectionOptions& o) {
+  const auto slash = path_start(url, rest);
+  parse_hosts(url, take_user_info(url, rest.substr(0, slash), o), "sentinel", o.sentinel.sentinels);
   std::string_view path = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
   const auto db = path.find('/');
   o.sentinel.service_name = decode(url, path.substr(0, db));
   if (o.sentinel.service_name.empty()) bad_url(url, "missing service name (redis+sentinel://host:port/service_name)");
   if (db != std::string_view::npos && db + 1 < path.size()) o.db = parse_db(url, path.substr(db + 1));
+}
+
+// `host[:port],host[:port]...`, the user info before it; no path.
+void parse_cluster(std::string_view url, std::string_view rest, ConnectionOptions& o) {
+  const auto slash = path_start(url, rest);
+  if (slash != std::string_view::npos && slash + 1 < rest.size())
+    bad_url(url, "a cluster has no database to choose: no path after the nodes");
+  parse_hosts(url, take_user_info(url, rest.substr(0, slash), o), "cluster node", o.cluster.seeds);
 }
 
 void parse_unix(std::string_view url, std::string_view rest, ConnectionOptions& o) {
@@ -197,14 +210,16 @@ void parse_unix(std::string_view url, std::string_view rest, ConnectionOptions& 
 
 ConnectionOptions ConnectionOptions::from_url(std::string_view url) {
   ConnectionOptions o;
-  // scheme: TLS, Sentinel
-  constexpr std::tuple<std::string_view, bool, bool> network_schemes[] = {
-      {"redis://", false, false},
-      {"rediss://", true, false},
-      {"redis+sentinel://", false, true},
-      {"rediss+sentinel://", true, true},
+  enum Kind { node, sentinel, cluster };
+  constexpr std::tuple<std::string_view, bool, Kind> network_schemes[] = {
+      {"redis://", false, node},
+      {"rediss://", true, node},
+      {"redis+sentinel://", false, sentinel},
+      {"rediss+sentinel://", true, sentinel},
+      {"redis+cluster://", false, cluster},
+      {"rediss+cluster://", true, cluster},
   };
-  for (const auto& [scheme, tls, sentinel] : network_schemes) {
+  for (const auto& [scheme, tls, kind] : network_schemes) {
     if (!url.starts_with(scheme)) continue;
     auto rest = url.substr(scheme.size());
     const auto q = rest.find('?');
@@ -212,13 +227,16 @@ ConnectionOptions ConnectionOptions::from_url(std::string_view url) {
     if (q != std::string_view::npos && rest.find('@', q) != std::string_view::npos)
       bad_url(url, "a '?' in the user info must be escaped as %3F");
     o.tls.enabled = tls;
-    if (sentinel) parse_sentinel(url, rest.substr(0, q), o);
+    if (kind == sentinel) parse_sentinel(url, rest.substr(0, q), o);
+    else if (kind == cluster) parse_cluster(url, rest.substr(0, q), o);
     else parse_tcp(url, rest.substr(0, q), o);
     if (q != std::string_view::npos) parse_query(url, rest.substr(q + 1), o);
     return o;
   }
   if (url.starts_with("unix://")) parse_unix(url, url.substr(7), o);
-  else bad_url(url, "scheme must be redis://, rediss://, redis+sentinel://, rediss+sentinel:// or unix://");
+  else
+    bad_url(url, "scheme must be redis://, rediss://, redis+sentinel://, rediss+sentinel://, redis+cluster://, "
+                  "rediss+cluster:// or unix://");
   return o;
 }
 
@@ -255,6 +273,14 @@ void ConnectionOptions::validate() const {
     for (const auto& s : sentinel.sentinels)
       if (s.host.empty() || s.port == 0 || s.host.find('\0') != std::string::npos)
         invalid(fmt::format("sentinel address {}:{} is not a host and a port in 1..65535", quoted(s.host), s.port));
+  }
+  if (!cluster.seeds.empty()) {
+    if (!sentinel.sentinels.empty()) invalid("cluster and sentinel exclude each other");
+    if (!unix_socket.empty()) invalid("a cluster is reached over TCP: unix_socket must be empty");
+    if (db != 0) invalid(fmt::format("a cluster has database 0 only, got db {}", db));
+    for (const auto& s : cluster.seeds)
+      if (s.host.empty() || s.port == 0 || s.host.find('\0') != std::string::npos)
+        invalid(fmt::format("cluster seed {}:{} is not a host and a port in 1..65535", quoted(s.host), s.port));
   }
   for (const auto* field : {&tls.ca_file, &tls.cert_file, &tls.key_file, &tls.server_name})
     if (field->find('\0') != std::string::npos) invalid(fmt::format("a tls field, {}, contains a NUL byte", quoted(*field)));

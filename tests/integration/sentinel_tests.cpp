@@ -271,15 +271,6 @@ TEST_CASE("sentinel: close() while the sentinels are asked again dials no furthe
 
 namespace {
 
-// INFO's `field:value`, as a string.
-std::string info_field(const RedisServer& server, const std::string& field) {
-  const auto info = server.command({"INFO", "replication"});
-  const auto at = info.find(field + ":");
-  if (at == std::string::npos) return {};
-  const auto start = at + field.size() + 1;
-  return info.substr(start, info.find_first_of("\r\n", start) - start);
-}
-
 // The steps of a failover that loses no write: writes paused on the old
 // master, the replica caught up and promoted, the old master made its
 // replica and resumed (its paused writes are answered READONLY), and the
@@ -287,7 +278,8 @@ std::string info_field(const RedisServer& server, const std::string& field) {
 void failover_losing_nothing(RedisServer& old_master, RedisServer& new_master, FakeSentinel& sentinel) {
   old_master.command({"CLIENT", "PAUSE", "30000", "WRITE"});
   const auto deadline = std::chrono::steady_clock::now() + 20s;
-  while (info_field(new_master, "slave_repl_offset") != info_field(old_master, "master_repl_offset") &&
+  while (new_master.info_field("replication", "slave_repl_offset") !=
+             old_master.info_field("replication", "master_repl_offset") &&
          std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(10ms);  // polling a condition with a deadline
   new_master.command({"REPLICAOF", "NO", "ONE"});

@@ -120,6 +120,14 @@ std::string RedisServer::command(const std::vector<std::string>& args) const {
   return out;
 }
 
+std::string RedisServer::info_field(const std::string& section, const std::string& field) const {
+  const auto info = command({"INFO", section});
+  const auto at = info.find("\n" + field + ":");
+  if (at == std::string::npos) return {};
+  const auto start = at + field.size() + 2;
+  return info.substr(start, info.find_first_of("\r\n", start) - start);
+}
+
 std::int64_t RedisServer::script_calls() const {
   const auto stats = command({"INFO", "commandstats"});
   std::int64_t calls = 0;

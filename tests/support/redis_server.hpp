@@ -30,6 +30,9 @@ class RedisServer {
   // flattened to text (integers in decimal, arrays space-separated, nil as "").
   std::string command(const std::vector<std::string>& args) const;
 
+  // `field` of INFO `section` ("master_repl_offset" of "replication"); empty if absent.
+  std::string info_field(const std::string& section, const std::string& field) const;
+
   // How many scripts (EVALSHA or EVAL) the server has run so far.
   std::int64_t script_calls() const;
 

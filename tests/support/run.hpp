@@ -82,14 +82,22 @@ asio::awaitable<std::optional<errc>> error_of(asio::awaitable<T> op) {
   co_return std::nullopt;
 }
 
-// How connect() ends: no errc and "connected", or the errc and the message.
-inline asio::awaitable<std::pair<std::optional<errc>, std::string>> connect_outcome(redis::ConnectionOptions options) {
+// How `op` ends: no errc and `success`, or the errc and the message.
+template <class T>
+asio::awaitable<std::pair<std::optional<errc>, std::string>> outcome_of(asio::awaitable<T> op,
+                                                                        std::string success = "done") {
   try {
-    co_await redis::connect(co_await asio::this_coro::executor, std::move(options));
+    co_await std::move(op);
   } catch (const Error& e) {
     co_return std::pair{std::optional(e.value()), std::string(e.what())};
   }
-  co_return std::pair{std::optional<errc>(), std::string("connected")};
+  co_return std::pair{std::optional<errc>(), std::move(success)};
+}
+
+// How connect() ends: no errc and "connected", or the errc and the message.
+inline asio::awaitable<std::pair<std::optional<errc>, std::string>> connect_outcome(redis::ConnectionOptions options) {
+  auto ex = co_await asio::this_coro::executor;
+  co_return co_await outcome_of(redis::connect(ex, std::move(options)), "connected");
 }
 inline asio::awaitable<std::pair<std::optional<errc>, std::string>> connect_outcome(const std::string& url) {
   return connect_outcome(redis::ConnectionOptions::from_url(url));

@@ -16,7 +16,7 @@
 namespace distkit::redis {
 
 namespace detail {
-class ConnectionImpl;
+class Backend;
 }
 class Script;
 
@@ -51,9 +51,9 @@ class Connection {
 
  private:
   friend asio::awaitable<std::shared_ptr<Connection>> connect(asio::any_io_executor ex, ConnectionOptions options);
-  explicit Connection(std::shared_ptr<detail::ConnectionImpl> impl);
+  explicit Connection(std::shared_ptr<detail::Backend> impl);
 
-  std::shared_ptr<detail::ConnectionImpl> impl_;
+  std::shared_ptr<detail::Backend> impl_;
 };
 
 // Connects, authenticates and selects the database. Throws Error with

@@ -34,6 +34,20 @@ struct SentinelOptions {
   std::string password;
 };
 
+// A node of a Redis Cluster.
+struct HostPort {
+  std::string host;
+  std::uint16_t port = 6379;
+  friend bool operator==(const HostPort&, const HostPort&) = default;
+};
+
+// Redis Cluster: the nodes the slot map is first read from (any of them,
+// masters or replicas). Every node is reached with the connection's user,
+// password, TLS settings, timeouts and backoff; db must be 0.
+struct ClusterOptions {
+  std::vector<HostPort> seeds;  // empty: no cluster
+};
+
 // How to reach Redis and how patiently. Plain values with defaults; build one
 // by hand or with from_url().
 struct ConnectionOptions {
@@ -45,6 +59,7 @@ struct ConnectionOptions {
   int db = 0;               // SELECTed on every (re)connect when non-zero
   TlsOptions tls;           // over TCP only
   SentinelOptions sentinel;  // when set, host and port are the master's, found at each connect
+  ClusterOptions cluster;    // when set, host and port are unused: each command goes to its slot's master
 
   std::chrono::milliseconds connect_timeout{2'000};
   std::chrono::milliseconds command_timeout{2'000};
@@ -60,6 +75,8 @@ struct ConnectionOptions {
   // (or `rediss+sentinel://`, TLS to the sentinels and the master); the user
   // info is the master's AUTH, and `?sentinel_user=...&sentinel_password=...`
   // the sentinels'.
+  // Cluster: `redis+cluster://[user:password@]host[:port][,host[:port]...]`
+  // (or `rediss+cluster://`), the seed nodes; no db.
   // Throws Error(errc::invalid_argument) naming what is wrong.
   static ConnectionOptions from_url(std::string_view url);
 

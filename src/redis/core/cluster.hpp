@@ -15,7 +15,7 @@
 
 namespace distkit::redis::detail::cluster {
 
-using Address = SentinelOptions::Address;  // host and port
+using Address = HostPort;
 
 inline constexpr std::uint16_t slot_count = 16384;
 

@@ -104,6 +104,7 @@ void Multiplexer::on_link_lost(std::string_view why) {
 }
 
 void Multiplexer::on_unreachable(std::string_view why) {
+  if (!rules_.cluster_node) return;  // elsewhere ops wait for the next link
   unreachable_ = why.empty() ? "unreachable" : std::string(why);
   const auto message = fmt::format("not sent: {} cannot be reached: {}", endpoint_, unreachable_);
   for (auto& op : waiting_) fail(*op, errc::not_applied, message);

@@ -29,13 +29,14 @@ std::string endpoint_of(const ConnectionOptions& options) {
 
 }  // namespace
 
-ConnectionImpl::ConnectionImpl(const asio::any_io_executor& ex, ConnectionOptions options)
+ConnectionImpl::ConnectionImpl(const asio::any_io_executor& ex, ConnectionOptions options, bool cluster_node)
     : executor_(ex),
       strand_(asio::make_strand(ex)),
       options_(std::move(options)),
       endpoint_(endpoint_of(options_)),
       tls_(options_.tls.enabled ? make_tls_context(options_.tls) : nullptr),
-      mux_(endpoint_, options_.command_timeout, {.redirect_read_only = sentinel_mode()}),
+      mux_(endpoint_, options_.command_timeout,
+           {.redirect_read_only = sentinel_mode(), .cluster_node = cluster_node}),
       deadline_timer_(strand_),
       connect_timer_(strand_),
       link_down_(strand_),
@@ -46,10 +47,15 @@ ConnectionImpl::ConnectionImpl(const asio::any_io_executor& ex, ConnectionOption
 // ---- commands --------------------------------------------------------------
 
 asio::awaitable<Reply> ConnectionImpl::exec(Command cmd, const Script* script) {
+  return exec(std::move(cmd), script, Clock::now() + options_.command_timeout, false);
+}
+
+asio::awaitable<Reply> ConnectionImpl::exec(Command cmd, const Script* script, Clock::time_point deadline,
+                                            bool asking) {
   return asio::async_initiate<const asio::use_awaitable_t<>&, void(std::exception_ptr, Reply)>(
-      [self = shared_from_this(), script](auto handler, Command cmd) {
-        self->submit(std::make_unique<HandlerOp<decltype(handler)>>(
-            std::move(handler), std::move(cmd), Clock::now() + self->options_.command_timeout, script));
+      [self = shared_from_this(), script, deadline, asking](auto handler, Command cmd) {
+        self->submit(std::make_unique<HandlerOp<decltype(handler)>>(std::move(handler), std::move(cmd), deadline,
+                                                                    script, asking));
       },
       asio::use_awaitable, std::move(cmd));
 }
@@ -266,6 +272,7 @@ asio::awaitable<void> ConnectionImpl::connect_once() {
   }
   state_ = State::ready;
   link_down_.reset();
+  mux_.on_link_up();
   asio::co_spawn(strand_, read_replies(link_), asio::detached);
   write_waiting();
   arm_deadline();
@@ -290,6 +297,7 @@ asio::awaitable<void> ConnectionImpl::supervise() {
         break;
       } catch (const Error& e) {
         logger()->warn("reconnect to {} failed (attempt {}): {}", endpoint_, attempt + 1, e.what());
+        on_connect_failed(e);
       }
     }
   }
@@ -305,7 +313,7 @@ asio::awaitable<void> ConnectionImpl::check_health() {
     if (state_ != State::ready || !health_.ping_due()) continue;
     const auto link = links_;
     try {
-      co_await exec(Command{"PING"});
+      co_await exec(Command{"PING"}, nullptr);
     } catch (const Error& e) {
       if (HealthCheck::shows_dead_link(e.value()) && link == links_ && link_)
         drop_link(fmt::format("health check PING failed: {}", e.reason()));
@@ -333,6 +341,29 @@ asio::awaitable<void> ConnectionImpl::start() {
   }
   asio::co_spawn(strand_, supervise(), asio::detached);
   asio::co_spawn(strand_, check_health(), asio::detached);
+}
+
+void ConnectionImpl::start_in_background() {
+  asio::co_spawn(strand_, connect_in_background(), asio::detached);
+}
+
+asio::awaitable<void> ConnectionImpl::connect_in_background() {
+  auto self = shared_from_this();
+  try {
+    co_await connect_once();
+  } catch (const Error& e) {
+    logger()->warn("connect to {} failed: {}", endpoint_, e.what());
+    on_connect_failed(e);
+    link_down_.set();  // the supervisor retries
+  }
+  asio::co_spawn(strand_, supervise(), asio::detached);
+  asio::co_spawn(strand_, check_health(), asio::detached);
+}
+
+// A cluster node's ops go back to the router, to wait for a new slot map
+// rather than for this node. (Elsewhere they wait for the next link.)
+void ConnectionImpl::on_connect_failed(const Error& e) {
+  if (state_ != State::closed) mux_.on_unreachable(e.reason());
 }
 
 void ConnectionImpl::close() {

@@ -20,6 +20,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 
+#include "../backend.hpp"
 #include "../core/backoff.hpp"
 #include "../core/health.hpp"
 #include "../core/multiplexer.hpp"
@@ -38,8 +39,10 @@ namespace distkit::redis::detail {
 // coroutine's own executor (never inside the read loop).
 template <class Handler>
 struct HandlerOp final : Op {
-  HandlerOp(Handler&& h, Command c, Clock::time_point deadline, const Script* script)
-      : Op(std::move(c), deadline, script), handler(std::move(h)) {}
+  HandlerOp(Handler&& h, Command c, Clock::time_point deadline, const Script* script, bool asking)
+      : Op(std::move(c), deadline, script), handler(std::move(h)) {
+    this->asking = asking;
+  }
   // The error moves along with the handler: its exception is then released
   // by the thread that resumes the coroutine, not also by this one (whose
   // release ThreadSanitizer cannot order: libstdc++'s count is not
@@ -53,21 +56,31 @@ struct HandlerOp final : Op {
   Handler handler;
 };
 
-class ConnectionImpl : public std::enable_shared_from_this<ConnectionImpl> {
+class ConnectionImpl final : public Backend, public std::enable_shared_from_this<ConnectionImpl> {
  public:
-  ConnectionImpl(const asio::any_io_executor& ex, ConnectionOptions options);
+  // A `cluster_node` is one master of a cluster, for the router: see
+  // MultiplexerRules::cluster_node and start_in_background().
+  ConnectionImpl(const asio::any_io_executor& ex, ConnectionOptions options, bool cluster_node = false);
 
-  const asio::any_io_executor& executor() const noexcept { return executor_; }
-  const ConnectionOptions& options() const noexcept { return options_; }
+  const asio::any_io_executor& executor() const noexcept override { return executor_; }
+  const ConnectionOptions& options() const noexcept override { return options_; }
   const asio::strand<asio::any_io_executor>& strand() const noexcept { return strand_; }
 
   // Any thread.
-  asio::awaitable<Reply> exec(Command cmd, const Script* script = nullptr);
-  void close();
+  asio::awaitable<Reply> exec(Command cmd, const Script* script) override;
+  // With the caller's deadline, and behind ASKING if `asking`: the router's.
+  asio::awaitable<Reply> exec(Command cmd, const Script* script, Clock::time_point deadline, bool asking);
+  void close() override;
 
   // On strand(). First connect: throws Error(connection_failed). Then keeps
   // the link up in the background until close().
   asio::awaitable<void> start();
+  // Any thread. Connects in the background; ops wait for the link, and fail
+  // with not_applied whenever a connect fails (a cluster node).
+  void start_in_background();
+  // Any thread: whether replies are still due on the link (a cluster router
+  // closes a node no longer in its map only once none are).
+  bool awaits_replies() const noexcept { return awaited_replies_.load(std::memory_order_relaxed) != 0; }
 
  private:
   enum class State { down, connecting, ready, closed };
@@ -101,6 +114,8 @@ class ConnectionImpl : public std::enable_shared_from_this<ConnectionImpl> {
   asio::awaitable<std::shared_ptr<Link>> open_master_link(ConnectionOptions& target);
   asio::awaitable<void> connect_once();
   asio::awaitable<void> supervise();
+  asio::awaitable<void> connect_in_background();
+  void on_connect_failed(const Error& e);
   asio::awaitable<void> check_health();
 
   asio::any_io_executor executor_;

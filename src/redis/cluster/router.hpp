@@ -1,0 +1,71 @@
+#pragma once
+// A Connection to a Redis Cluster: each command goes to the master serving
+// the slot of its first key, over one multiplexed connection per master
+// (io/connection_impl, opened on first use). MOVED, ASK, TRYAGAIN and
+// CLUSTERDOWN are followed within the command's own command_timeout; a
+// command that provably did not run by then fails with not_applied.
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+
+#include "../backend.hpp"
+#include "../core/cluster.hpp"
+#include "../io/connection_impl.hpp"
+
+namespace distkit::redis::detail::cluster {
+
+class Router final : public Backend, public std::enable_shared_from_this<Router> {
+ public:
+  Router(const asio::any_io_executor& ex, ConnectionOptions options);
+
+  const asio::any_io_executor& executor() const noexcept override { return executor_; }
+  const ConnectionOptions& options() const noexcept override { return options_; }
+  asio::awaitable<Reply> exec(Command cmd, const Script* script) override;
+  void close() override;
+
+  // On strand(): reads the slot map from the seeds. Throws
+  // Error(connection_failed) if none gives one within connect_timeout.
+  asio::awaitable<void> start();
+  const asio::strand<asio::any_io_executor>& strand() const noexcept { return strand_; }
+
+ private:
+  // The connection to `master`, opened on first use. Any thread.
+  std::shared_ptr<ConnectionImpl> node(const Address& master);
+  // The master of `slot` (any master for a keyless command), if the map names one.
+  std::optional<Address> owner(std::optional<std::uint16_t> slot);
+
+  // Reads the map again soon; one refresh at a time, and one more if asked
+  // again meanwhile (a burst of MOVED replies costs two, not one each).
+  void refresh_soon();
+  // Any thread: waits until a refresh ends (starting one), or `deadline`.
+  asio::awaitable<void> await_refresh(Clock::time_point deadline);
+  asio::awaitable<void> refresh();  // on strand_
+  asio::awaitable<bool> read_map_from(const Address& node);  // on strand_
+  bool closed();
+
+  asio::any_io_executor executor_;
+  asio::strand<asio::any_io_executor> strand_;
+  ConnectionOptions options_;
+  std::shared_ptr<asio::ssl::context> tls_;
+
+  std::mutex mutex_;  // guards map_ and nodes_: exec() runs on any thread
+  SlotMap map_;
+  std::vector<std::pair<Address, std::shared_ptr<ConnectionImpl>>> nodes_;
+  bool closed_ = false;
+
+  // On strand_.
+  bool refreshing_ = false, again_ = false;
+  std::string failures_;  // of the last refresh, for start()'s error
+  std::vector<asio::steady_timer*> waiting_for_map_;  // cancelled when a refresh ends
+  asio::steady_timer ask_timer_;                       // bounds each node asked for the map
+};
+
+}  // namespace distkit::redis::detail::cluster

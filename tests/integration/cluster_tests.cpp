@@ -1,0 +1,161 @@
+// Redis Cluster (redis+cluster://) against a loopback cluster the test makes
+// (tests/support/redis_cluster.hpp): routing, MOVED and ASK during a slot's
+// migration, a master's failover, a cluster that is down.
+#include <set>
+#include <string>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "distkit/counter/lax_counter.hpp"
+#include "distkit/counter/strict_counter.hpp"
+#include "redis_cluster.hpp"
+#include "run.hpp"
+
+using namespace distkit;
+using namespace distkit::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::uint16_t slot_of(RedisCluster& cluster, const std::string& key) {
+  return static_cast<std::uint16_t>(std::stoi(cluster.nodes().front()->command({"CLUSTER", "KEYSLOT", key})));
+}
+
+std::uint16_t family_slot(RedisCluster& cluster, const RedisKey& prefix) {
+  return slot_of(cluster, "{" + prefix.str() + "}");
+}
+
+// What a counter of `prefix` reads on `node` alone.
+std::int64_t total_on(RedisServer& node, const RedisKey& prefix, std::string_view key) {
+  Env direct(node.url());
+  auto counter = StrictCounter::create({.prefix = prefix, .connection = direct.conn});
+  return direct(counter->get(key));
+}
+
+// A killed node's hang-up is read by the client before the next op is sent,
+// as a running application's event loop would at once: else that op goes
+// out on the dead link and fails with connection_lost (outcome unknown).
+void notice_hang_ups(Env& env) {
+  env.io.restart();
+  env.io.poll();
+}
+
+}  // namespace
+
+TEST_CASE("cluster: counters of many families share one connection, each family on its slot's master") {
+  RedisCluster cluster(3);
+  Env env(cluster.url());
+  std::set<std::uint16_t> masters_used;
+  for (int i = 1; i <= 40; ++i) {  // 40 prefixes miss one of 3 masters with odds of 1 in 3 million
+    const auto prefix = unique_prefix("cluster");
+    auto counter = StrictCounter::create({.prefix = prefix, .connection = env.conn});
+    CHECK(env(counter->inc("k", i)) == i);
+    auto& owner = cluster.owner(family_slot(cluster, prefix));
+    masters_used.insert(owner.port());
+    CHECK(total_on(owner, prefix, "k") == i);
+  }
+  CHECK(masters_used.size() == 3);
+  // A lax counter's flush batch is one call on its family's master.
+  const auto prefix = unique_prefix("cluster");
+  auto lax = LaxCounter::create({.prefix = prefix, .connection = env.conn});
+  for (int i = 0; i < 100; ++i) env(lax->inc(fmt::format("k{}", i % 7), 1));
+  env(lax->flush());
+  auto& owner = cluster.owner(family_slot(cluster, prefix));
+  CHECK(total_on(owner, prefix, "k0") == 15);
+  // Keyless commands go to some master.
+  CHECK(env(env.conn->exec(redis::Command{"PING"})).str == "PONG");
+}
+
+TEST_CASE("cluster: a slot under migration (ASK) and then moved (MOVED) is followed; no op fails") {
+  RedisCluster cluster(3);
+  Env env(cluster.url());
+  const auto prefix = unique_prefix("cluster");
+  auto counter = StrictCounter::create({.prefix = prefix, .connection = env.conn});
+  CHECK(env(counter->inc("k", 1)) == 1);
+  const auto slot = std::to_string(family_slot(cluster, prefix));
+  auto& source = cluster.owner(family_slot(cluster, prefix));
+  auto& target = *cluster.nodes()[&source == cluster.nodes()[0].get() ? 1 : 0];
+  const auto source_id = source.command({"CLUSTER", "MYID"}), target_id = target.command({"CLUSTER", "MYID"});
+  REQUIRE(target.command({"CLUSTER", "SETSLOT", slot, "IMPORTING", source_id}) == "OK");
+  REQUIRE(source.command({"CLUSTER", "SETSLOT", slot, "MIGRATING", target_id}) == "OK");
+  // The family's totals move: the source now answers ASK for them.
+  const auto totals = "{" + prefix.str() + "}:totals";
+  REQUIRE(source.command({"MIGRATE", "127.0.0.1", std::to_string(target.port()), "", "0", "5000", "KEYS", totals}) ==
+          "OK");
+  CHECK(env(counter->inc("k", 1)) == 2);  // ASKING, then the script (NOSCRIPT there: EVAL) on the target
+  for (auto& node : cluster.nodes()) node->command({"CLUSTER", "SETSLOT", slot, "NODE", target_id});
+  CHECK(env(counter->inc("k", 1)) == 3);  // MOVED from the source, then the target
+  CHECK(env(counter->get("k")) == 3);
+}
+
+TEST_CASE("cluster: when a master dies its replica takes over; later ops wait for the new map and reach it") {
+  RedisCluster cluster(3, 1);
+  auto options = redis::ConnectionOptions::from_url(cluster.url(2));
+  options.command_timeout = 15s;  // the failover (node timeout 1 s, then an election) must not show as timeouts
+  Env env(options);
+  const auto prefix = unique_prefix("cluster");
+  auto counter = StrictCounter::create({.prefix = prefix, .connection = env.conn});
+  CHECK(env(counter->inc("k", 1)) == 1);
+  auto& master = cluster.owner(family_slot(cluster, prefix));
+  RedisServer* replica = nullptr;
+  for (auto& node : cluster.nodes())
+    if (node->info_field("replication", "master_port") == std::to_string(master.port())) replica = node.get();
+  REQUIRE(replica);
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (replica->info_field("replication", "slave_repl_offset") !=
+             master.info_field("replication", "master_repl_offset") &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);  // polling a condition with a deadline: the write reached the replica
+  master.kill_hard();
+  notice_hang_ups(env);
+  CHECK(env(counter->inc("k", 1)) == 2);  // waits for the promotion, then goes to the replica
+  cluster.wait_settled();
+  CHECK(&cluster.owner(family_slot(cluster, prefix)) == replica);
+  CHECK(total_on(*replica, prefix, "k") == 2);
+}
+
+TEST_CASE("cluster: while the cluster is down an op is not applied by its deadline, and says so") {
+  RedisCluster cluster(3);
+  auto options = redis::ConnectionOptions::from_url(cluster.url(3));
+  options.command_timeout = 500ms;
+  Env env(options);
+  const auto prefix = unique_prefix("cluster");
+  auto counter = StrictCounter::create({.prefix = prefix, .connection = env.conn});
+  CHECK(env(counter->inc("k", 1)) == 1);
+  auto& lost = cluster.owner(family_slot(cluster, prefix));
+  lost.kill_hard();  // no replica: its slots are lost, and the cluster fails (full coverage required)
+  notice_hang_ups(env);
+  RedisServer* survivor = nullptr;
+  for (auto& node : cluster.nodes())
+    if (node.get() != &lost) survivor = node.get();
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (survivor->command({"CLUSTER", "INFO"}).find("cluster_state:fail") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);  // polling a condition with a deadline
+  auto [error, what] = env(outcome_of(counter->inc("k", 1)));
+  CHECK(error == errc::not_applied);
+  INFO(what);
+  // A family on a surviving master is refused too: CLUSTERDOWN, retried until the deadline.
+  RedisKey elsewhere = unique_prefix("cluster");
+  while (&cluster.owner(family_slot(cluster, elsewhere)) == &lost) elsewhere = unique_prefix("cluster");
+  auto other = StrictCounter::create({.prefix = elsewhere, .connection = env.conn});
+  std::tie(error, what) = env(outcome_of(other->inc("k", 1)));
+  CHECK(error == errc::not_applied);
+  CHECK_THAT(what, Catch::Contains("CLUSTERDOWN"));
+}
+
+TEST_CASE("cluster: seeds that give no slot map are connection_failed naming each; bad cluster URLs are invalid") {
+  Env env;
+  auto [error, what] = env(connect_outcome(fmt::format("redis+cluster://127.0.0.1:{},{}", free_port(),
+                                                       server().url().substr(8))));
+  CHECK(error == errc::connection_failed);
+  CHECK_THAT(what, Catch::Contains("no cluster node gave a slot map") && Catch::Contains("cluster support disabled"));
+  for (auto url : {"redis+cluster://", "redis+cluster://127.0.0.1:7000/1", "redis+cluster://127.0.0.1:0"}) {
+    INFO(url);
+    CHECK(error_thrown_by([&] { redis::ConnectionOptions::from_url(url); }) == errc::invalid_argument);
+  }
+  auto options = redis::ConnectionOptions::from_url("redis+cluster://127.0.0.1:7000");
+  options.db = 1;
+  CHECK(error_thrown_by([&] { options.validate(); }) == errc::invalid_argument);
+}
