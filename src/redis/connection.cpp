@@ -30,11 +30,8 @@ asio::awaitable<Reply> refuse(Error error) {
 
 asio::awaitable<Reply> Connection::exec(Command cmd) {
   if (cmd.size() == 0) return refuse(Error(errc::invalid_argument, "an empty command"));
-  if (detail::changes_link_state(cmd))
-    return refuse(Error(errc::invalid_argument,
-                        fmt::format("{} changes the state of the link, which every caller of this connection "
-                                    "shares; for atomicity use a script",
-                                    cmd.arg(0))));
+  if (const auto why = detail::unshareable(cmd); !why.empty())
+    return refuse(Error(errc::invalid_argument, fmt::format("{} {}", cmd.arg(0), why)));
   return impl_->exec(std::move(cmd), nullptr);
 }
 

@@ -392,7 +392,7 @@ TEST_CASE("bad input: a lax delta that would overflow at flush is dropped, logge
 TEST_CASE("bad input: a malformed URL is invalid_argument naming it, from from_url and connect; no password shown") {
   const std::vector<std::pair<std::string, std::string>> urls{  // URL, what the message must say
       {"", R"(invalid redis URL "": scheme must be)"},
-      {"http://127.0.0.1:6379", R"("http://127.0.0.1:6379": scheme must be redis://, rediss://, redis+sentinel://, rediss+sentinel:// or unix://)"},
+      {"http://127.0.0.1:6379", R"("http://127.0.0.1:6379": scheme must be redis://, rediss://, redis+sentinel://, rediss+sentinel://, redis+cluster://, rediss+cluster:// or unix://)"},
       {"redis://127.0.0.1:0", R"(port "0" is not in 1..65535)"},
       {"redis://127.0.0.1:70000", R"(port "70000" is not in 1..65535)"},
       {"redis://127.0.0.1:", R"(port "" is not)"},

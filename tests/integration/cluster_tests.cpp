@@ -1,6 +1,7 @@
 // Redis Cluster (redis+cluster://) against a loopback cluster the test makes
 // (tests/support/redis_cluster.hpp): routing, MOVED and ASK during a slot's
 // migration, a master's failover, a cluster that is down.
+#include <atomic>
 #include <set>
 #include <string>
 #include <thread>
@@ -9,6 +10,7 @@
 
 #include "distkit/counter/lax_counter.hpp"
 #include "distkit/counter/strict_counter.hpp"
+#include "failover_writes.hpp"
 #include "redis_cluster.hpp"
 #include "run.hpp"
 
@@ -19,7 +21,9 @@ using namespace std::chrono_literals;
 namespace {
 
 std::uint16_t slot_of(RedisCluster& cluster, const std::string& key) {
-  return static_cast<std::uint16_t>(std::stoi(cluster.nodes().front()->command({"CLUSTER", "KEYSLOT", key})));
+  for (auto& node : cluster.nodes())
+    if (node->running()) return static_cast<std::uint16_t>(std::stoi(node->command({"CLUSTER", "KEYSLOT", key})));
+  throw std::runtime_error("no node of the cluster runs");
 }
 
 std::uint16_t family_slot(RedisCluster& cluster, const RedisKey& prefix) {
@@ -124,6 +128,8 @@ TEST_CASE("cluster: while the cluster is down an op is not applied by its deadli
   auto counter = StrictCounter::create({.prefix = prefix, .connection = env.conn});
   CHECK(env(counter->inc("k", 1)) == 1);
   auto& lost = cluster.owner(family_slot(cluster, prefix));
+  RedisKey elsewhere = unique_prefix("cluster");  // a family on a master that survives
+  while (&cluster.owner(family_slot(cluster, elsewhere)) == &lost) elsewhere = unique_prefix("cluster");
   lost.kill_hard();  // no replica: its slots are lost, and the cluster fails (full coverage required)
   notice_hang_ups(env);
   RedisServer* survivor = nullptr;
@@ -137,8 +143,6 @@ TEST_CASE("cluster: while the cluster is down an op is not applied by its deadli
   CHECK(error == errc::not_applied);
   INFO(what);
   // A family on a surviving master is refused too: CLUSTERDOWN, retried until the deadline.
-  RedisKey elsewhere = unique_prefix("cluster");
-  while (&cluster.owner(family_slot(cluster, elsewhere)) == &lost) elsewhere = unique_prefix("cluster");
   auto other = StrictCounter::create({.prefix = elsewhere, .connection = env.conn});
   std::tie(error, what) = env(outcome_of(other->inc("k", 1)));
   CHECK(error == errc::not_applied);
@@ -158,4 +162,40 @@ TEST_CASE("cluster: seeds that give no slot map are connection_failed naming eac
   auto options = redis::ConnectionOptions::from_url("redis+cluster://127.0.0.1:7000");
   options.db = 1;
   CHECK(error_thrown_by([&] { options.validate(); }) == errc::invalid_argument);
+}
+
+TEST_CASE("cluster: across a manual failover (CLUSTER FAILOVER), lax increments count exactly once and strict ones "
+          "at most once") {
+  RedisCluster cluster(3, 1);
+  auto options = redis::ConnectionOptions::from_url(cluster.url());
+  options.command_timeout = 10s;
+  Env env(options);
+  const auto prefix = unique_prefix("cluster");
+  auto lax = LaxCounter::create({.prefix = prefix, .connection = env.conn, .allowed_lag = 5ms});
+  auto strict = StrictCounter::create({.prefix = prefix, .connection = env.conn});
+  auto& master = cluster.owner(family_slot(cluster, prefix));
+  RedisServer* replica = nullptr;
+  for (auto& node : cluster.nodes())
+    if (node->info_field("replication", "master_port") == std::to_string(master.port())) replica = node.get();
+  REQUIRE(replica);
+  FailoverWrites writes;
+  std::string failover_reply;
+  std::jthread failover([&] {
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (writes.lax_counted < 300 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+    // Coordinated: the master pauses until the replica caught up.
+    failover_reply = replica->command({"CLUSTER", "FAILOVER"});
+    while (replica->info_field("replication", "role") != "master" && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(10ms);
+    const auto before = replica->script_calls();
+    while (replica->script_calls() < before + 50 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(10ms);  // until ops run on the new master
+    writes.done = true;
+  });
+  env(writes.run(*lax, *strict), 60s);
+  failover.join();
+  REQUIRE(failover_reply == "OK");
+  REQUIRE(replica->info_field("replication", "role") == "master");
+  const auto lax_total = total_on(*replica, prefix, "lax");
+  writes.check(lax_total, total_on(*replica, prefix, "strict"));
 }

@@ -144,3 +144,43 @@ TEST_CASE("connection: a full server refusing a client is connection_failed nami
   INFO(what);
   CHECK(what.find("max number of clients") != std::string::npos);
 }
+
+TEST_CASE("connection: a link whose write stalled is dropped by the health check even while replies to timed-out "
+          "commands trickle in") {
+  std::atomic<int> accepted{0};
+  FakePeer peer([&](asio::ip::tcp::socket link) -> asio::awaitable<void> {
+    const int n = ++accepted;
+    co_await answer_handshake(link);
+    if (n > 1) co_await drain(link);
+    std::string in;
+    std::size_t seen = 0;
+    char buf[4096];
+    while (seen < 200) {  // reads the 200 PINGs, then nothing more
+      const auto got = co_await link.async_read_some(asio::buffer(buf), asio::use_awaitable);
+      in.append(buf, got);
+      seen = 0;
+      for (auto at = in.find("PING\r\n"); at != std::string::npos; at = in.find("PING\r\n", at + 1)) ++seen;
+    }
+    for (int i = 0; i < 200; ++i) {  // one late reply every 50 ms
+      asio::steady_timer t(link.get_executor(), 50ms);
+      co_await t.async_wait(asio::use_awaitable);
+      co_await asio::async_write(link, asio::buffer(std::string("+PONG\r\n")), asio::use_awaitable);
+    }
+    co_await drain(link);
+  });
+  auto options = redis::ConnectionOptions::from_url(peer.url());
+  options.command_timeout = 300ms;
+  options.health_check_interval = 100ms;
+  options.reconnect_backoff_min = options.reconnect_backoff_max = 10ms;
+  asio::io_context io;
+  bool replaced = false;
+  run(io, [&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    auto c = co_await redis::connect(ex, options);
+    for (int i = 0; i < 200; ++i) asio::co_spawn(ex, error_of(c->exec(redis::Command{"PING"})), asio::detached);
+    co_await sleep_for(100ms);
+    asio::co_spawn(ex, error_of(c->exec(redis::Command{"ECHO", std::string(64 << 20, 'x')})), asio::detached);
+    replaced = co_await eventually([&]() -> asio::awaitable<bool> { co_return accepted >= 2; }, 3000ms);
+  }(), 60s);
+  CHECK(replaced);
+}

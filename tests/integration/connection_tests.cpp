@@ -69,11 +69,11 @@ TEST_CASE("connection: an error reply is returned, not thrown") {
   CHECK(reply.str.starts_with("ERR"));
 }
 
-TEST_CASE("connection: a command that would change the shared link's state is refused before it is sent") {
+TEST_CASE("connection: a command that would change or block the shared link is refused before it is sent") {
   Env env;
   auto cmd = [](auto... args) { return redis::Command{args...}; };
   for (auto refused : {cmd("MULTI"), cmd("select", "1"), cmd("SUBSCRIBE", "news"), cmd("client", "reply", "off"),
-                       cmd("WATCH", "k"), redis::Command{}}) {
+                       cmd("WATCH", "k"), cmd("SCRIPT", "DEBUG", "YES"), cmd("BLPOP", "list", "0"), redis::Command{}}) {
     INFO(refused.arg(0));
     CHECK(env(error_of(env.conn->exec(std::move(refused)))) == errc::invalid_argument);
   }
@@ -357,9 +357,9 @@ struct TimedOps {
 TEST_CASE("connection: every op times out within command_timeout, also one re-sent after NOSCRIPT behind later ops") {
   // 1,000 script calls reach a paused server whose script cache was flushed.
   // When the pause ends they are answered NOSCRIPT and re-sent as EVAL, now
-  // behind a BLPOP sent 200 ms after them, which then holds the link: each
-  // must still fail at its own deadline, not the BLPOP's.
-  RedisServer stalled;
+  // behind a DEBUG SLEEP sent 200 ms after them, which then holds the
+  // server: each must still fail at its own deadline, not the sleep's.
+  RedisServer stalled({"--enable-debug-command", "yes"});
   auto options = redis::ConnectionOptions::from_url(stalled.url());
   options.command_timeout = 1000ms;
   options.health_check_interval = std::chrono::hours(1);  // its PING would drop the link
@@ -375,8 +375,8 @@ TEST_CASE("connection: every op times out within command_timeout, also one re-se
   env([&]() -> asio::awaitable<void> {
     auto ex = co_await asio::this_coro::executor;
     for (int i = 0; i < 1000; ++i) ops.start(env.conn->exec(probe, redis::Command(0)), ex);
-    co_await sleep_for(200ms);  // the BLPOP reaches the server well before the pause ends
-    ops.start(env.conn->exec(redis::Command{"BLPOP", "never-pushed", "5"}), ex);
+    co_await sleep_for(200ms);  // the DEBUG SLEEP reaches the server well before the pause ends
+    ops.start(env.conn->exec(redis::Command{"DEBUG", "SLEEP", "2"}), ex);
     finished = co_await ops.all_finished();
   }());
   REQUIRE(finished);

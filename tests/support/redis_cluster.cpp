@@ -91,8 +91,10 @@ void RedisCluster::wait_settled(int seconds) {
     for (auto& node : nodes_) {
       if (!node->running()) continue;
       const auto seen = masters_seen_by(*node);
+      const bool replica_synced = node->info_field("replication", "role") != "slave" ||
+                                  node->info_field("replication", "master_link_status") == "up";
       settled = settled && node->command({"CLUSTER", "INFO"}).find("cluster_state:ok") != std::string::npos &&
-                (!agreed || seen == *agreed);
+                (!agreed || seen == *agreed) && replica_synced;
       agreed = seen;
     }
     if (settled) return;

@@ -26,7 +26,8 @@ class RedisCluster {
   RedisServer& owner(std::uint16_t slot);
 
   // Waits until every running node says cluster_state:ok and agrees on
-  // which node serves each slot; throws after `seconds`.
+  // which node serves each slot, and every replica's link to its master is
+  // up; throws after `seconds`.
   void wait_settled(int seconds = 30);
 
  private:

@@ -291,18 +291,25 @@ TEST_CASE("command: arg() reads back each argument, appended ones included; empt
   CHECK(Command{}.arg(0).empty());
 }
 
-TEST_CASE("connection core: commands that change the link's state are told apart, in any case") {
-  using redis::detail::changes_link_state;
+TEST_CASE("connection core: commands that change or block the shared link are told apart, in any case") {
+  using redis::detail::unshareable;
   for (auto name : {"MULTI", "exec", "Discard", "WATCH", "unwatch", "SUBSCRIBE", "psubscribe", "SSUBSCRIBE",
                     "MONITOR", "SELECT", "AUTH", "HELLO", "RESET", "QUIT", "READONLY", "ASKING"}) {
     INFO(name);
-    CHECK(changes_link_state(Command{name}));
+    CHECK_THAT(std::string(unshareable(Command{name})), Catch::StartsWith("changes the state"));
   }
-  CHECK(changes_link_state(Command{"client", "Reply", "OFF"}));
+  CHECK_FALSE(unshareable(Command{"client", "Reply", "OFF"}).empty());
+  CHECK_FALSE(unshareable(Command{"SCRIPT", "debug", "YES"}).empty());
+  for (auto blocking : {Command{"BLPOP", "l", 0}, Command{"bzpopmin", "z", 1}, Command{"WAIT", 1, 0},
+                        Command{"XREAD", "COUNT", 1, "block", 0, "STREAMS", "s", "$"}}) {
+    INFO(blocking.arg(0));
+    CHECK_THAT(std::string(unshareable(blocking)), Catch::StartsWith("blocks"));
+  }
   for (auto fine : {Command{"CLIENT", "ID"}, Command{"GET", "MULTI"}, Command{"EXECUTE"}, Command{"EVALSHA", "x", 0},
-                    Command{"MULTIPLY"}, Command{}}) {
+                    Command{"MULTIPLY"}, Command{"SCRIPT", "LOAD", "return 1"}, Command{"XREAD", "STREAMS", "block", 0},
+                    Command{"LPOP", "l"}, Command{}}) {
     INFO(fine.arg(0));
-    CHECK_FALSE(changes_link_state(fine));
+    CHECK(unshareable(fine).empty());
   }
 }
 
@@ -370,18 +377,11 @@ TEST_CASE("connection core: a cluster node hands a script's redirections on as r
 
 // ---- health check -----------------------------------------------------------
 
-TEST_CASE("connection core: the health check pings a quiet link, not a busy one; a PING timed out or stuck unsent "
-          "shows a dead link") {
-  redis::detail::HealthCheck health;
-  CHECK(health.ping_due());  // nothing read yet
-  health.on_read();
-  CHECK_FALSE(health.ping_due());  // replies came in this interval
-  CHECK(health.ping_due());        // none since
-  CHECK(health.ping_due());
-  using redis::detail::HealthCheck;
-  CHECK(HealthCheck::shows_dead_link(errc::timeout));
-  CHECK(HealthCheck::shows_dead_link(errc::not_applied));
-  CHECK_FALSE(HealthCheck::shows_dead_link(errc::connection_lost));  // already dropped
+TEST_CASE("connection core: a health PING timed out or stuck unsent shows a dead link; one already lost does not") {
+  using redis::detail::health_ping_shows_dead_link;
+  CHECK(health_ping_shows_dead_link(errc::timeout));
+  CHECK(health_ping_shows_dead_link(errc::not_applied));
+  CHECK_FALSE(health_ping_shows_dead_link(errc::connection_lost));
 }
 
 // ---- handshake --------------------------------------------------------------

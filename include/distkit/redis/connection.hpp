@@ -41,8 +41,9 @@ class Connection {
   //
   // The link is shared by every caller, so a command that changes its state
   // (MULTI/EXEC, WATCH, SELECT, AUTH, HELLO, SUBSCRIBE, MONITOR, CLIENT REPLY,
-  // ...) or an empty one is refused with errc::invalid_argument, before any
-  // I/O. For atomicity, use a script.
+  // SCRIPT DEBUG, ...), one that blocks it (BLPOP and its kin, XREAD BLOCK,
+  // WAIT), or an empty one is refused with errc::invalid_argument, before
+  // any I/O. For atomicity, use a script; for blocking, a connection of its own.
   asio::awaitable<Reply> exec(Command cmd);
 
   // Runs a script (see Script::call), with EVALSHA; re-sent as EVAL if Redis

@@ -86,6 +86,7 @@ asio::awaitable<Reply> Router::exec(Command cmd, const Script* script) {
       if (redirect->kind == Redirect::Kind::ask) {
         asked = redirect->to;
       } else {
+        slot = redirect->slot;  // Redis' reading of the command's key wins over routing_key()'s
         {
           std::lock_guard lock(mutex_);
           map_.move(redirect->slot, redirect->to);

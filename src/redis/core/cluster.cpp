@@ -207,8 +207,7 @@ std::optional<Redirect> redirect_in(const Reply& reply) {
 bool says_try_again(const Reply& reply) {
   if (!reply.is_error()) return false;
   const std::string_view text = reply.str;
-  return text.starts_with("TRYAGAIN") || text.starts_with("CLUSTERDOWN") ||
-         text.find("non local key") != std::string_view::npos;
+  return text.starts_with("TRYAGAIN") || text.starts_with("CLUSTERDOWN");
 }
 
 }  // namespace distkit::redis::detail::cluster

@@ -22,10 +22,12 @@ bool refused_by_replica(std::string_view error, bool script) {
          (script && error.find("READONLY You can't write against a read only replica") != std::string_view::npos);
 }
 
-// A redirection or "not now" from a cluster node: the router's to act on.
+// A redirection or "not now" from a cluster node, given before the command
+// ran: the router's to act on. (A script's "non local key" error is not: it
+// comes from a call in the middle of the script, after earlier writes.)
 bool for_the_router(std::string_view error) {
   return error.starts_with("MOVED ") || error.starts_with("ASK ") || error.starts_with("TRYAGAIN") ||
-         error.starts_with("CLUSTERDOWN") || error.find("non local key") != std::string_view::npos;
+         error.starts_with("CLUSTERDOWN");
 }
 
 }  // namespace

@@ -3,26 +3,48 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
-#include <string_view>
 
 namespace distkit::redis::detail {
 
 namespace {
 
-bool same_word(std::string_view a, std::string_view b) {
-  return std::ranges::equal(a, b, [](char x, char y) { return std::toupper(static_cast<unsigned char>(x)) == y; });
+bool same_word(std::string_view a, std::string_view upper) {
+  return std::ranges::equal(a, upper, [](char x, char y) { return std::toupper(static_cast<unsigned char>(x)) == y; });
+}
+
+template <std::size_t N>
+bool one_of(std::string_view word, const std::array<std::string_view, N>& words) {
+  return std::ranges::any_of(words, [&](std::string_view w) { return same_word(word, w); });
+}
+
+constexpr std::array<std::string_view, 23> link_state{
+    "MULTI",        "EXEC",       "DISCARD",      "WATCH",   "UNWATCH", "SUBSCRIBE", "UNSUBSCRIBE", "PSUBSCRIBE",
+    "PUNSUBSCRIBE", "SSUBSCRIBE", "SUNSUBSCRIBE", "MONITOR", "SELECT",  "AUTH",      "HELLO",       "RESET",
+    "QUIT",         "READONLY",   "READWRITE",    "ASKING",  "SYNC",    "PSYNC",     "REPLCONF"};
+
+constexpr std::array<std::string_view, 10> blocking{"BLPOP",    "BRPOP",  "BLMOVE", "BRPOPLPUSH", "BLMPOP",
+                                                    "BZPOPMIN", "BZPOPMAX", "BZMPOP", "WAIT",       "WAITAOF"};
+
+bool blocks(const Command& cmd) {
+  const auto name = cmd.arg(0);
+  if (same_word(name, "XREAD") || same_word(name, "XREADGROUP")) {
+    for (std::size_t i = 1; i < cmd.size() && !same_word(cmd.arg(i), "STREAMS"); ++i)  // options come first
+      if (same_word(cmd.arg(i), "BLOCK")) return true;
+    return false;
+  }
+  return one_of(name, blocking);
 }
 
 }  // namespace
 
-bool changes_link_state(const Command& cmd) {
-  static constexpr std::array<std::string_view, 23> link_state{
-      "MULTI",       "EXEC",        "DISCARD",  "WATCH",    "UNWATCH",    "SUBSCRIBE", "UNSUBSCRIBE", "PSUBSCRIBE",
-      "PUNSUBSCRIBE", "SSUBSCRIBE", "SUNSUBSCRIBE", "MONITOR", "SELECT",  "AUTH",      "HELLO",       "RESET",
-      "QUIT",        "READONLY",    "READWRITE", "ASKING",   "SYNC",       "PSYNC",     "REPLCONF"};
+std::string_view unshareable(const Command& cmd) {
   const auto name = cmd.arg(0);
-  if (same_word(name, "CLIENT")) return same_word(cmd.arg(1), "REPLY");
-  return std::ranges::any_of(link_state, [&](std::string_view s) { return same_word(name, s); });
+  const bool changes_state = one_of(name, link_state) ||
+                             (same_word(name, "CLIENT") && same_word(cmd.arg(1), "REPLY")) ||
+                             (same_word(name, "SCRIPT") && same_word(cmd.arg(1), "DEBUG"));
+  if (changes_state) return "changes the state of the link, which every caller of this connection shares";
+  if (blocks(cmd)) return "blocks the link, which every caller of this connection shares";
+  return {};
 }
 
 }  // namespace distkit::redis::detail

@@ -136,7 +136,6 @@ asio::awaitable<void> ConnectionImpl::read_replies(std::shared_ptr<Link> link) {
       drop_link(read_failure(ec));
       break;
     }
-    health_.on_read();
     try {
       link->reader.feed(buffer.data(), n);
       while (auto reply = link->reader.next()) {
@@ -228,17 +227,22 @@ asio::awaitable<std::shared_ptr<ConnectionImpl::Link>> ConnectionImpl::open_link
 
 // The master a failover announced, else the one the sentinels name. One that
 // cannot be reached or is no master (ROLE: a sentinel that has not heard of
-// the failover yet) sends the question to the next sentinel, each once.
+// the failover yet) sends the question to the next sentinel, each once. A
+// failover announced while a link was made sends it to the announced master
+// before any command is written.
 asio::awaitable<std::shared_ptr<ConnectionImpl::Link>> ConnectionImpl::open_master_link(ConnectionOptions& target) {
   const auto sentinels = options_.sentinel.sentinels.size();
   std::exception_ptr failure;
-  for (std::size_t tried = 0; tried < sentinels; ++tried) {
+  for (std::size_t asked = 0; asked < sentinels || announced_;) {
+    const bool announced = announced_.has_value();
     sentinel::Address master;
-    if (announced_)
+    if (announced) {
       master = *std::exchange(announced_, std::nullopt);
-    else
+    } else {
+      ++asked;
       master = co_await sentinel::find_master(strand_, options_, tls_.get(), connect_timer_, next_sentinel_,
                                               [this] { return state_ == State::closed; });
+    }
     if (state_ == State::closed) throw Error(errc::connection_failed, "connection closed while connecting");
     target.host = master.host;
     target.port = master.port;
@@ -248,9 +252,13 @@ asio::awaitable<std::shared_ptr<ConnectionImpl::Link>> ConnectionImpl::open_mast
       link = co_await open_link(target);
     } catch (const Error& e) {
       if (state_ == State::closed) throw;
-      logger()->warn("{}; asking the next sentinel", e.what());
+      logger()->warn("{}; asking the {} sentinel", e.reason(), announced ? "first" : "next");
       failure = std::current_exception();
-      next_sentinel_ = (next_sentinel_ + 1) % sentinels;
+      if (!announced) next_sentinel_ = (next_sentinel_ + 1) % sentinels;
+    }
+    if (link && announced_ && *announced_ != master) {
+      link->stream->close();  // announced while it was made: that master may be demoted by now
+      link.reset();
     }
     if (link) co_return link;  // (a co_return inside the try misbehaves with g++ 12)
   }
@@ -274,13 +282,9 @@ asio::awaitable<void> ConnectionImpl::connect_once() {
   link_down_.reset();
   mux_.on_link_up();
   asio::co_spawn(strand_, read_replies(link_), asio::detached);
+  announced_.reset();  // (open_master_link went there)
   write_waiting();
   arm_deadline();
-  // A failover announced while this link was made: it may lead to the old master.
-  if (announced_ && *announced_ != master_)
-    drop_link("a failover was announced while connecting");  // the next connect goes to the announced master
-  else
-    announced_.reset();
 }
 
 asio::awaitable<void> ConnectionImpl::supervise() {
@@ -304,18 +308,18 @@ asio::awaitable<void> ConnectionImpl::supervise() {
 }
 
 // A PING that gets no answer means the link is dead even if TCP has not
-// noticed yet: drop it so the supervisor reconnects. (HealthCheck decides.)
+// noticed yet: drop it so the supervisor reconnects.
 asio::awaitable<void> ConnectionImpl::check_health() {
   auto self = shared_from_this();
   while (state_ != State::closed) {
     health_timer_.expires_after(options_.health_check_interval);
     co_await health_timer_.async_wait(as_tuple(asio::use_awaitable));
-    if (state_ != State::ready || !health_.ping_due()) continue;
+    if (state_ != State::ready) continue;
     const auto link = links_;
     try {
       co_await exec(Command{"PING"}, nullptr);
     } catch (const Error& e) {
-      if (HealthCheck::shows_dead_link(e.value()) && link == links_ && link_)
+      if (health_ping_shows_dead_link(e.value()) && link == links_ && link_)
         drop_link(fmt::format("health check PING failed: {}", e.reason()));
     }
   }
@@ -324,8 +328,9 @@ asio::awaitable<void> ConnectionImpl::check_health() {
 // A failover announced by Sentinel: the link goes now, not at its next
 // timeout, and the reconnect asks the sentinels again.
 void ConnectionImpl::on_switch_master(const sentinel::Address& master) {
-  announced_ = master;  // the next connect goes there first
-  if (link_ && master != master_)
+  if (link_ && master == master_) return;  // already there (a READONLY redirect got there first)
+  announced_ = master;                      // the next connect goes there first
+  if (link_)
     drop_link(fmt::format("failover: the master of {} is now {}:{}", options_.sentinel.service_name, master.host,
                           master.port));
 }

@@ -145,7 +145,6 @@ class ConnectionImpl final : public Backend, public std::enable_shared_from_this
   asio::steady_timer sleep_timer_;
   asio::steady_timer health_timer_;
   Backoff backoff_;
-  HealthCheck health_;
 
   // With Sentinel.
   std::size_t next_sentinel_ = 0;          // asked first at the next connect

@@ -47,7 +47,7 @@ asio::awaitable<void> SwitchWatch::run() {
       co_await listen(index, subscribed);
     } catch (const std::exception& e) {
       if (stopped_) break;
-      logger()->warn("sentinel watch for {}: {}", options_.sentinel.service_name, e.what());
+      logger()->warn("sentinel watch for {}: {}", options_.sentinel.service_name, reason_of(e));
     }
     index = (index + 1) % options_.sentinel.sentinels.size();
     // Only a subscription that held for a while resets the backoff: a
