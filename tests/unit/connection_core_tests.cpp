@@ -331,6 +331,34 @@ TEST_CASE("connection core: an op with less time left goes ahead of waiting ones
   CHECK((sooner.reply.str == "sooner" && later.reply.str == "later" && behind.completions == 1));
 }
 
+TEST_CASE("connection core: ops with less time left written in one batch behind one with more each time out on time") {
+  Queue q;
+  auto& patient = q.add(Command{"ECHO", "p"}, nullptr, 1s);
+  q.write();
+  auto& r1 = q.add(Command{"ECHO", "r1"}, nullptr, 200ms);
+  auto& r2 = q.add(Command{"ECHO", "r2"}, nullptr, 500ms);
+  q.write();
+  q.mux.expire(q.t0 + 600ms);
+  CHECK((r1.error == errc::timeout && r2.error == errc::timeout));
+  CHECK(patient.completions == 0);
+  CHECK(q.mux.next_deadline() == q.t0 + 1s);
+}
+
+TEST_CASE("connection core: an op waiting behind scripts to be re-sent still fails at its own deadline") {
+  Queue q;
+  auto& script_call = q.add(Command(0), &script, 1s);
+  q.write();
+  q.mux.on_reply(error("NOSCRIPT No matching script."));  // waits to be re-sent as EVAL
+  q.mux.on_link_lost("gone");
+  auto& redirected = q.add(Command{"ECHO", "r"}, nullptr, 300ms);
+  CHECK(q.mux.next_deadline() == q.t0 + 300ms);
+  q.mux.expire(q.t0 + 400ms);
+  CHECK((redirected.completions == 1 && redirected.error == errc::not_applied));
+  CHECK(script_call.completions == 0);
+  q.mux.expire(q.t0 + 1s);
+  CHECK((script_call.completions == 1 && script_call.error == errc::not_applied));
+}
+
 TEST_CASE("connection core: an asked op goes behind ASKING, whose OK is not its reply, also when re-sent as EVAL") {
   Queue q;
   auto& asked = q.add(Command(1, "{p}:k"), &script, 1s, true);

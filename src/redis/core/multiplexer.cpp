@@ -53,8 +53,11 @@ void Multiplexer::write_waiting(std::string& out) {
     op->asking_answer_due = op->asking;
     out += op->script && !op->as_eval ? op->cmd.resp(op->script->evalsha_head(), 2) : op->cmd.resp();
     op->status = OpStatus::written;
-    op->watched_apart = op->as_eval || (!sent_.empty() && op->deadline < sent_.back()->deadline);
-    if (op->watched_apart) apart_.push_back(op.get());
+    op->watched_apart = op->as_eval || op->deadline < latest_in_order_;
+    if (op->watched_apart)
+      apart_.push_back(op.get());
+    else
+      latest_in_order_ = op->deadline;
     sent_.push_back(std::move(op));
   }
   waiting_.clear();
@@ -68,6 +71,7 @@ Multiplexer::Verdict Multiplexer::on_reply(Reply&& reply) {
   sent_.pop_front();
   settled_ -= std::min<std::size_t>(settled_, 1);
   if (op->watched_apart) std::erase(apart_, op.get());
+  if (sent_.empty()) latest_in_order_ = {};
   if (op->status == OpStatus::timed_out) return Verdict::taken;  // its caller has moved on
   const bool error = reply.is_error();
   if (op->script && !op->as_eval && error && reply.str.starts_with("NOSCRIPT")) {
@@ -102,6 +106,7 @@ void Multiplexer::on_link_lost(std::string_view why) {
     if (op->status == OpStatus::written) fail(*op, errc::connection_lost, message);
   sent_.clear();
   apart_.clear();
+  latest_in_order_ = {};
   settled_ = 0;
 }
 
@@ -132,17 +137,30 @@ void Multiplexer::expire(Clock::time_point now) {
     return true;
   });
   for (Op* op; (op = first_open_sent()) && op->deadline <= now;) time_out(*op);
-  for (; !waiting_.empty() && waiting_.front()->deadline <= now; waiting_.pop_front()) {
-    fail(*waiting_.front(), errc::not_applied,
+  const auto not_sent = [&](Op& op) {
+    fail(op, errc::not_applied,
          fmt::format("not sent to {} within {}ms: no link was ready", endpoint_, command_timeout_.count()));
-    resends_waiting_ -= std::min<std::size_t>(resends_waiting_, 1);
+  };
+  // The re-sent scripts wait first, in reply order: each is looked at.
+  for (std::size_t i = 0; i < resends_waiting_;) {
+    if (waiting_[i]->deadline > now) {
+      ++i;
+      continue;
+    }
+    not_sent(*waiting_[i]);
+    waiting_.erase(waiting_.begin() + static_cast<std::ptrdiff_t>(i));
+    --resends_waiting_;
   }
+  // The rest wait in deadline order.
+  const auto first = [&] { return waiting_.begin() + static_cast<std::ptrdiff_t>(resends_waiting_); };
+  for (; first() != waiting_.end() && (*first())->deadline <= now; waiting_.erase(first())) not_sent(**first());
 }
 
 Clock::time_point Multiplexer::next_deadline() {
   auto next = Clock::time_point::max();
   if (auto* op = first_open_sent()) next = op->deadline;
-  if (!waiting_.empty()) next = std::min(next, waiting_.front()->deadline);
+  // The re-sent scripts at the front, then the earliest of the rest (in deadline order).
+  for (std::size_t i = 0; i < waiting_.size() && i <= resends_waiting_; ++i) next = std::min(next, waiting_[i]->deadline);
   for (auto* op : apart_) next = std::min(next, op->deadline);
   return next;
 }

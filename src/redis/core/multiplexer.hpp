@@ -93,6 +93,7 @@ class Multiplexer {
   // the ops before them (scripts re-sent after NOSCRIPT, which keep their
   // first deadline; redirected ops), which are watched apart until answered.
   std::vector<Op*> apart_;
+  Clock::time_point latest_in_order_{};  // the deadline of the last op of sent_ not watched apart
   std::size_t settled_ = 0;    // sent_'s first ops have all timed out: no need to look at them again
   std::uint64_t replies_ = 0;  // for Reply::order, across links
   bool closed_ = false;

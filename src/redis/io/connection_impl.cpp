@@ -7,6 +7,7 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/dispatch.hpp>
+#include <asio/error.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/use_awaitable.hpp>
 #include <fmt/format.h>
@@ -159,15 +160,18 @@ asio::awaitable<void> ConnectionImpl::read_replies(std::shared_ptr<Link> link) {
   }
 }
 
-// One timer serves every command: the core knows the earliest deadline.
+// One timer serves every command: the core knows the earliest deadline. An
+// op with less time left than the one the timer waits for (redirected by a
+// cluster router) moves it earlier.
 void ConnectionImpl::arm_deadline() {
-  if (deadline_armed_ || mux_.closed()) return;
+  if (mux_.closed()) return;
   const auto next = mux_.next_deadline();
-  if (next == Clock::time_point::max()) return;
-  deadline_armed_ = true;
-  deadline_timer_.expires_at(next);
-  deadline_timer_.async_wait([self = shared_from_this()](std::error_code) {
-    self->deadline_armed_ = false;
+  if (next == Clock::time_point::max() || (armed_for_ && *armed_for_ <= next)) return;
+  armed_for_ = next;
+  deadline_timer_.expires_at(next);  // cancels the wait for a later one
+  deadline_timer_.async_wait([self = shared_from_this()](std::error_code ec) {
+    if (ec == asio::error::operation_aborted) return;  // armed earlier meanwhile, or closed
+    self->armed_for_.reset();
     self->mux_.expire(Clock::now());
     self->arm_deadline();
   });

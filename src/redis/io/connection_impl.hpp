@@ -138,7 +138,7 @@ class ConnectionImpl final : public Backend, public std::enable_shared_from_this
   std::uint64_t links_ = 0;
   std::atomic<std::size_t> awaited_replies_{0};  // mux_.awaited(), for submit() on any thread
   asio::steady_timer deadline_timer_;
-  bool deadline_armed_ = false;
+  std::optional<Clock::time_point> armed_for_;  // the deadline deadline_timer_ waits for
 
   asio::steady_timer connect_timer_;  // bounds each step of a connect; close() cancels it
   Event link_down_;
