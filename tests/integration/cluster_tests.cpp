@@ -71,6 +71,24 @@ TEST_CASE("cluster: counters of many families share one connection, each family 
   CHECK(env(env.conn->exec(redis::Command{"PING"})).str == "PONG");
 }
 
+TEST_CASE("cluster: a command whose key is not where routing looks goes where MOVED says; one that belongs to "
+          "every node is refused") {
+  RedisCluster cluster(3);
+  Env env(cluster.url());
+  for (int i = 0; i < 3; ++i) {  // three tags: one at least is not on the node the word "AND" routes to
+    const auto tag = fmt::format("{{bitop{}}}", i);
+    CHECK(env(env.conn->exec(redis::Command{"SET", tag + "src", "abc"})).str == "OK");
+    const auto bitop = env(env.conn->exec(redis::Command{"BITOP", "AND", tag + "dst", tag + "src"}));
+    CHECK(bitop.integer == 3);
+  }
+  for (auto refused : {redis::Command{"FLUSHALL"}, redis::Command{"DBSIZE"}, redis::Command{"KEYS", "*"},
+                       redis::Command{"EVAL", "return 1", "0"}}) {
+    INFO(refused.arg(0));
+    CHECK(env(error_of(env.conn->exec(std::move(refused)))) == errc::invalid_argument);
+  }
+  CHECK(env(env.conn->exec(redis::Command{"ECHO", "any node"})).str == "any node");
+}
+
 TEST_CASE("cluster: a slot under migration (ASK) and then moved (MOVED) is followed; no op fails") {
   RedisCluster cluster(3);
   Env env(cluster.url());

@@ -1,6 +1,8 @@
 #include "router.hpp"
 
 #include <algorithm>
+#include <array>
+#include <cctype>
 #include <charconv>
 
 #include <asio/co_spawn.hpp>
@@ -31,6 +33,15 @@ std::optional<std::string_view> script_key(const Command& keys_and_args) {
   return count > 0 ? std::optional(keys_and_args.arg(1)) : std::nullopt;
 }
 
+// A keyless command that answers the same on every node, or broadcasts.
+bool runs_on_any_node(const Command& cmd) {
+  constexpr std::array<std::string_view, 5> any{"PING", "ECHO", "TIME", "PUBLISH", "COMMAND"};
+  const auto name = cmd.arg(0);
+  return std::ranges::any_of(any, [&](std::string_view word) {
+    return std::ranges::equal(name, word, [](char x, char y) { return std::toupper(static_cast<unsigned char>(x)) == y; });
+  });
+}
+
 // Before trying again: 5 ms, doubling up to 200 ms, never past `deadline`.
 asio::awaitable<void> pause(int attempt, Clock::time_point deadline) {
   const auto wait = std::chrono::milliseconds(std::min(5 << std::min(attempt, 6), 200));
@@ -46,13 +57,19 @@ Router::Router(const asio::any_io_executor& ex, ConnectionOptions options)
       strand_(asio::make_strand(ex)),
       options_(std::move(options)),
       tls_(options_.tls.enabled ? make_tls_context(options_.tls) : nullptr),
-      ask_timer_(strand_) {}
+      ask_timer_(strand_),
+      pace_timer_(strand_) {}
 
 asio::awaitable<Reply> Router::exec(Command cmd, const Script* script) {
   auto self = shared_from_this();
   const auto deadline = Clock::now() + options_.command_timeout;
   std::optional<std::uint16_t> slot;
   if (auto key = script ? script_key(cmd) : routing_key(cmd)) slot = key_slot(*key);
+  if (!slot && (script || !runs_on_any_node(cmd)))
+    throw Error(errc::invalid_argument,
+                fmt::format("{} names no key, so no node of the cluster is its own; send it to each node with a "
+                            "connection of its own",
+                            script ? std::string_view("a script with no keys") : cmd.arg(0)));
   std::optional<Address> asked;  // an ASK's target: for the next send only
   std::string why = "the slot map names no master for the slot";
   for (int attempt = 0; Clock::now() < deadline; ++attempt) {
@@ -115,15 +132,24 @@ std::optional<Address> Router::owner(std::optional<std::uint16_t> slot) {
 }
 
 std::shared_ptr<ConnectionImpl> Router::node(const Address& master) {
-  std::lock_guard lock(mutex_);
-  if (closed_) return nullptr;
-  for (const auto& [address, connection] : nodes_)
-    if (address == master) return connection;
-  auto o = options_;
+  const auto known = [&]() -> std::shared_ptr<ConnectionImpl> {
+    for (const auto& [address, connection] : nodes_)
+      if (address == master) return connection;
+    return nullptr;
+  };
+  {
+    std::lock_guard lock(mutex_);
+    if (closed_) return nullptr;
+    if (auto connection = known()) return connection;
+  }
+  auto o = options_;  // built outside the lock: every exec() takes it
   o.host = master.host;
   o.port = master.port;
   o.cluster = {};
-  auto connection = std::make_shared<ConnectionImpl>(executor_, std::move(o), true);
+  auto connection = std::make_shared<ConnectionImpl>(executor_, std::move(o), tls_);
+  std::lock_guard lock(mutex_);
+  if (closed_) return nullptr;
+  if (auto first = known()) return first;  // another caller opened it meanwhile
   connection->start_in_background();
   nodes_.emplace_back(master, connection);
   return connection;
@@ -140,9 +166,11 @@ void Router::refresh_soon() {
 
 asio::awaitable<void> Router::await_refresh(Clock::time_point deadline) {
   auto wait = [](std::shared_ptr<Router> self, Clock::time_point deadline) -> asio::awaitable<void> {
+    const auto seen = self->refreshes_;
+    if (!self->refreshing_) asio::co_spawn(self->strand_, self->refresh(), asio::detached);
+    if (self->refreshes_ != seen || self->closed()) co_return;  // it ended at once
     asio::steady_timer done(self->strand_, deadline);
     self->waiting_for_map_.push_back(&done);
-    if (!self->refreshing_) asio::co_spawn(self->strand_, self->refresh(), asio::detached);
     co_await done.async_wait(as_tuple(asio::use_awaitable));
     std::erase(self->waiting_for_map_, &done);
   };
@@ -156,12 +184,18 @@ asio::awaitable<void> Router::start() {
     throw Error(errc::connection_failed, fmt::format("no cluster node gave a slot map{}", failures_));
 }
 
-// Asks the masters it knows, then the seeds, until one gives a map.
+// Asks the masters it knows, then the seeds, until one gives a map; nodes
+// that did not answer last time are asked last. Refreshes start at least
+// min_refresh_gap apart: during a failover every op that cannot reach its
+// master asks for one.
 asio::awaitable<void> Router::refresh() {
   auto self = shared_from_this();
   refreshing_ = true;
   do {
     again_ = false;
+    pace_timer_.expires_at(last_refresh_ + min_refresh_gap);
+    co_await pace_timer_.async_wait(as_tuple(asio::use_awaitable));
+    last_refresh_ = Clock::now();
     std::vector<Address> candidates;
     {
       std::lock_guard lock(mutex_);
@@ -169,11 +203,15 @@ asio::awaitable<void> Router::refresh() {
     }
     for (const auto& seed : options_.cluster.seeds)
       if (std::ranges::find(candidates, seed) == candidates.end()) candidates.push_back(seed);
+    std::ranges::stable_partition(candidates,
+                                  [&](const Address& a) { return std::ranges::find(silent_, a) == silent_.end(); });
     failures_.clear();
+    silent_.clear();
     for (const auto& candidate : candidates)
       if (closed() || co_await read_map_from(candidate)) break;
   } while (again_ && !closed());
   refreshing_ = false;
+  ++refreshes_;
   for (auto* waiter : waiting_for_map_) waiter->cancel();
 }
 
@@ -186,17 +224,19 @@ asio::awaitable<bool> Router::read_map_from(const Address& node) {
     if (ranges.empty()) failures_ += fmt::format("; {}: no slot map in its answer", name);
   } catch (const std::exception& e) {
     failures_ += fmt::format("; {}", reason_of(e));
+    silent_.push_back(node);
   }
   if (ranges.empty()) co_return false;
   std::vector<std::shared_ptr<ConnectionImpl>> gone;
   {
     std::lock_guard lock(mutex_);
     map_.assign(ranges);
-    // A node that is no master now is closed once no reply is due on it
-    // (ops not yet sent fail with not_applied, and are sent elsewhere).
+    // A node that is no master now and cannot be reached is closed (its
+    // ops not yet sent fail with not_applied, and are sent elsewhere). One
+    // that can stays: an ASK may name a node that is no master yet.
     std::erase_if(nodes_, [&](const auto& node) {
       const bool drop = std::ranges::find(map_.masters(), node.first) == map_.masters().end() &&
-                        !node.second->awaits_replies();
+                        node.second->unreachable() && !node.second->awaits_replies();
       if (drop) gone.push_back(node.second);
       return drop;
     });
@@ -220,6 +260,7 @@ void Router::close() {
   for (auto& [address, connection] : nodes) connection->close();
   asio::dispatch(strand_, [self = shared_from_this()] {
     self->ask_timer_.cancel();
+    self->pace_timer_.cancel();
     for (auto* waiter : self->waiting_for_map_) waiter->cancel();
   });
 }

@@ -62,10 +62,15 @@ class Router final : public Backend, public std::enable_shared_from_this<Router>
   bool closed_ = false;
 
   // On strand_.
+  static constexpr std::chrono::milliseconds min_refresh_gap{100};
   bool refreshing_ = false, again_ = false;
-  std::string failures_;  // of the last refresh, for start()'s error
+  std::uint64_t refreshes_ = 0;  // ended so far
+  Clock::time_point last_refresh_{};
+  std::string failures_;          // of the last refresh, for start()'s error
+  std::vector<Address> silent_;   // nodes the last refresh could not read a map from
   std::vector<asio::steady_timer*> waiting_for_map_;  // cancelled when a refresh ends
   asio::steady_timer ask_timer_;                       // bounds each node asked for the map
+  asio::steady_timer pace_timer_;                      // keeps refreshes min_refresh_gap apart
 };
 
 }  // namespace distkit::redis::detail::cluster

@@ -30,12 +30,20 @@ std::string endpoint_of(const ConnectionOptions& options) {
 
 }  // namespace
 
-ConnectionImpl::ConnectionImpl(const asio::any_io_executor& ex, ConnectionOptions options, bool cluster_node)
+ConnectionImpl::ConnectionImpl(const asio::any_io_executor& ex, ConnectionOptions options)
+    : ConnectionImpl(ex, options, options.tls.enabled ? make_tls_context(options.tls) : nullptr, false) {}
+
+ConnectionImpl::ConnectionImpl(const asio::any_io_executor& ex, ConnectionOptions options,
+                               std::shared_ptr<asio::ssl::context> tls)
+    : ConnectionImpl(ex, std::move(options), std::move(tls), true) {}
+
+ConnectionImpl::ConnectionImpl(const asio::any_io_executor& ex, ConnectionOptions options,
+                               std::shared_ptr<asio::ssl::context> tls, bool cluster_node)
     : executor_(ex),
       strand_(asio::make_strand(ex)),
       options_(std::move(options)),
       endpoint_(endpoint_of(options_)),
-      tls_(options_.tls.enabled ? make_tls_context(options_.tls) : nullptr),
+      tls_(std::move(tls)),
       mux_(endpoint_, options_.command_timeout,
            {.redirect_read_only = sentinel_mode(), .cluster_node = cluster_node}),
       deadline_timer_(strand_),
@@ -285,6 +293,7 @@ asio::awaitable<void> ConnectionImpl::connect_once() {
   state_ = State::ready;
   link_down_.reset();
   mux_.on_link_up();
+  unreachable_.store(false, std::memory_order_relaxed);
   asio::co_spawn(strand_, read_replies(link_), asio::detached);
   announced_.reset();  // (open_master_link went there)
   write_waiting();
@@ -372,7 +381,9 @@ asio::awaitable<void> ConnectionImpl::connect_in_background() {
 // A cluster node's ops go back to the router, to wait for a new slot map
 // rather than for this node. (Elsewhere they wait for the next link.)
 void ConnectionImpl::on_connect_failed(const Error& e) {
-  if (state_ != State::closed) mux_.on_unreachable(e.reason());
+  if (state_ == State::closed) return;
+  unreachable_.store(true, std::memory_order_relaxed);
+  mux_.on_unreachable(e.reason());
 }
 
 void ConnectionImpl::close() {

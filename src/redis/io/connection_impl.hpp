@@ -58,9 +58,11 @@ struct HandlerOp final : Op {
 
 class ConnectionImpl final : public Backend, public std::enable_shared_from_this<ConnectionImpl> {
  public:
-  // A `cluster_node` is one master of a cluster, for the router: see
-  // MultiplexerRules::cluster_node and start_in_background().
-  ConnectionImpl(const asio::any_io_executor& ex, ConnectionOptions options, bool cluster_node = false);
+  ConnectionImpl(const asio::any_io_executor& ex, ConnectionOptions options);
+  // A master of a cluster, for the router: see MultiplexerRules::cluster_node
+  // and start_in_background(). `tls` (null without TLS) is the router's,
+  // shared by every node.
+  ConnectionImpl(const asio::any_io_executor& ex, ConnectionOptions options, std::shared_ptr<asio::ssl::context> tls);
 
   const asio::any_io_executor& executor() const noexcept override { return executor_; }
   const ConnectionOptions& options() const noexcept override { return options_; }
@@ -81,8 +83,13 @@ class ConnectionImpl final : public Backend, public std::enable_shared_from_this
   // Any thread: whether replies are still due on the link (a cluster router
   // closes a node no longer in its map only once none are).
   bool awaits_replies() const noexcept { return awaited_replies_.load(std::memory_order_relaxed) != 0; }
+  // Any thread: whether the last connect failed (and none succeeded since).
+  bool unreachable() const noexcept { return unreachable_.load(std::memory_order_relaxed); }
 
  private:
+  ConnectionImpl(const asio::any_io_executor& ex, ConnectionOptions options, std::shared_ptr<asio::ssl::context> tls,
+                 bool cluster_node);
+
   enum class State { down, connecting, ready, closed };
 
   // One link's stream and reader; replaced whole on reconnect.
@@ -136,6 +143,7 @@ class ConnectionImpl final : public Backend, public std::enable_shared_from_this
   Multiplexer mux_;
   std::shared_ptr<Link> link_;  // while ready
   std::uint64_t links_ = 0;
+  std::atomic<bool> unreachable_{false};
   std::atomic<std::size_t> awaited_replies_{0};  // mux_.awaited(), for submit() on any thread
   asio::steady_timer deadline_timer_;
   std::optional<Clock::time_point> armed_for_;  // the deadline deadline_timer_ waits for
