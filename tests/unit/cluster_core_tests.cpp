@@ -70,6 +70,14 @@ TEST_CASE("cluster core: CLUSTER SHARDS gives each master's slot ranges, on its 
                                               {5461, 5999, {"10.0.0.9", 7001}}};
   CHECK(cluster::ranges_in_shards(shards, false, seed) == plain);
   CHECK(cluster::ranges_in_shards(shards, true, seed).front().master == Address{"127.0.0.1", 8000});
+  // Two masters for a moment: the online one with the highest offset; a loading one only if alone.
+  auto behind = node("master", 7010);
+  behind.elements[13] = integer(10);  // replication-offset
+  const auto two = array({shard({integer(0), integer(16383)}, {behind, node("master", 7011)})});
+  CHECK(cluster::ranges_in_shards(two, false, seed).front().master.port == 7011);
+  const auto loading = array(
+      {shard({integer(0), integer(16383)}, {node("master", 7012), node("master", 7013, "127.0.0.1", "loading")})});
+  CHECK(cluster::ranges_in_shards(loading, false, seed).front().master.port == 7012);
   CHECK(cluster::ranges_in_shards(array({shard({integer(0)}, {node("master", 7000)})}), false, seed).empty());
   CHECK(cluster::ranges_in_shards(array({shard({integer(0), integer(16384)}, {node("master", 7000)})}), false, seed)
             .empty());
@@ -122,6 +130,7 @@ TEST_CASE("cluster core: MOVED and ASK are read; TRYAGAIN and CLUSTERDOWN mean r
 
   CHECK(cluster::says_try_again(error("TRYAGAIN Multiple keys request during rehashing of slot")));
   CHECK(cluster::says_try_again(error("CLUSTERDOWN The cluster is down")));
+  CHECK(cluster::says_try_again(error("LOADING Redis is loading the dataset in memory")));
   CHECK_FALSE(cluster::says_try_again(  // raised mid-script, after its earlier writes: not safe to send again
       error("ERR Script attempted to access a non local key in a cluster node script: @user_script:1.")));
   CHECK_FALSE(cluster::says_try_again(error("ERR wrong number of arguments")));

@@ -120,7 +120,11 @@ std::vector<SlotRange> ranges_in_shards(const Reply& reply, bool tls, const Addr
     const Reply* nodes = field(shard, "nodes");
     if (!slots || !nodes || slots->type != Reply::Type::array || nodes->type != Reply::Type::array) return {};
     if (slots->elements.empty()) continue;  // a shard that serves nothing
+    // Two nodes may both say master for a moment (an old one back before it
+    // learns it was replaced): the online one with the highest replication
+    // offset serves the slots.
     std::optional<Address> master;
+    std::pair<bool, std::int64_t> best{false, -1};  // online, offset
     for (const auto& node : nodes->elements) {
       const Reply* role = field(node, "role");
       const Reply* health = field(node, "health");
@@ -128,6 +132,10 @@ std::vector<SlotRange> ranges_in_shards(const Reply& reply, bool tls, const Addr
       const Reply* endpoint = field(node, "endpoint");
       const Reply* port = field(node, tls ? "tls-port" : "port");
       if (!endpoint || !port || !port_of(*port)) return {};
+      const Reply* offset = field(node, "replication-offset");
+      const std::pair rank{!health || health->str == "online", offset ? integer_of(*offset).value_or(0) : 0};
+      if (master && rank <= best) continue;
+      best = rank;
       master = Address{endpoint_or(endpoint->str, answered_by), *port_of(*port)};
     }
     if (!master) continue;  // its master failed, none promoted yet: those slots wait
@@ -207,7 +215,7 @@ std::optional<Redirect> redirect_in(const Reply& reply) {
 bool says_try_again(const Reply& reply) {
   if (!reply.is_error()) return false;
   const std::string_view text = reply.str;
-  return text.starts_with("TRYAGAIN") || text.starts_with("CLUSTERDOWN");
+  return text.starts_with("TRYAGAIN") || text.starts_with("CLUSTERDOWN") || text.starts_with("LOADING");
 }
 
 }  // namespace distkit::redis::detail::cluster

@@ -70,7 +70,8 @@ struct Redirect {
 std::optional<Redirect> redirect_in(const Reply& reply);
 
 // A refusal that says "not now, the command did not run": TRYAGAIN (a
-// multi-key command during a migration) or CLUSTERDOWN. Not a script's
+// multi-key command during a migration), CLUSTERDOWN, or LOADING (a master
+// still reading its data). Not a script's
 // "non local key" error: Redis raises it at the call that touches the key,
 // after the script's earlier writes, so sending it again could apply them
 // twice. (Every key the library's scripts touch is declared, and Redis

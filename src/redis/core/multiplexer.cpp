@@ -27,7 +27,7 @@ bool refused_by_replica(std::string_view error, bool script) {
 // comes from a call in the middle of the script, after earlier writes.)
 bool for_the_router(std::string_view error) {
   return error.starts_with("MOVED ") || error.starts_with("ASK ") || error.starts_with("TRYAGAIN") ||
-         error.starts_with("CLUSTERDOWN");
+         error.starts_with("CLUSTERDOWN") || error.starts_with("LOADING");
 }
 
 }  // namespace
