@@ -5,33 +5,17 @@
 #include "distkit/error.hpp"
 #include "counter/protocol.hpp"
 #include "icounter/protocol.hpp"
+#include "replies.hpp"
 
 using namespace distkit;
+using namespace distkit::test;
 namespace ia = distkit::detail::ia;
 using redis::Reply;
 
 namespace {
 
-Reply str(std::string s) {
-  Reply r;
-  r.type = Reply::Type::string;
-  r.str = std::move(s);
-  return r;
-}
-Reply num(std::int64_t n) {
-  Reply r;
-  r.type = Reply::Type::integer;
-  r.integer = n;
-  return r;
-}
-Reply arr(std::vector<Reply> e) {
-  Reply r;
-  r.type = Reply::Type::array;
-  r.elements = std::move(e);
-  return r;
-}
 Reply call_reply(std::int64_t status, std::string job, std::int64_t work, Reply payload) {
-  return arr({num(status), str(std::move(job)), num(work), std::move(payload)});
+  return array({integer(status), bulk(std::move(job)), integer(work), std::move(payload)});
 }
 
 const ia::Keys keys("p", "ia", {"me", std::chrono::milliseconds(30'000), std::chrono::milliseconds(86'400'000)});
@@ -85,30 +69,30 @@ TEST_CASE("protocol: a call that steps another instance's job declares that inst
 }
 
 TEST_CASE("protocol: replies decode into their fields") {
-  const ia::KeyReply k = ia::decode_key(call_reply(1, "j", 7, arr({str("12"), str("-3")})));
+  const ia::KeyReply k = ia::decode_key(call_reply(1, "j", 7, array({bulk("12"), bulk("-3")})));
   CHECK(k.header.status == ia::Status::returned);
   CHECK(k.header.next_job == "j");
   CHECK(k.header.work == 7);
   CHECK(k.counts == Counts{12, -3});
 
   const ia::FlushReply f =
-      ia::decode_flush(call_reply(0, "", 0, arr({num(1), arr({str("5"), str("2"), str("9"), str("0")}), arr({str("x")})})), 2);
+      ia::decode_flush(call_reply(0, "", 0, array({integer(1), array({bulk("5"), bulk("2"), bulk("9"), bulk("0")}), array({bulk("x")})})), 2);
   CHECK(f.applied);
   CHECK(f.counts == std::vector<Counts>{{5, 2}, {9, 0}});
   CHECK(f.overflowed == std::vector<std::string>{"x"});
 
-  const ia::WorkReply w = ia::decode_work(call_reply(0, "", 0, arr({num(3), num(1500)})));
+  const ia::WorkReply w = ia::decode_work(call_reply(0, "", 0, array({integer(3), integer(1500)})));
   CHECK(w.backlog == 3);
   CHECK(w.lease_wait == std::chrono::milliseconds(1500));
-  CHECK(ia::decode_leave(call_reply(0, "", 0, arr({num(1)}))).more);
-  CHECK(ia::decode_leave(call_reply(0, "", 0, arr({num(2)}))).stuck);
-  const ia::ScanReply c = ia::decode_clear(call_reply(0, "", 0, arr({str("17"), num(0), str("k")})));
+  CHECK(ia::decode_leave(call_reply(0, "", 0, array({integer(1)}))).more);
+  CHECK(ia::decode_leave(call_reply(0, "", 0, array({integer(2)}))).stuck);
+  const ia::ScanReply c = ia::decode_clear(call_reply(0, "", 0, array({bulk("17"), integer(0), bulk("k")})));
   CHECK(c.cursor == "17");
   CHECK_FALSE(c.over);
   CHECK(c.stuck == "k");
-  const ia::ScanReply h = ia::decode_heartbeat(call_reply(0, "", 0, arr({str("0"), num(1)})), true);
+  const ia::ScanReply h = ia::decode_heartbeat(call_reply(0, "", 0, array({bulk("0"), integer(1)})), true);
   CHECK(h.over);
-  CHECK(ia::decode_heartbeat(call_reply(0, "", 0, arr({})), false).cursor.empty());
+  CHECK(ia::decode_heartbeat(call_reply(0, "", 0, array({})), false).cursor.empty());
 }
 
 TEST_CASE("protocol: a reply of another shape is script_error") {
@@ -120,11 +104,11 @@ TEST_CASE("protocol: a reply of another shape is script_error") {
     }
     return errc{};
   };
-  CHECK(code_of([] { ia::decode_header(str("OK")); }) == errc::script_error);
-  CHECK(code_of([] { ia::decode_header(call_reply(3, "", 0, arr({}))); }) == errc::script_error);
-  CHECK(code_of([] { ia::decode_key(call_reply(0, "", 0, arr({str("1")}))); }) == errc::script_error);
-  CHECK(code_of([] { ia::decode_key(call_reply(0, "", 0, arr({str("1"), str("x")}))); }) == errc::script_error);
-  CHECK(code_of([] { ia::decode_flush(call_reply(0, "", 0, arr({num(1), arr({}), arr({})})), 1); }) ==
+  CHECK(code_of([] { ia::decode_header(bulk("OK")); }) == errc::script_error);
+  CHECK(code_of([] { ia::decode_header(call_reply(3, "", 0, array({}))); }) == errc::script_error);
+  CHECK(code_of([] { ia::decode_key(call_reply(0, "", 0, array({bulk("1")}))); }) == errc::script_error);
+  CHECK(code_of([] { ia::decode_key(call_reply(0, "", 0, array({bulk("1"), bulk("x")}))); }) == errc::script_error);
+  CHECK(code_of([] { ia::decode_flush(call_reply(0, "", 0, array({integer(1), array({}), array({})})), 1); }) ==
         errc::script_error);
 }
 
@@ -139,11 +123,11 @@ TEST_CASE("counter protocol: a call names the prefix's totals; a flush its write
 
 TEST_CASE("counter protocol: a flush reply decodes into its fields; another shape is script_error") {
   namespace cs = detail::counter_script;
-  const cs::FlushOutcome out = cs::decode_flush(arr({num(1), arr({str("3"), str("-9")}), arr({str("b")})}), 2);
+  const cs::FlushOutcome out = cs::decode_flush(array({integer(1), array({bulk("3"), bulk("-9")}), array({bulk("b")})}), 2);
   CHECK(out.applied);
   CHECK(out.totals == std::vector<std::int64_t>{3, -9});
   CHECK(out.overflowed == std::vector<std::string>{"b"});
-  CHECK_FALSE(cs::decode_flush(arr({num(0), arr({str("3")}), arr({})}), 1).applied);
+  CHECK_FALSE(cs::decode_flush(array({integer(0), array({bulk("3")}), array({})}), 1).applied);
   auto refused = [](const Reply& r, std::size_t keys) {
     try {
       cs::decode_flush(r, keys);
@@ -152,8 +136,8 @@ TEST_CASE("counter protocol: a flush reply decodes into its fields; another shap
     }
     return false;
   };
-  CHECK(refused(arr({num(1), arr({str("3")}), arr({})}), 2));        // a total short
-  CHECK(refused(arr({num(1), arr({str("x")}), arr({})}), 1));        // not a number
-  CHECK(refused(arr({str("1"), arr({str("3")}), arr({})}), 1));      // applied as text
-  CHECK(refused(str("OK"), 0));
+  CHECK(refused(array({integer(1), array({bulk("3")}), array({})}), 2));        // a total short
+  CHECK(refused(array({integer(1), array({bulk("x")}), array({})}), 1));        // not a number
+  CHECK(refused(array({bulk("1"), array({bulk("3")}), array({})}), 1));      // applied as text
+  CHECK(refused(bulk("OK"), 0));
 }

@@ -1,9 +1,10 @@
 #include "cluster.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <charconv>
 #include <string>
+
+#include "command_words.hpp"
 
 namespace distkit::redis::detail::cluster {
 namespace {
@@ -24,10 +25,6 @@ std::uint16_t crc16(std::string_view bytes) noexcept {
   for (const char c : bytes)
     crc = static_cast<std::uint16_t>((crc << 8) ^ crc16_table[((crc >> 8) ^ static_cast<unsigned char>(c)) & 0xff]);
   return crc;
-}
-
-bool same_word(std::string_view a, std::string_view upper) {
-  return std::ranges::equal(a, upper, [](char x, char y) { return std::toupper(static_cast<unsigned char>(x)) == y; });
 }
 
 template <class Int>
@@ -105,7 +102,7 @@ std::optional<std::string_view> routing_key(const Command& cmd) {
       "CONFIG", "COMMAND", "SLOWLOG", "LATENCY", "LASTSAVE", "FUNCTION", "FLUSHALL", "FLUSHDB",
       "KEYS",   "SCAN",    "RANDOMKEY", "PUBLISH", "ROLE",  "LOLWUT"};
   const auto name = cmd.arg(0);
-  if (std::ranges::any_of(keyless, [&](std::string_view k) { return same_word(name, k); })) return std::nullopt;
+  if (one_of(name, keyless)) return std::nullopt;
   bool known = false;
   auto key = first_key_elsewhere(name, cmd, known);
   if (known) return key;

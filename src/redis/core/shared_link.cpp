@@ -1,21 +1,12 @@
 #include "shared_link.hpp"
 
-#include <algorithm>
 #include <array>
-#include <cctype>
+
+#include "command_words.hpp"
 
 namespace distkit::redis::detail {
 
 namespace {
-
-bool same_word(std::string_view a, std::string_view upper) {
-  return std::ranges::equal(a, upper, [](char x, char y) { return std::toupper(static_cast<unsigned char>(x)) == y; });
-}
-
-template <std::size_t N>
-bool one_of(std::string_view word, const std::array<std::string_view, N>& words) {
-  return std::ranges::any_of(words, [&](std::string_view w) { return same_word(word, w); });
-}
 
 constexpr std::array<std::string_view, 23> link_state{
     "MULTI",        "EXEC",       "DISCARD",      "WATCH",   "UNWATCH", "SUBSCRIBE", "UNSUBSCRIBE", "PSUBSCRIBE",
