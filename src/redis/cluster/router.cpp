@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 #include <charconv>
 
 #include <asio/co_spawn.hpp>
@@ -17,6 +16,7 @@
 #include "../io/tls.hpp"
 #include "distkit/error.hpp"
 #include "distkit/logging.hpp"
+#include "../core/command_words.hpp"
 #include "topology.hpp"
 
 namespace distkit::redis::detail::cluster {
@@ -36,10 +36,7 @@ std::optional<std::string_view> script_key(const Command& keys_and_args) {
 // A keyless command that answers the same on every node, or broadcasts.
 bool runs_on_any_node(const Command& cmd) {
   constexpr std::array<std::string_view, 5> any{"PING", "ECHO", "TIME", "PUBLISH", "COMMAND"};
-  const auto name = cmd.arg(0);
-  return std::ranges::any_of(any, [&](std::string_view word) {
-    return std::ranges::equal(name, word, [](char x, char y) { return std::toupper(static_cast<unsigned char>(x)) == y; });
-  });
+  return one_of(cmd.arg(0), any);
 }
 
 // Before trying again: 5 ms, doubling up to 200 ms, never past `deadline`.
