@@ -61,7 +61,9 @@ constexpr redis::Script script("probe", "return 1", "e0e1f9fabfc9d4800c877a703b8
 
 // A multiplexer whose ops all fall due at `t0 + 1s` unless told otherwise.
 struct Queue {
-  explicit Queue(Multiplexer::Rules rules = {}) : mux("redis.test:6379", 1000ms, rules) {}
+  explicit Queue(Multiplexer::Rules rules = {},
+                 std::shared_ptr<Multiplexer::ReplyCounter> replies = std::make_shared<Multiplexer::ReplyCounter>(0))
+      : mux("redis.test:6379", 1000ms, rules, std::move(replies)) {}
   Multiplexer mux;
   Clock::time_point t0 = Clock::now();
   std::vector<std::unique_ptr<Outcome>> outcomes;
@@ -97,6 +99,18 @@ TEST_CASE("connection core: replies go to the ops in the order they were written
   CHECK((a.completions == 1 && a.reply.integer == 5 && a.reply.order == 1));
   CHECK((b.completions == 1 && b.reply.str == "PONG" && b.reply.order == 2));
   CHECK(q.mux.on_reply(error("ERR max number of clients reached")) == Verdict::unasked);  // the link must go
+}
+
+TEST_CASE("connection core: the nodes of a cluster number their replies in one sequence") {
+  auto replies = std::make_shared<Multiplexer::ReplyCounter>(0);
+  Queue old_master({.cluster_node = true}, replies), new_master({.cluster_node = true}, replies);
+  auto& before = old_master.add(Command{"INCR", "a"});
+  auto& after = new_master.add(Command{"INCR", "a"});
+  old_master.write();
+  new_master.write();
+  old_master.mux.on_reply(integer(1));
+  new_master.mux.on_reply(integer(2));
+  CHECK((before.reply.order == 1 && after.reply.order == 2));
 }
 
 TEST_CASE("connection core: a written op past its deadline times out once; its late reply goes nowhere") {

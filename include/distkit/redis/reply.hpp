@@ -16,7 +16,9 @@ struct Reply {
   std::vector<Reply> elements;  // array replies
   // A reply's place among its connection's replies: 1, 2, ... in the order
   // Redis ran the commands, which is not always the order in which the
-  // waiting coroutines resume (on other threads). 0 in nested replies.
+  // waiting coroutines resume (on other threads). Through a cluster, one
+  // numbering covers every node, in the order their replies arrived. 0 in
+  // nested replies.
   std::uint64_t order = 0;
 
   bool is_error() const noexcept { return type == Type::error; }

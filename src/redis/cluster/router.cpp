@@ -143,7 +143,7 @@ std::shared_ptr<ConnectionImpl> Router::node(const Address& master) {
   o.host = master.host;
   o.port = master.port;
   o.cluster = {};
-  auto connection = std::make_shared<ConnectionImpl>(executor_, std::move(o), tls_);
+  auto connection = std::make_shared<ConnectionImpl>(executor_, std::move(o), tls_, replies_);
   std::lock_guard lock(mutex_);
   if (closed_) return nullptr;
   if (auto first = known()) return first;  // another caller opened it meanwhile

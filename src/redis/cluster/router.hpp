@@ -55,6 +55,9 @@ class Router final : public Backend, public std::enable_shared_from_this<Router>
   asio::strand<asio::any_io_executor> strand_;
   ConnectionOptions options_;
   std::shared_ptr<asio::ssl::context> tls_;
+  // One numbering of replies for every node: a slot that moves to another
+  // node keeps its replies' order (a lax counter keeps the later value).
+  std::shared_ptr<Multiplexer::ReplyCounter> replies_ = std::make_shared<Multiplexer::ReplyCounter>(0);
 
   std::mutex mutex_;  // guards map_ and nodes_: exec() runs on any thread
   SlotMap map_;

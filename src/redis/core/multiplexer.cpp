@@ -32,8 +32,9 @@ bool for_the_router(std::string_view error) {
 
 }  // namespace
 
-Multiplexer::Multiplexer(std::string endpoint, std::chrono::milliseconds command_timeout, Rules rules)
-    : endpoint_(std::move(endpoint)), command_timeout_(command_timeout), rules_(rules) {}
+Multiplexer::Multiplexer(std::string endpoint, std::chrono::milliseconds command_timeout, Rules rules,
+                         std::shared_ptr<ReplyCounter> replies)
+    : endpoint_(std::move(endpoint)), command_timeout_(command_timeout), rules_(rules), replies_(std::move(replies)) {}
 
 void Multiplexer::add(std::unique_ptr<Op> op) {
   if (closed_) return fail(*op, errc::not_applied, "connection closed");
@@ -86,7 +87,7 @@ Multiplexer::Verdict Multiplexer::on_reply(Reply&& reply) {
     wait_again(std::move(op));  // a replica refused it: it did not run
     return Verdict::read_only;
   }
-  reply.order = ++replies_;
+  reply.order = replies_->fetch_add(1, std::memory_order_relaxed) + 1;
   const bool thrown = op->script && error && !(rules_.cluster_node && for_the_router(reply.str));
   auto failure = thrown ? op->script->error_of(reply) : nullptr;  // before the reply is moved
   op->complete(std::move(failure), std::move(reply));

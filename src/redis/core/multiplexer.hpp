@@ -5,6 +5,7 @@
 // or a closed connection means for each op. The I/O layer tells it what
 // happened (a reply, a lost link, the time) and writes what it hands out.
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -34,8 +35,14 @@ class Multiplexer {
  public:
   using Rules = MultiplexerRules;
 
+  // Numbers replies for Reply::order. A cluster router gives each node's
+  // multiplexer the same one, so that orders stay comparable when a slot
+  // moves to another node.
+  using ReplyCounter = std::atomic<std::uint64_t>;
+
   // `endpoint` and `command_timeout` only word the errors.
-  Multiplexer(std::string endpoint, std::chrono::milliseconds command_timeout, Rules rules = {});
+  Multiplexer(std::string endpoint, std::chrono::milliseconds command_timeout, Rules rules = {},
+              std::shared_ptr<ReplyCounter> replies = std::make_shared<ReplyCounter>(0));
 
   // Queues `op` in deadline order: behind the others, unless it has less
   // time left than they do (an op a cluster router redirected). Once
@@ -95,7 +102,7 @@ class Multiplexer {
   std::vector<Op*> apart_;
   Clock::time_point latest_in_order_{};  // the deadline of the last op of sent_ not watched apart
   std::size_t settled_ = 0;    // sent_'s first ops have all timed out: no need to look at them again
-  std::uint64_t replies_ = 0;  // for Reply::order, across links
+  std::shared_ptr<ReplyCounter> replies_;  // for Reply::order, across links
   bool closed_ = false;
 };
 

@@ -31,21 +31,24 @@ std::string endpoint_of(const ConnectionOptions& options) {
 }  // namespace
 
 ConnectionImpl::ConnectionImpl(const asio::any_io_executor& ex, ConnectionOptions options)
-    : ConnectionImpl(ex, options, options.tls.enabled ? make_tls_context(options.tls) : nullptr, false) {}
+    : ConnectionImpl(ex, options, options.tls.enabled ? make_tls_context(options.tls) : nullptr, false,
+                     std::make_shared<Multiplexer::ReplyCounter>(0)) {}
 
 ConnectionImpl::ConnectionImpl(const asio::any_io_executor& ex, ConnectionOptions options,
-                               std::shared_ptr<asio::ssl::context> tls)
-    : ConnectionImpl(ex, std::move(options), std::move(tls), true) {}
+                               std::shared_ptr<asio::ssl::context> tls,
+                               std::shared_ptr<Multiplexer::ReplyCounter> replies)
+    : ConnectionImpl(ex, std::move(options), std::move(tls), true, std::move(replies)) {}
 
 ConnectionImpl::ConnectionImpl(const asio::any_io_executor& ex, ConnectionOptions options,
-                               std::shared_ptr<asio::ssl::context> tls, bool cluster_node)
+                               std::shared_ptr<asio::ssl::context> tls, bool cluster_node,
+                               std::shared_ptr<Multiplexer::ReplyCounter> replies)
     : executor_(ex),
       strand_(asio::make_strand(ex)),
       options_(std::move(options)),
       endpoint_(endpoint_of(options_)),
       tls_(std::move(tls)),
       mux_(endpoint_, options_.command_timeout,
-           {.redirect_read_only = sentinel_mode(), .cluster_node = cluster_node}),
+           {.redirect_read_only = sentinel_mode(), .cluster_node = cluster_node}, std::move(replies)),
       deadline_timer_(strand_),
       connect_timer_(strand_),
       link_down_(strand_),

@@ -60,9 +60,10 @@ class ConnectionImpl final : public Backend, public std::enable_shared_from_this
  public:
   ConnectionImpl(const asio::any_io_executor& ex, ConnectionOptions options);
   // A master of a cluster, for the router: see MultiplexerRules::cluster_node
-  // and start_in_background(). `tls` (null without TLS) is the router's,
-  // shared by every node.
-  ConnectionImpl(const asio::any_io_executor& ex, ConnectionOptions options, std::shared_ptr<asio::ssl::context> tls);
+  // and start_in_background(). `tls` (null without TLS) and `replies` are the
+  // router's, shared by every node.
+  ConnectionImpl(const asio::any_io_executor& ex, ConnectionOptions options, std::shared_ptr<asio::ssl::context> tls,
+                 std::shared_ptr<Multiplexer::ReplyCounter> replies);
 
   const asio::any_io_executor& executor() const noexcept override { return executor_; }
   const ConnectionOptions& options() const noexcept override { return options_; }
@@ -88,7 +89,7 @@ class ConnectionImpl final : public Backend, public std::enable_shared_from_this
 
  private:
   ConnectionImpl(const asio::any_io_executor& ex, ConnectionOptions options, std::shared_ptr<asio::ssl::context> tls,
-                 bool cluster_node);
+                 bool cluster_node, std::shared_ptr<Multiplexer::ReplyCounter> replies);
 
   enum class State { down, connecting, ready, closed };
 
