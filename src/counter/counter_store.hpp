@@ -1,6 +1,7 @@
 #pragma once
 // The Redis side of StrictCounter and LaxCounter: one call of lua/counter.lua
-// per operation, all keys of a prefix in the hash `{prefix}:totals`.
+// per operation, all keys of a sub-family in the hash `{tag}:totals` (see
+// CounterOptions::shards).
 
 #include <cstdint>
 #include <memory>
@@ -15,10 +16,9 @@
 #include "distkit/counter/options.hpp"
 #include "distkit/detail/delta_map.hpp"
 #include "protocol.hpp"
+#include "shards/record.hpp"
 
 namespace distkit::detail {
-
-using counter_script::FlushOutcome;
 
 class CounterStore {
  public:
@@ -31,14 +31,25 @@ class CounterStore {
   asio::awaitable<Acknowledged<std::int64_t>> read(std::string_view key);  // get, with its reply's order
   asio::awaitable<std::int64_t> set(std::string_view key, std::int64_t n);
   asio::awaitable<Acknowledged<std::int64_t>> del(std::string_view key);  // the old total
-  asio::awaitable<std::uint64_t> clear();  // the reply's order
-  // Applies a batch once per (writer, sequence); see lua/counter.lua.
-  asio::awaitable<FlushOutcome> flush(std::string_view writer, std::uint64_t sequence,
-                                      std::span<const KeyDelta> batch);
+  // Every sub-family, one after the other; the latest reply's order (a
+  // cached value of an earlier one may predate its sub-family's clear).
+  asio::awaitable<std::uint64_t> clear();
+  // Applies a batch once per (writer, sequence) and sub-family; see
+  // lua/counter.lua. The keys' totals after it, in the batch's order.
+  asio::awaitable<std::vector<Acknowledged<std::int64_t>>> flush(std::string_view writer, std::uint64_t sequence,
+                                                                 const std::vector<KeyDelta>& batch);
 
  private:
+  // The script call `cmd` on the family's connection, once its shard count is checked.
+  asio::awaitable<redis::Reply> call(redis::Command cmd);
+  const counter_script::Keys& keys_of(std::string_view key) const;
+  asio::awaitable<std::vector<Acknowledged<std::int64_t>>> flush_part(std::string_view writer, std::uint64_t sequence,
+                                                                      std::size_t shard,
+                                                                      const std::vector<KeyDelta>& part);
+
   CounterOptions options_;
-  counter_script::Keys keys_;
+  std::vector<counter_script::Keys> keys_;  // per sub-family
+  shards::Record record_;
 };
 
 }  // namespace distkit::detail

@@ -6,7 +6,6 @@
 #include "distkit/detail/checked.hpp"
 #include "distkit/detail/holding.hpp"
 #include "instance_id.hpp"
-#include "quoted.hpp"
 
 namespace distkit {
 namespace {
@@ -142,13 +141,9 @@ asio::awaitable<void> LaxCounter::flush() {
 // Engine::shutdown holds the counter it is given.
 asio::awaitable<void> LaxCounter::shutdown() { return Engine::shutdown(shared_from_this()); }
 
-asio::awaitable<detail::Acknowledged<std::vector<std::int64_t>>> LaxCounter::send_batch(
+asio::awaitable<std::vector<detail::Acknowledged<std::int64_t>>> LaxCounter::send_batch(
     std::size_t lane, std::uint64_t sequence, const std::vector<detail::KeyDelta>& batch) {
-  auto outcome = co_await store_->flush(lane_writers_[lane], sequence, batch);
-  if (!outcome.applied) logger()->debug("LaxCounter batch {} had been applied already; skipped", sequence);
-  for (const auto& key : outcome.overflowed)
-    logger()->error("LaxCounter: flushing key {} would overflow int64; its delta is dropped", detail::quoted(key));
-  co_return detail::Acknowledged<std::vector<std::int64_t>>{std::move(outcome.totals), outcome.order};
+  return store_->flush(lane_writers_[lane], sequence, batch);
 }
 
 }  // namespace distkit

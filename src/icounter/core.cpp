@@ -10,65 +10,31 @@
 #include <asio/use_awaitable.hpp>
 #include <fmt/format.h>
 
-#include "distkit/detail/check_duration.hpp"
 #include "distkit/detail/checked.hpp"
 #include "distkit/error.hpp"
 #include "distkit/logging.hpp"
-#include "instance_id.hpp"
 #include "protocol.hpp"
 #include "quoted.hpp"
 #include "scripts.hpp"
 
 namespace distkit::detail::ia {
-namespace {
 
-void check_options(const StrictInstanceAwareCounterOptions& o) {
-  if (!o.connection) throw Error(errc::invalid_argument, "instance-aware counter options: connection is null");
-  check_duration("dead_instance_threshold", o.dead_instance_threshold);
-  check_duration("parked_retention", o.parked_retention);
-  if (!o.heartbeat_interval) return;
-  check_duration("heartbeat_interval", *o.heartbeat_interval);
-  // A heartbeat goes out only after a whole idle interval and may wait up to
-  // command_timeout for its reply: a longer interval lets a live instance
-  // pass its deadline.
-  if (*o.heartbeat_interval * 2 > o.dead_instance_threshold)
-    throw Error(errc::invalid_argument,
-                fmt::format("heartbeat_interval ({}ms) must be at most half of dead_instance_threshold ({}ms)",
-                            o.heartbeat_interval->count(), o.dead_instance_threshold.count()));
-}
-
-void warn_on_short_threshold(const StrictInstanceAwareCounterOptions& o) {
-  const auto timeout = o.connection->options().command_timeout;
-  if (o.dead_instance_threshold < 2 * timeout)
-    logger()->warn("dead_instance_threshold ({}ms) is under twice the command_timeout ({}ms): a heartbeat that "
-                   "waits for a slow reply may come too late, and the instance be reaped while alive",
-                   o.dead_instance_threshold.count(), timeout.count());
-}
-
-}  // namespace
-
-std::shared_ptr<Core> Core::create_strict(StrictInstanceAwareCounterOptions options) {
-  auto core = std::make_shared<Core>(Private{}, std::move(options), "ia", nullptr);
+std::shared_ptr<Core> Core::create(const StrictInstanceAwareCounterOptions& options, std::string_view kind,
+                                   std::string_view tag, std::string id, std::function<void()> forgotten) {
+  auto core = std::make_shared<Core>(Private{}, options, kind, tag, std::move(id), std::move(forgotten));
   core->start_heartbeat();
   return core;
 }
 
-std::shared_ptr<Core> Core::create_lax(StrictInstanceAwareCounterOptions options, std::function<void()> forgotten) {
-  auto core = std::make_shared<Core>(Private{}, std::move(options), "ialax", std::move(forgotten));
-  core->start_heartbeat();
-  return core;
-}
-
-Core::Core(Private, StrictInstanceAwareCounterOptions options, std::string_view kind, std::function<void()> forgotten)
-    : options_((check_options(options), std::move(options))),
+Core::Core(Private, const StrictInstanceAwareCounterOptions& options, std::string_view kind, std::string_view tag,
+           std::string id, std::function<void()> forgotten)
+    : options_(options),
       heartbeat_interval_(options_.heartbeat_interval.value_or(options_.dead_instance_threshold / 3)),
-      keys_(std::make_unique<Keys>(options_.prefix.str(), kind,
-                                   Caller{make_instance_id(), options_.dead_instance_threshold,
-                                          options_.parked_retention})),
+      keys_(std::make_unique<Keys>(tag, kind,
+                                   Caller{std::move(id), options_.dead_instance_threshold, options_.parked_retention})),
       forgotten_(std::move(forgotten)),
       strand_(asio::make_strand(options_.connection->get_executor())),
       heartbeat_timer_(strand_) {
-  warn_on_short_threshold(options_);
   if (heartbeat_interval_.count() <= 0) heartbeat_interval_ = std::chrono::milliseconds(1);
 }
 
@@ -195,7 +161,7 @@ asio::awaitable<std::string> Core::sweeping_heartbeat(std::string cursor) {
   co_return h.over ? std::string("0") : std::move(h.cursor);
 }
 
-asio::awaitable<Acknowledged<std::vector<Counts>>> Core::inc_batch(std::size_t lane, std::uint64_t sequence,
+asio::awaitable<std::vector<Acknowledged<Counts>>> Core::inc_batch(std::size_t lane, std::uint64_t sequence,
                                                                    const std::vector<KeyDelta>& batch) {
   redis::Command cmd = begin("flush");
   cmd.push(lane).push(sequence).reserve(resp_bytes(batch, 0));
@@ -218,7 +184,10 @@ asio::awaitable<Acknowledged<std::vector<Counts>>> Core::inc_batch(std::size_t l
     logger()->error("flushing key {} of instance {} would overflow int64; its delta is dropped", quoted(key),
                     instance_id());
   note(f.header, r.order);
-  co_return Acknowledged<std::vector<Counts>>{std::move(f.counts), r.order};
+  std::vector<Acknowledged<Counts>> out;
+  out.reserve(f.counts.size());
+  for (const Counts& c : f.counts) out.push_back(Acknowledged<Counts>{c, r.order});
+  co_return out;
 }
 
 // ---- background work --------------------------------------------------------
@@ -319,10 +288,14 @@ asio::awaitable<void> Core::heartbeat_loop(std::weak_ptr<Core> weak) {
       });
 }
 
-asio::awaitable<void> Core::shutdown() {
-  if (left_) throw Error(errc::shut_down, "counter is shut down");
+void Core::stop() noexcept {
   stopped_ = true;
   heartbeat_timer_.wake();
+}
+
+asio::awaitable<void> Core::shutdown() {
+  if (left_) throw Error(errc::shut_down, "counter is shut down");
+  stop();
   for (bool more = true; more;) {  // the leave is final at its first call; the rest are its bounded steps
     const redis::Reply r = co_await scripts::instance_aware.call(*options_.connection, begin("leave"));
     const LeaveReply leave = decode_leave(r);

@@ -2,32 +2,32 @@
 
 #include "distkit/detail/checked.hpp"
 #include "distkit/detail/holding.hpp"
-#include "distkit/detail/instance_aware_core.hpp"
+#include "distkit/detail/instance_aware_family.hpp"
 
 namespace distkit {
 
 using detail::holding;
-using detail::ia::Core;
+using detail::ia::Family;
 
 std::shared_ptr<StrictInstanceAwareCounter> StrictInstanceAwareCounter::create(
     StrictInstanceAwareCounterOptions options) {
   return std::shared_ptr<StrictInstanceAwareCounter>(
-      new StrictInstanceAwareCounter(Core::create_strict(std::move(options))));
+      new StrictInstanceAwareCounter(Family::create_strict(std::move(options))));
 }
 
-StrictInstanceAwareCounter::StrictInstanceAwareCounter(std::shared_ptr<Core> core) : core_(std::move(core)) {}
+StrictInstanceAwareCounter::StrictInstanceAwareCounter(std::shared_ptr<Family> family) : family_(std::move(family)) {}
 
-// The heartbeat loop holds the core weakly: it ends once the last op is done.
+// The heartbeat loops hold the cores weakly: it ends once the last op is done.
 StrictInstanceAwareCounter::~StrictInstanceAwareCounter() = default;
 
-const std::string& StrictInstanceAwareCounter::instance_id() const noexcept { return core_->instance_id(); }
-asio::any_io_executor StrictInstanceAwareCounter::get_executor() const noexcept { return core_->get_executor(); }
+const std::string& StrictInstanceAwareCounter::instance_id() const noexcept { return family_->instance_id(); }
+asio::any_io_executor StrictInstanceAwareCounter::get_executor() const noexcept { return family_->get_executor(); }
 
-// Each op holds the core (all a StrictInstanceAwareCounter has) and a copy
+// Each op holds the family (all a StrictInstanceAwareCounter has) and a copy
 // of its key until it completes: see detail/holding.hpp.
 asio::awaitable<Counts> StrictInstanceAwareCounter::call(std::string_view op, std::string_view key,
                                                          std::int64_t operand) {
-  return holding<Counts>(core_, key, [op, operand](Core& c, std::string_view k) { return c.call(op, k, operand); });
+  return holding<Counts>(family_, key, [op, operand](Family& c, std::string_view k) { return c.call(op, k, operand); });
 }
 
 asio::awaitable<Counts> StrictInstanceAwareCounter::inc(std::string_view key, std::int64_t n) {
@@ -35,7 +35,7 @@ asio::awaitable<Counts> StrictInstanceAwareCounter::inc(std::string_view key, st
 }
 // dec(key, INT64_MIN) fails when awaited, not when called.
 asio::awaitable<Counts> StrictInstanceAwareCounter::dec(std::string_view key, std::int64_t n) {
-  return holding<Counts>(core_, key, [n](Core& c, std::string_view k) -> asio::awaitable<Counts> {
+  return holding<Counts>(family_, key, [n](Family& c, std::string_view k) -> asio::awaitable<Counts> {
     co_return co_await c.call("inc", k, detail::dec_delta(k, n));
   });
 }
@@ -52,16 +52,16 @@ asio::awaitable<Counts> StrictInstanceAwareCounter::del_on_instance(std::string_
 }
 
 asio::awaitable<void> StrictInstanceAwareCounter::clear() {
-  return holding<void>(core_, [](Core& c) -> asio::awaitable<void> { co_await c.clear(); });
+  return holding<void>(family_, [](Family& c) -> asio::awaitable<void> { co_await c.clear(); });
 }
 asio::awaitable<void> StrictInstanceAwareCounter::clear_on_instance() {
-  return holding<void>(core_, [](Core& c) -> asio::awaitable<void> { co_await c.clear_on_instance(); });
+  return holding<void>(family_, [](Family& c) -> asio::awaitable<void> { co_await c.clear_on_instance(); });
 }
 asio::awaitable<void> StrictInstanceAwareCounter::heartbeat() {
-  return holding<void>(core_, [](Core& c) { return c.heartbeat(); });
+  return holding<void>(family_, [](Family& c) { return c.heartbeat(); });
 }
 asio::awaitable<void> StrictInstanceAwareCounter::shutdown() {
-  return holding<void>(core_, [](Core& c) { return c.shutdown(); });
+  return holding<void>(family_, [](Family& c) { return c.shutdown(); });
 }
 
 }  // namespace distkit

@@ -82,7 +82,7 @@ TEST_CASE("instance-aware faults: the call that finds its instance parked restor
   Proxy proxy(server().port());
   auto a_conn = connect_through(env, proxy);
   auto a = Strict::create({.prefix = env.prefix, .connection = a_conn, .dead_instance_threshold = 400ms});
-  detail::Access::core(*a).suspend_heartbeat();  // paused between ops: a calls Redis only when the test says
+  detail::Access::family(*a).suspend_heartbeat();  // paused between ops: a calls Redis only when the test says
   auto b = Strict::create({.prefix = env.prefix, .connection = env.conn, .dead_instance_threshold = 400ms});
   std::optional<errc> lost;
   Counts mine{};

@@ -30,8 +30,8 @@ TEST_CASE("instance-aware: counts around ±2^53 and at the int64 limits come bac
       first.push_back({"flush-" + key, f});
       second.push_back({"flush-" + key, step_to(v)});
     }
-    by_flush_first = (co_await detail::Access::core(*c).inc_batch(0, 1, first)).value;
-    by_flush = (co_await detail::Access::core(*c).inc_batch(0, 2, second)).value;
+    by_flush_first = co_await flush_batch(*c, 1, first);
+    by_flush = co_await flush_batch(*c, 2, second);
     for (std::size_t i = 0; i < values.size(); ++i) read.push_back(co_await reader->get("flush-v" + std::to_string(i)));
   }());
   CHECK(by_inc_first == want_first);
@@ -88,8 +88,8 @@ TEST_CASE("instance-aware: a flushed delta that would overflow is dropped; the r
     co_await a->inc("max", max);
     co_await a->inc("s", max);
     co_await b->inc("s", -10);
-    flushed = (co_await detail::Access::core(*b).inc_batch(0, 1, first)).value;
-    again = (co_await detail::Access::core(*a).inc_batch(0, 1, second)).value;
+    flushed = co_await flush_batch(*b, 1, first);
+    again = co_await flush_batch(*a, 1, second);
     after.push_back(co_await a->get("max"));
     after.push_back(co_await a->get("s"));
     after.push_back(co_await b->get("x"));

@@ -38,7 +38,7 @@ TEST_CASE("instance-aware: clear_on_instance completes while a large job takes i
     for (int round = 0; round < 15; ++round) {  // 1,500 slices: more than one call's budget
       batch.clear();
       for (int k = 0; k < 100; ++k) batch.push_back({"big" + std::to_string(round * 100 + k), 1});
-      co_await detail::Access::core(*big).inc_batch(0, static_cast<std::uint64_t>(round + 1), batch);
+      co_await detail::Access::family(*big).inc_batch(0, static_cast<std::uint64_t>(round + 1), batch);
     }
     for (int k = 0; k < 10; ++k) co_await a->inc("a" + std::to_string(k), 1);
     co_await sleep_for(250ms);  // big is past its deadline

@@ -142,7 +142,7 @@ TEST_CASE("instance-aware model: random ops, deaths, returns and re-sent batches
       }
       if (what < 25) op = "inc", got = co_await cs[i]->inc(k, operand);
       else if (what < 35) op = resend ? "re-sent flush" : "flush",
-                          got_batch = (co_await detail::Access::core(*cs[i]).inc_batch(0, sequence[i], batch)).value;
+                          got_batch = co_await flush_batch(*cs[i], sequence[i], batch);
       else if (what < 50) op = "get", got = co_await cs[i]->get(k);
       else if (what < 58) op = "set", got = co_await cs[i]->set(k, operand);
       else if (what < 70) op = "set_on_instance", got = co_await cs[i]->set_on_instance(k, operand);

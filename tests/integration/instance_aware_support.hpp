@@ -19,7 +19,7 @@ using Lax = LaxInstanceAwareCounter;
 // ops: one that stops acting dies.
 inline std::shared_ptr<Strict> strict(Env& env, std::chrono::milliseconds threshold = 30'000ms) {
   auto counter = Strict::create({.prefix = env.prefix, .connection = env.conn, .dead_instance_threshold = threshold});
-  detail::Access::core(*counter).suspend_heartbeat();
+  detail::Access::family(*counter).suspend_heartbeat();
   return counter;
 }
 
@@ -27,6 +27,16 @@ inline std::vector<std::shared_ptr<Strict>> fleet(Env& env, int n, std::chrono::
   std::vector<std::shared_ptr<Strict>> out;
   for (int i = 0; i < n; ++i) out.push_back(strict(env, threshold));
   return out;
+}
+
+// A flush batch of lane 0, straight to the strict counter's family, as a
+// lax counter's flush loop sends it; the keys' counts after it.
+inline asio::awaitable<std::vector<Counts>> flush_batch(Strict& counter, std::uint64_t sequence,
+                                                        const std::vector<detail::KeyDelta>& batch) {
+  const auto replies = co_await detail::Access::family(counter).inc_batch(0, sequence, batch);
+  std::vector<Counts> out;
+  for (const auto& reply : replies) out.push_back(reply.value);
+  co_return out;
 }
 
 // Lax instances keep the default heartbeat (threshold / 3): they stay alive while idle.

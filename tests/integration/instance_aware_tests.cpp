@@ -41,7 +41,7 @@ TEST_CASE("instance-aware: a zero delta in a flush batch only reads the key") {
     co_await b->inc("k", 3);
     co_await a->inc("stale", 4);
     co_await b->set("stale", 10);  // a's slice of it is stale now
-    flushed = (co_await detail::Access::core(*a).inc_batch(0, 1, zeros)).value;
+    flushed = co_await flush_batch(*a, 1, zeros);
   }());
   CHECK(flushed == std::vector<Counts>{{8, 5}, {0, 0}, {10, 0}});
   const std::string base = ia_key(env, "");
@@ -61,7 +61,7 @@ TEST_CASE("instance-aware: a key twice in one flush batch is applied twice, in o
   env([&]() -> asio::awaitable<void> {
     co_await a->inc("stale", 4);
     co_await b->set("stale", 10);
-    flushed = (co_await detail::Access::core(*a).inc_batch(0, 1, batch)).value;
+    flushed = co_await flush_batch(*a, 1, batch);
   }());
   CHECK(flushed == std::vector<Counts>{{2, 2}, {5, 5}, {1, 1}, {5, 5}, {11, 1}, {8, -2}});
 }
@@ -235,7 +235,7 @@ TEST_CASE("instance-aware: a reaped instance that comes back recovers its slice"
       co_await gone("k", 0);
       std::vector<detail::KeyDelta> batch;
       batch.push_back({"k", 2});
-      const auto back = (co_await detail::Access::core(*a).inc_batch(0, 1, batch)).value;
+      const auto back = co_await flush_batch(*a, 1, batch);
       CHECK(back == std::vector<Counts>{{9, 9}});
     }
     SECTION("through heartbeat") {

@@ -32,7 +32,7 @@ class FakeBackend {
   asio::any_io_executor get_executor() const { return ex_; }
   const std::string& instance_id() const { return id_; }
 
-  asio::awaitable<detail::Acknowledged<std::vector<Counts>>> inc_batch(std::size_t lane, std::uint64_t sequence,
+  asio::awaitable<std::vector<detail::Acknowledged<Counts>>> inc_batch(std::size_t lane, std::uint64_t sequence,
                                                                        const std::vector<detail::KeyDelta>& batch) {
     sent.push_back({lane, sequence, batch});
     if (hold) {  // stays in flight until release()
@@ -48,8 +48,12 @@ class FakeBackend {
       --lose_replies;
       throw Error(errc::connection_lost, "fake: reply lost");
     }
-    detail::Acknowledged<std::vector<Counts>> out{{}, ++replies_};
-    for (const auto& [key, delta] : batch) out.value.push_back({totals[std::string(key)], totals[std::string(key)]});
+    std::vector<detail::Acknowledged<Counts>> out;
+    const std::uint64_t order = ++replies_;
+    for (const auto& [key, delta] : batch) {
+      const std::int64_t total = totals[std::string(key)];
+      out.push_back(detail::Acknowledged<Counts>{Counts{total, total}, order});
+    }
     co_return out;
   }
   using KeyOp = detail::ia::KeyOp;
@@ -111,7 +115,7 @@ concept takes_a_backend = requires(std::shared_ptr<FakeBackend> fake) {
 };
 static_assert(takes_a_backend<FakeLax>);
 template <class Lax>
-concept takes_the_core = requires(std::shared_ptr<detail::ia::Core> core) { Lax::create(core, 1ms, 1ms); };
+concept takes_the_core = requires(std::shared_ptr<detail::ia::Family> core) { Lax::create(core, 1ms, 1ms); };
 static_assert(!takes_the_core<LaxInstanceAwareCounter>);
 
 // Runs `task` to completion on this thread. (Not with use_future: its

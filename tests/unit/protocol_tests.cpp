@@ -1,11 +1,15 @@
-// The scripts' protocols (src/icounter/protocol.hpp, src/counter/protocol.hpp),
-// without Redis: what a call sends, and how replies decode.
+// The scripts' protocols (src/icounter/protocol.hpp, src/counter/protocol.hpp)
+// and the layout of families with several sub-families (src/shards/), without
+// Redis: what a call sends, how replies decode, where a key lives.
 #include <catch2/catch.hpp>
 
 #include "distkit/error.hpp"
 #include "counter/protocol.hpp"
 #include "icounter/protocol.hpp"
+#include "redis/core/cluster.hpp"
 #include "replies.hpp"
+#include "shards/fan_out.hpp"
+#include "shards/layout.hpp"
 
 using namespace distkit;
 using namespace distkit::test;
@@ -140,4 +144,66 @@ TEST_CASE("counter protocol: a flush reply decodes into its fields; another shap
   CHECK(refused(array({integer(1), array({bulk("x")}), array({})}), 1));        // not a number
   CHECK(refused(array({bulk("1"), array({bulk("3")}), array({})}), 1));      // applied as text
   CHECK(refused(bulk("OK"), 0));
+}
+
+// ---- shards ---------------------------------------------------------------
+
+namespace shards = distkit::detail::shards;
+
+TEST_CASE("shards: a key's sub-family is FNV-1a of the key, the same in every version") {
+  // Pinned: a different answer would re-home every key of existing families.
+  CHECK(shards::of("k", 8) == 2);
+  CHECK(shards::of("user:1", 8) == 3);
+  CHECK(shards::of("a", 3) == 1);
+  CHECK(shards::of("\xe9\xa1\xb5\xe9\x9d\xa2", 1024) == 846);
+  CHECK(shards::of("anything", 1) == 0);
+}
+
+TEST_CASE("shards: one sub-family keeps the prefix as its tag; more get tags spread evenly over the slots") {
+  CHECK(shards::tags("orders", 1) == std::vector<std::string>{"orders"});
+  // Pinned, as above.
+  CHECK(shards::tags("orders", 3) == std::vector<std::string>{"orders:2", "orders:0", "orders:1"});
+  for (std::size_t n : {2, 3, 8, 100, 1024}) {
+    INFO(n);
+    const auto tags = shards::tags("p", n);
+    REQUIRE(tags.size() == n);
+    for (std::size_t i = 0; i < n; ++i) {
+      CHECK(tags[i].starts_with("p:"));  // ':' is in no RedisKey: no other prefix has these tags
+      const std::size_t slot = redis::detail::cluster::key_slot("{" + tags[i] + "}");
+      CHECK(slot * n / redis::detail::cluster::slot_count == i);  // the i-th n-th of the slots
+    }
+  }
+}
+
+TEST_CASE("shards: a count outside 1 to 1024 is invalid_argument, naming the option") {
+  for (std::size_t n : {0, 1025}) {
+    try {
+      shards::check(n, "CounterOptions::shards");
+      FAIL("accepted " << n);
+    } catch (const Error& e) {
+      CHECK(e.value() == errc::invalid_argument);
+      CHECK_THAT(e.what(), Catch::Contains("CounterOptions::shards"));
+    }
+  }
+  CHECK_NOTHROW(shards::check(1, "s"));
+  CHECK_NOTHROW(shards::check(1024, "s"));
+}
+
+TEST_CASE("shards: a flush batch splits into one part per sub-family, each delta remembering its place") {
+  std::vector<detail::KeyDelta> batch;
+  for (int i = 0; i < 50; ++i) batch.emplace_back("key" + std::to_string(i), i + 1);
+  const auto parts = shards::split(batch, 8);
+  std::size_t seen = 0;
+  for (const auto& part : parts) {
+    REQUIRE(part.deltas.size() == part.at.size());
+    REQUIRE(!part.deltas.empty());
+    for (std::size_t j = 0; j < part.deltas.size(); ++j) {
+      CHECK(shards::of(std::string_view(part.deltas[j].key), 8) == part.shard);
+      CHECK(std::string_view(batch[part.at[j]].key) == std::string_view(part.deltas[j].key));
+      CHECK(batch[part.at[j]].delta == part.deltas[j].delta);
+    }
+    seen += part.deltas.size();
+  }
+  CHECK(seen == batch.size());
+  CHECK(parts.size() > 1);
 }

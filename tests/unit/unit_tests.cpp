@@ -388,10 +388,25 @@ TEST_CASE("delta map: a value of an earlier reply never replaces one of a later 
   map.add("k", 2, unchecked);
   const auto batch = map.take(100, Clock::now());
   map.seed("k", {20, 7});        // a read answered after the flush
-  map.settle(batch, {{12}, 6});  // leaves flight, keeps the later total
+  map.settle(batch, {{12, 6}});  // leaves flight, keeps the later total
   CHECK(total(map, "k") == 20);
   map.seed("k", {21, 8});
   CHECK(total(map, "k") == 21);
+}
+
+TEST_CASE("delta map: each key of a batch sent in parts takes its own part's reply order") {
+  Map map;
+  map.seed("a", {0, 1});
+  map.seed("b", {0, 1});
+  map.add("a", 1, unchecked);
+  map.add("b", 2, unchecked);
+  auto batch = map.take(100, Clock::now());
+  std::sort(batch.begin(), batch.end(), [](auto& x, auto& y) { return std::string_view(x.key) < std::string_view(y.key); });
+  map.seed("a", {5, 6});  // reads answered between the parts' replies
+  map.seed("b", {5, 6});
+  map.settle(batch, {{1, 4}, {7, 9}});  // a's part was answered before its read, b's after
+  CHECK(total(map, "a") == 5);
+  CHECK(total(map, "b") == 7);
 }
 
 TEST_CASE("delta map: an unseeded key refuses adds until seeded") {
@@ -431,7 +446,7 @@ TEST_CASE("delta map: take moves deltas into flight, settle applies Redis' total
   CHECK(map.unflushed() == std::pair<std::size_t, std::int64_t>{2, 10});
 
   map.add("a", 1, unchecked);  // arrives while the batch is in flight
-  map.settle(batch, {{13, 7}});
+  map.settle(batch, {{13, 0}, {7, 0}});
   CHECK(total(map, "a") == 14);
   CHECK(total(map, "b") == 7);
   CHECK(map.unflushed() == std::pair<std::size_t, std::int64_t>{1, 1});

@@ -57,7 +57,7 @@ class LaxCounter : public std::enable_shared_from_this<LaxCounter> {
 
  private:
   friend struct detail::Access;  // the flush engine's way to engine_ and send_batch()
-  asio::awaitable<detail::Acknowledged<std::vector<std::int64_t>>> send_batch(
+  asio::awaitable<std::vector<detail::Acknowledged<std::int64_t>>> send_batch(
       std::size_t lane, std::uint64_t sequence, const std::vector<detail::KeyDelta>& batch);
   asio::awaitable<std::int64_t> update(std::string_view key, std::int64_t n);
   asio::awaitable<std::int64_t> update_from_redis(std::string_view key, std::int64_t n);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <memory>
 
 #include "distkit/redis/connection.hpp"
@@ -23,6 +24,12 @@ struct CounterOptions {
   // flushed for this long, leaves the local map (its next touch reads it
   // again), so that ever new keys do not grow it without bound.
   std::chrono::milliseconds forget_after = default_forget_after;
+  // How many sub-families the family's keys are spread over (1 to 1024),
+  // each in a hash slot of its own: with at least as many as a Redis
+  // Cluster has masters, one busy family loads all of them. Every client
+  // of a family must use the same count (Redis keeps it; another count is
+  // invalid_argument at the first op).
+  std::size_t shards = 1;
 };
 
 }  // namespace distkit

@@ -23,8 +23,8 @@ struct Access {
     return owner.send_batch(lane, sequence, batch);
   }
   template <class Counter>
-  static auto& core(Counter& counter) noexcept {
-    return *counter.core_;
+  static auto& family(Counter& counter) noexcept {
+    return *counter.family_;
   }
 };
 

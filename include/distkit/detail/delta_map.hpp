@@ -251,8 +251,9 @@ class DeltaMap {
   // an entry this batch took has exactly its delta in flight. Any other entry
   // under the key was erased (del, clear) and seeded anew since: not this
   // batch's.
-  // Its values do not replace those of a later reply.
-  void settle(const std::vector<KeyDelta>& batch, const Acknowledged<std::vector<Remote>>& reply) {
+  // Its values do not replace those of a later reply. `replies`: one per
+  // key of the batch (a batch split over sub-families has several replies).
+  void settle(const std::vector<KeyDelta>& batch, const std::vector<Acknowledged<Remote>>& replies) {
     const auto now = Clock::now();
     for (std::size_t i = 0; i < batch.size(); ++i) {
       Shard& s = shard_for(batch[i].key);
@@ -260,9 +261,9 @@ class DeltaMap {
       auto it = s.map.find(batch[i].key);
       if (it == s.map.end() || it->second.in_flight != batch[i].delta) continue;
       it->second.in_flight -= batch[i].delta;
-      if (reply.order < it->second.order()) continue;
-      it->second.remote = reply.value[i];
-      it->second.set_order(reply.order);
+      if (replies[i].order < it->second.order()) continue;
+      it->second.remote = replies[i].value;
+      it->second.set_order(replies[i].order);
       it->second.synced_at = now;
     }
   }

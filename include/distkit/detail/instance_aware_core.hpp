@@ -1,8 +1,8 @@
 #pragma once
-// What a StrictInstanceAwareCounter is inside, and what a
-// LaxInstanceAwareCounter runs on: the script calls, the job driver, the
-// heartbeat. Its ops are the public ops' bodies; the public classes run them
-// holding the core (and a copy of the key) until they complete.
+// One sub-family of an instance-aware counter (see instance_aware_family.hpp):
+// the script calls, the job driver, the heartbeat. Its ops are the public
+// ops' bodies; the public classes run them holding the family (and a copy of
+// the key) until they complete.
 
 #include <atomic>
 #include <chrono>
@@ -30,21 +30,27 @@ namespace distkit::detail::ia {
 class Keys;
 struct Header;
 
+// One sub-family of an instance-aware family (see detail::ia::Family, which
+// makes them): its keys under the tag {tag}, this instance's heartbeat and
+// its share of the family's background jobs there.
 class Core : public std::enable_shared_from_this<Core> {
-  class Private {  // only this class makes one: the constructor is the factories'
+  class Private {  // only this class makes one: the constructor is create()'s
     Private() = default;
     friend Core;
   };
 
  public:
-  static std::shared_ptr<Core> create_strict(StrictInstanceAwareCounterOptions options);
-  // The backend of a LaxInstanceAwareCounter: its data is kept apart from
-  // strict counters of the same prefix. `forgotten` runs when Redis had
-  // dropped this instance's parked state (it came back after
-  // parked_retention) and registered it anew: cached views are then wrong.
-  static std::shared_ptr<Core> create_lax(StrictInstanceAwareCounterOptions options, std::function<void()> forgotten);
+  // `kind`: "ia" (strict) or "ialax" (a LaxInstanceAwareCounter's, kept
+  // apart from strict counters of the same prefix); `id`: the instance's,
+  // the same in every sub-family. `forgotten` runs when Redis had dropped
+  // this instance's parked state (it came back after parked_retention) and
+  // registered it anew: cached views are then wrong. Options are checked by
+  // the caller.
+  static std::shared_ptr<Core> create(const StrictInstanceAwareCounterOptions& options, std::string_view kind,
+                                      std::string_view tag, std::string id, std::function<void()> forgotten);
 
-  Core(Private, StrictInstanceAwareCounterOptions options, std::string_view kind, std::function<void()> forgotten);
+  Core(Private, const StrictInstanceAwareCounterOptions& options, std::string_view kind, std::string_view tag,
+       std::string id, std::function<void()> forgotten);
   ~Core();
 
   const std::string& instance_id() const noexcept;
@@ -55,13 +61,17 @@ class Core : public std::enable_shared_from_this<Core> {
   asio::awaitable<Counts> call(std::string_view op, std::string_view key, std::int64_t operand,
                                std::uint64_t* order = nullptr);
   asio::awaitable<Acknowledged<Counts>> acknowledged(KeyOp op, std::string_view key, std::int64_t n = 0);
-  asio::awaitable<Acknowledged<std::vector<Counts>>> inc_batch(std::size_t lane, std::uint64_t sequence,
+  asio::awaitable<std::vector<Acknowledged<Counts>>> inc_batch(std::size_t lane, std::uint64_t sequence,
                                                                const std::vector<KeyDelta>& batch);
   // Each returns the order of its (last) reply.
   asio::awaitable<std::uint64_t> clear();
   asio::awaitable<std::uint64_t> clear_on_instance();
   asio::awaitable<void> heartbeat();
+  // Refuses further ops (they throw shut_down) and stops the heartbeat.
+  void stop() noexcept;
+  // Stops, then leaves the family: its slices leave the cumulatives at once.
   asio::awaitable<void> shutdown();
+  bool has_left() const noexcept { return left_; }
 
   // For tests: the heartbeat stops, as in a process that is paused between
   // ops; its ops still prove it alive.
@@ -99,6 +109,5 @@ class Core : public std::enable_shared_from_this<Core> {
   BackgroundTimer heartbeat_timer_;
 };
 
-static_assert(LaxBackend<Core>);
 
 }  // namespace distkit::detail::ia

@@ -1,6 +1,6 @@
 #pragma once
 // What a lax instance-aware counter needs of its backend: the strict
-// counter's implementation (detail::ia::Core), or a test double.
+// counter's implementation (detail::ia::Family), or a test double.
 
 #include <concepts>
 #include <cstddef>
@@ -28,8 +28,9 @@ concept LaxBackend = requires(B& backend, const B& const_backend, std::string_vi
   // With the reply's order (redis::Reply::order); n is set's value.
   { backend.acknowledged(KeyOp::get, key, n) } -> std::same_as<asio::awaitable<Acknowledged<Counts>>>;
   { backend.acknowledged(KeyOp::get, key) } -> std::same_as<asio::awaitable<Acknowledged<Counts>>>;
-  // A whole flush batch, applied once per sequence of a lane (see LaxEngine).
-  { backend.inc_batch(lane, sequence, batch) } -> std::same_as<asio::awaitable<Acknowledged<std::vector<Counts>>>>;
+  // A whole flush batch, applied once per sequence of a lane (see LaxEngine);
+  // one Acknowledged per delta.
+  { backend.inc_batch(lane, sequence, batch) } -> std::same_as<asio::awaitable<std::vector<Acknowledged<Counts>>>>;
   // Each returns the order of its (last) reply.
   { backend.clear() } -> std::same_as<asio::awaitable<std::uint64_t>>;
   { backend.clear_on_instance() } -> std::same_as<asio::awaitable<std::uint64_t>>;

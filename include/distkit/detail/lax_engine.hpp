@@ -12,8 +12,9 @@
 //
 // Owner (the counter) has, reached through detail::Access, its `LaxEngine
 // engine_` and
-//   asio::awaitable<Acknowledged<std::vector<Remote>>> send_batch(std::size_t lane, std::uint64_t seq,
+//   asio::awaitable<std::vector<Acknowledged<Remote>>> send_batch(std::size_t lane, std::uint64_t seq,
 //                                                                 const std::vector<KeyDelta>&);
+// (one Acknowledged per delta).
 // The flush loop holds only a weak_ptr to it and ends when it is destroyed.
 
 #include <algorithm>

@@ -16,7 +16,7 @@
 #include "distkit/detail/checked.hpp"
 #include "distkit/detail/access.hpp"
 #include "distkit/detail/holding.hpp"
-#include "distkit/detail/instance_aware_core.hpp"
+#include "distkit/detail/instance_aware_family.hpp"
 #include "distkit/error.hpp"
 #include "distkit/detail/lax_engine.hpp"
 #include "distkit/icounter/options.hpp"
@@ -35,7 +35,7 @@ namespace distkit {
 //
 // `Backend` is what it runs on: the strict counter's implementation, or a
 // test double (see detail::ia::LaxBackend for what it must offer).
-template <detail::ia::LaxBackend Backend = detail::ia::Core>
+template <detail::ia::LaxBackend Backend = detail::ia::Family>
 class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLaxInstanceAwareCounter<Backend>> {
   class Private {  // only this class makes one: the constructor is create()'s
     Private() = default;
@@ -54,7 +54,8 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
                                                .connection = std::move(o.connection),
                                                .dead_instance_threshold = o.dead_instance_threshold,
                                                .heartbeat_interval = o.heartbeat_interval,
-                                               .parked_retention = o.parked_retention},
+                                               .parked_retention = o.parked_retention,
+                                               .shards = o.shards},
                                               [weak = std::weak_ptr(map)] {
                                                 if (auto m = weak.lock()) m->expire_all();
                                               });
@@ -66,7 +67,7 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
   static std::shared_ptr<BasicLaxInstanceAwareCounter> create(
       std::shared_ptr<Backend> backend, std::chrono::milliseconds flush_interval, std::chrono::milliseconds allowed_lag,
       std::chrono::milliseconds forget_after = default_forget_after)
-    requires(!std::same_as<Backend, detail::ia::Core>)
+    requires(!std::same_as<Backend, detail::ia::Family>)
   {
     if (!backend) throw Error(errc::invalid_argument, "lax instance-aware counter: backend is null");
     check_intervals(flush_interval, allowed_lag, forget_after);
@@ -189,7 +190,7 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
     return counter;
   }
 
-  asio::awaitable<detail::Acknowledged<std::vector<Counts>>> send_batch(std::size_t lane, std::uint64_t sequence,
+  asio::awaitable<std::vector<detail::Acknowledged<Counts>>> send_batch(std::size_t lane, std::uint64_t sequence,
                                                                         const std::vector<detail::KeyDelta>& batch) {
     return backend_->inc_batch(lane, sequence, batch);
   }

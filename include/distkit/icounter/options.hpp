@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <memory>
 #include <optional>
 
@@ -25,6 +26,9 @@ struct StrictInstanceAwareCounterOptions {
   // for its return; after that it counts as new. Also how long a leave's
   // tombstone stays.
   std::chrono::milliseconds parked_retention{std::chrono::hours(24)};
+  // Sub-families (1 to 1024), each with its own heartbeat and reaping: see
+  // CounterOptions::shards.
+  std::size_t shards = 1;
 };
 
 struct LaxInstanceAwareCounterOptions {
@@ -38,6 +42,7 @@ struct LaxInstanceAwareCounterOptions {
   // A key with nothing to flush, neither read nor flushed for this long,
   // leaves the local map (see CounterOptions::forget_after).
   std::chrono::milliseconds forget_after = default_forget_after;
+  std::size_t shards = 1;  // see StrictInstanceAwareCounterOptions::shards
 };
 
 }  // namespace distkit

@@ -16,7 +16,7 @@ namespace distkit {
 namespace detail {
 struct Access;
 namespace ia {
-class Core;
+class Family;
 }
 }  // namespace detail
 
@@ -60,10 +60,10 @@ class StrictInstanceAwareCounter {
 
  private:
   friend struct detail::Access;
-  explicit StrictInstanceAwareCounter(std::shared_ptr<detail::ia::Core> core);
+  explicit StrictInstanceAwareCounter(std::shared_ptr<detail::ia::Family> family);
   asio::awaitable<Counts> call(std::string_view op, std::string_view key, std::int64_t operand);
 
-  std::shared_ptr<detail::ia::Core> core_;
+  std::shared_ptr<detail::ia::Family> family_;
 };
 
 }  // namespace distkit

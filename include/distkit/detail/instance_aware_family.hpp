@@ -1,0 +1,78 @@
+#pragma once
+// What a StrictInstanceAwareCounter is inside, and what a
+// LaxInstanceAwareCounter runs on: a family of `shards` sub-families (see
+// the options' `shards`), each a Core with its own keys, heartbeat and
+// reaping, under one instance id. An op goes to its key's sub-family; a
+// flush batch goes in one part per sub-family, at once; clear() and the
+// like go to every sub-family.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/awaitable.hpp>
+
+#include "distkit/counts.hpp"
+#include "distkit/detail/delta_map.hpp"
+#include "distkit/detail/instance_aware_core.hpp"
+#include "distkit/detail/lax_backend.hpp"
+#include "distkit/icounter/options.hpp"
+
+namespace distkit::detail {
+namespace shards {
+class Record;
+}
+
+namespace ia {
+
+class Family {
+  class Private {  // only this class makes one: the constructor is the factories'
+    Private() = default;
+    friend Family;
+  };
+
+ public:
+  static std::shared_ptr<Family> create_strict(StrictInstanceAwareCounterOptions options);
+  // The backend of a LaxInstanceAwareCounter (see Core::create).
+  static std::shared_ptr<Family> create_lax(StrictInstanceAwareCounterOptions options,
+                                            std::function<void()> forgotten);
+
+  Family(Private, StrictInstanceAwareCounterOptions options, std::string_view kind, std::function<void()> forgotten);
+  ~Family();
+
+  const std::string& instance_id() const noexcept { return cores_.front()->instance_id(); }
+  asio::any_io_executor get_executor() const noexcept { return cores_.front()->get_executor(); }
+
+  asio::awaitable<Counts> call(std::string_view op, std::string_view key, std::int64_t operand);
+  asio::awaitable<Acknowledged<Counts>> acknowledged(KeyOp op, std::string_view key, std::int64_t n = 0);
+  asio::awaitable<std::vector<Acknowledged<Counts>>> inc_batch(std::size_t lane, std::uint64_t sequence,
+                                                               const std::vector<KeyDelta>& batch);
+  // Each goes through every sub-family, one after the other, and returns
+  // the latest reply's order.
+  asio::awaitable<std::uint64_t> clear();
+  asio::awaitable<std::uint64_t> clear_on_instance();
+  asio::awaitable<void> heartbeat();
+  // Stops every sub-family, then leaves each; called again after a failure,
+  // it leaves those it had not.
+  asio::awaitable<void> shutdown();
+
+  // For tests: see Core::suspend_heartbeat.
+  void suspend_heartbeat() noexcept;
+
+ private:
+  // The sub-family of `key`, once the family's shard count is checked.
+  asio::awaitable<Core*> core_of(std::string_view key);
+  asio::awaitable<void> check();
+
+  std::unique_ptr<shards::Record> record_;
+  std::vector<std::shared_ptr<Core>> cores_;  // per sub-family
+};
+
+static_assert(LaxBackend<Family>);
+
+}  // namespace ia
+}  // namespace distkit::detail

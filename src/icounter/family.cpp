@@ -1,0 +1,140 @@
+#include "distkit/detail/instance_aware_family.hpp"
+
+#include <algorithm>
+#include <exception>
+
+#include <fmt/format.h>
+
+#include "distkit/detail/check_duration.hpp"
+#include "distkit/error.hpp"
+#include "distkit/logging.hpp"
+#include "distkit/redis_key.hpp"
+#include "instance_id.hpp"
+#include "shards/fan_out.hpp"
+#include "shards/layout.hpp"
+#include "shards/record.hpp"
+
+namespace distkit::detail::ia {
+namespace {
+
+std::string_view options_name(std::string_view kind) {
+  return kind == "ia" ? "StrictInstanceAwareCounterOptions" : "LaxInstanceAwareCounterOptions";
+}
+
+void check_options(const StrictInstanceAwareCounterOptions& o, std::string_view kind) {
+  if (!o.connection) throw Error(errc::invalid_argument, "instance-aware counter options: connection is null");
+  check_duration("dead_instance_threshold", o.dead_instance_threshold);
+  check_duration("parked_retention", o.parked_retention);
+  shards::check(o.shards, fmt::format("{}::shards", options_name(kind)));
+  if (!o.heartbeat_interval) return;
+  check_duration("heartbeat_interval", *o.heartbeat_interval);
+  // A heartbeat goes out only after a whole idle interval and may wait up to
+  // command_timeout for its reply: a longer interval lets a live instance
+  // pass its deadline.
+  if (*o.heartbeat_interval * 2 > o.dead_instance_threshold)
+    throw Error(errc::invalid_argument,
+                fmt::format("heartbeat_interval ({}ms) must be at most half of dead_instance_threshold ({}ms)",
+                            o.heartbeat_interval->count(), o.dead_instance_threshold.count()));
+}
+
+void warn_on_short_threshold(const StrictInstanceAwareCounterOptions& o) {
+  const auto timeout = o.connection->options().command_timeout;
+  if (o.dead_instance_threshold < 2 * timeout)
+    logger()->warn("dead_instance_threshold ({}ms) is under twice the command_timeout ({}ms): a heartbeat that "
+                   "waits for a slow reply may come too late, and the instance be reaped while alive",
+                   o.dead_instance_threshold.count(), timeout.count());
+}
+
+}  // namespace
+
+std::shared_ptr<Family> Family::create_strict(StrictInstanceAwareCounterOptions options) {
+  return std::make_shared<Family>(Private{}, std::move(options), "ia", nullptr);
+}
+
+std::shared_ptr<Family> Family::create_lax(StrictInstanceAwareCounterOptions options,
+                                           std::function<void()> forgotten) {
+  return std::make_shared<Family>(Private{}, std::move(options), "ialax", std::move(forgotten));
+}
+
+Family::Family(Private, StrictInstanceAwareCounterOptions options, std::string_view kind,
+               std::function<void()> forgotten) {
+  check_options(options, kind);
+  warn_on_short_threshold(options);
+  record_ = std::make_unique<shards::Record>(options.connection, options.prefix.str(), std::string(kind),
+                                             fmt::format("{}:meta", kind), options.shards,
+                                             fmt::format("{}::shards", options_name(kind)));
+  const std::string id = make_instance_id();
+  for (const auto& tag : shards::tags(options.prefix.str(), options.shards))
+    cores_.push_back(Core::create(options, kind, tag, id, forgotten));
+}
+
+// Each core's heartbeat loop holds it weakly: it ends once the core is gone.
+Family::~Family() = default;
+
+asio::awaitable<void> Family::check() {
+  if (!record_->checked()) co_await record_->check();
+}
+
+asio::awaitable<Core*> Family::core_of(std::string_view key) {
+  Core* core = cores_[shards::of(RedisKey::validate(key), cores_.size())].get();
+  co_await check();
+  co_return core;
+}
+
+asio::awaitable<Counts> Family::call(std::string_view op, std::string_view key, std::int64_t operand) {
+  co_return co_await (co_await core_of(key))->call(op, key, operand);
+}
+
+asio::awaitable<Acknowledged<Counts>> Family::acknowledged(KeyOp op, std::string_view key, std::int64_t n) {
+  co_return co_await (co_await core_of(key))->acknowledged(op, key, n);
+}
+
+asio::awaitable<std::vector<Acknowledged<Counts>>> Family::inc_batch(std::size_t lane, std::uint64_t sequence,
+                                                                     const std::vector<KeyDelta>& batch) {
+  co_await check();
+  co_return co_await shards::send_in_parts<Counts>(
+      batch, cores_.size(),
+      [&](std::size_t shard, const std::vector<KeyDelta>& part) { return cores_[shard]->inc_batch(lane, sequence, part); });
+}
+
+asio::awaitable<std::uint64_t> Family::clear() {
+  co_await check();
+  std::uint64_t order = 0;
+  for (auto& core : cores_) order = std::max(order, co_await core->clear());
+  co_return order;
+}
+
+// Every sub-family's pass runs to its end; an overflow in one is thrown after.
+asio::awaitable<std::uint64_t> Family::clear_on_instance() {
+  co_await check();
+  std::uint64_t order = 0;
+  std::exception_ptr stuck;
+  for (auto& core : cores_) {
+    try {
+      order = std::max(order, co_await core->clear_on_instance());
+    } catch (const Error& e) {
+      if (e.value() != errc::overflow) throw;
+      stuck = std::current_exception();
+    }
+  }
+  if (stuck) std::rethrow_exception(stuck);
+  co_return order;
+}
+
+asio::awaitable<void> Family::heartbeat() {
+  for (auto& core : cores_) co_await core->heartbeat();
+}
+
+asio::awaitable<void> Family::shutdown() {
+  if (std::all_of(cores_.begin(), cores_.end(), [](const auto& c) { return c->has_left(); }))
+    throw Error(errc::shut_down, "counter is shut down");
+  for (auto& core : cores_) core->stop();
+  for (auto& core : cores_)
+    if (!core->has_left()) co_await core->shutdown();
+}
+
+void Family::suspend_heartbeat() noexcept {
+  for (auto& core : cores_) core->suspend_heartbeat();
+}
+
+}  // namespace distkit::detail::ia
