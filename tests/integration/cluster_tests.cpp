@@ -2,6 +2,7 @@
 // (tests/support/redis_cluster.hpp): routing, MOVED and ASK during a slot's
 // migration, a master's failover, a cluster that is down.
 #include <atomic>
+#include <map>
 #include <set>
 #include <string>
 #include <thread>
@@ -10,6 +11,8 @@
 
 #include "distkit/counter/lax_counter.hpp"
 #include "distkit/counter/strict_counter.hpp"
+#include "distkit/icounter/lax_instance_aware_counter.hpp"
+#include "distkit/icounter/strict_instance_aware_counter.hpp"
 #include "failover_writes.hpp"
 #include "redis_cluster.hpp"
 #include "run.hpp"
@@ -45,6 +48,46 @@ void notice_hang_ups(Env& env) {
   env.io.poll();
 }
 
+// How many keys of `prefix` with `shards` > 1 live on `node` (their tags are "{prefix:j}").
+int sub_family_keys_on(RedisServer& node, const RedisKey& prefix) {
+  return std::stoi(node.command({"EVAL", "return #redis.call('KEYS', ARGV[1])", "0", "{" + prefix.str() + ":*"}));
+}
+
+// The basic ops of all four counter types on one prefix, as a user would
+// check them; what they read back, wrong values named.
+asio::awaitable<std::vector<std::string>> basic_ops(Env& env, RedisKey prefix, std::size_t shards) {
+  std::vector<std::string> wrong;
+  auto expect = [&](std::string what, std::int64_t got, std::int64_t want) {
+    if (got != want) wrong.push_back(fmt::format("{} of {} (shards {}): {} instead of {}", what, prefix.str(), shards, got, want));
+  };
+  auto strict = StrictCounter::create({.prefix = prefix, .connection = env.conn, .shards = shards});
+  auto lax = LaxCounter::create({.prefix = prefix, .connection = env.conn, .shards = shards});
+  auto ia = StrictInstanceAwareCounter::create({.prefix = prefix, .connection = env.conn, .shards = shards});
+  auto lax_ia = LaxInstanceAwareCounter::create({.prefix = prefix, .connection = env.conn, .shards = shards});
+  for (int i = 1; i <= 16; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    expect("strict inc", co_await strict->inc(key, i), i);
+    co_await lax->inc(key, 100);
+    expect("strict-ia inc", (co_await ia->inc(key, i)).cumulative, i);
+    co_await lax_ia->inc(key, i);
+  }
+  co_await lax->flush();
+  co_await lax_ia->flush();
+  expect("strict get", co_await strict->get("k16"), 116);
+  expect("strict del", co_await strict->del("k3"), 103);
+  expect("strict set", co_await strict->set("k4", 7), 7);
+  expect("lax-ia get", (co_await lax_ia->get("k5")).cumulative, 5);
+  expect("strict-ia del", (co_await ia->del("k6")).cumulative, 6);
+  co_await strict->clear();
+  co_await ia->clear();
+  expect("strict get after clear", co_await strict->get("k16"), 0);
+  expect("strict-ia get after clear", (co_await ia->get("k16")).cumulative, 0);
+  co_await lax->shutdown();
+  co_await lax_ia->shutdown();
+  co_await ia->shutdown();
+  co_return wrong;
+}
+
 }  // namespace
 
 TEST_CASE("cluster: counters of many families share one connection, each family on its slot's master") {
@@ -69,6 +112,35 @@ TEST_CASE("cluster: counters of many families share one connection, each family 
   CHECK(total_on(owner, prefix, "k0") == 15);
   // Keyless commands go to some master.
   CHECK(env(env.conn->exec(redis::Command{"PING"})).str == "PONG");
+}
+
+TEST_CASE("cluster: every counter type works on families on every master, and on families of 8 sub-families "
+          "spread over all masters") {
+  RedisCluster cluster(3);
+  Env env(cluster.url());
+  std::vector<RedisKey> prefixes;  // 10, at least 3 on each master
+  std::map<std::uint16_t, int> on_master;
+  while (prefixes.size() < 10) {
+    const auto prefix = unique_prefix("cluster");
+    const auto port = cluster.owner(family_slot(cluster, prefix)).port();
+    if (on_master[port] >= 4) continue;
+    ++on_master[port];
+    prefixes.push_back(prefix);
+  }
+  REQUIRE(on_master.size() == 3);
+  const auto spread = unique_prefix("cluster");
+  std::vector<std::string> wrong;
+  env([&]() -> asio::awaitable<void> {
+    for (const auto& prefix : prefixes)
+      for (auto& w : co_await basic_ops(env, prefix, 1)) wrong.push_back(std::move(w));
+    for (auto& w : co_await basic_ops(env, spread, 8)) wrong.push_back(std::move(w));
+  }());
+  CHECK(wrong == std::vector<std::string>{});
+  // The lax counters' sub-families (not cleared) are on every master.
+  for (std::size_t i = 0; i < 3; ++i) {
+    INFO("master " << i);
+    CHECK(sub_family_keys_on(*cluster.nodes()[i], spread) > 0);
+  }
 }
 
 TEST_CASE("cluster: a command whose key is not where routing looks goes where MOVED says; one that belongs to "

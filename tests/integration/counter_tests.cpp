@@ -354,3 +354,65 @@ TEST_CASE("counters: an op keeps its key and its counter alive until it complete
     });
   }
 }
+
+// ---- shards ---------------------------------------------------------------------
+
+TEST_CASE("shards: keys spread over sub-families add up as in one family; clear empties them all") {
+  Env env;
+  auto strict = StrictCounter::create({.prefix = env.prefix, .connection = env.conn, .shards = 8});
+  auto lax = LaxCounter::create({.prefix = env.prefix, .connection = env.conn, .shards = 8});
+  auto totals_hashes = [&] {
+    return server().command({"EVAL", "return #redis.call('KEYS', ARGV[1])", "0", "{" + env.prefix.str() + ":*}:totals"});
+  };
+  std::vector<std::int64_t> totals, cleared;
+  std::int64_t deleted = 0;
+  std::string hashes_before_clear;
+  env([&]() -> asio::awaitable<void> {
+    for (int i = 0; i < 40; ++i) {
+      co_await strict->inc("k" + std::to_string(i), i);
+      co_await lax->inc("k" + std::to_string(i), 1000);
+    }
+    co_await lax->flush();  // one batch of 40 keys, in parts
+    for (int i = 0; i < 40; ++i) totals.push_back(co_await strict->get("k" + std::to_string(i)));
+    hashes_before_clear = totals_hashes();
+    deleted = co_await strict->del("k1");
+    co_await lax->clear();
+    for (int i = 0; i < 40; ++i) cleared.push_back(co_await strict->get("k" + std::to_string(i)));
+    co_await lax->shutdown();
+  }());
+  for (int i = 0; i < 40; ++i) CHECK(totals[static_cast<std::size_t>(i)] == i + 1000);
+  CHECK(deleted == 1001);
+  CHECK(hashes_before_clear == "8");  // one per sub-family
+  CHECK(cleared == std::vector<std::int64_t>(40, 0));
+  CHECK(totals_hashes() == "0");
+  CHECK(server().command({"EXISTS", "{" + env.prefix.str() + "}:totals"}) == "0");  // not used with shards
+}
+
+TEST_CASE("shards: a client configured with another count than its family's fails with invalid_argument, and "
+          "changes nothing") {
+  Env env;
+  auto eight = StrictCounter::create({.prefix = env.prefix, .connection = env.conn, .shards = 8});
+  CHECK(env(eight->inc("k", 1)) == 1);
+  auto one = StrictCounter::create({.prefix = env.prefix, .connection = env.conn});
+  auto three = LaxCounter::create({.prefix = env.prefix, .connection = env.conn, .shards = 3});
+  auto [error, what] = env(outcome_of(one->inc("k", 5)));
+  CHECK(error == errc::invalid_argument);
+  CHECK_THAT(what, Catch::Contains("has 8 shards") && Catch::Contains("CounterOptions::shards is 1"));
+  CHECK(env(error_of(one->get("k"))) == errc::invalid_argument);  // and every later op
+  CHECK(env(error_of(three->inc("k", 5))) == errc::invalid_argument);  // its first read of the key
+  CHECK(env(eight->get("k")) == 1);
+  // Another kind of counter on the prefix is a family of its own.
+  auto ia = StrictInstanceAwareCounter::create({.prefix = env.prefix, .connection = env.conn, .shards = 2});
+  CHECK(env(ia->inc("k", 1)) == Counts{1, 1});
+  env(ia->shutdown());
+}
+
+TEST_CASE("shards: a family written before counts were kept has one sub-family") {
+  Env env;
+  auto old = StrictCounter::create({.prefix = env.prefix, .connection = env.conn});
+  CHECK(env(old->inc("k", 1)) == 1);
+  server().command({"DEL", "{" + env.prefix.str() + "}:shards"});  // as an earlier version left it
+  auto eight = StrictCounter::create({.prefix = env.prefix, .connection = env.conn, .shards = 8});
+  CHECK(env(error_of(eight->get("k"))) == errc::invalid_argument);
+  CHECK(env(old->get("k")) == 1);
+}

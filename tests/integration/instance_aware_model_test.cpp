@@ -8,8 +8,9 @@
 //   either counted or parked, never both, never lost;
 // - the reply: the caller's slice as the model says.
 // At the end, with the work done, the counted slices are exactly the live
-// instances'. Seeded; the seed is printed on failure and DISTKIT_SEED=<n>
-// replays it.
+// instances'. Run with one sub-family and with three (the options' shards),
+// where all of this holds in each sub-family. Seeded; the seed is printed on
+// failure and DISTKIT_SEED=<n> replays it.
 #include <algorithm>
 #include <future>
 
@@ -21,6 +22,7 @@
 #include <sstream>
 
 #include "instance_aware_support.hpp"
+#include "shards/layout.hpp"
 
 using namespace distkit;
 using namespace distkit::test;
@@ -67,42 +69,51 @@ std::int64_t current_in(const std::map<std::string, std::string>& hash, const st
 
 }  // namespace
 
-TEST_CASE("instance-aware model: random ops, deaths, returns and re-sent batches keep every slice once") {
+TEST_CASE("instance-aware model: random ops, deaths, returns and re-sent batches keep every slice once, in each "
+          "sub-family") {
+  const std::size_t shards = GENERATE(1, 3);
   const char* env_seed = std::getenv("DISTKIT_SEED");
   const unsigned seed = env_seed ? static_cast<unsigned>(std::stoul(env_seed)) : std::random_device{}();
-  INFO("seed " << seed << " (replay with DISTKIT_SEED=" << seed << ")");
+  INFO("seed " << seed << " (replay with DISTKIT_SEED=" << seed << "), shards " << shards);
   std::mt19937 rng(seed);
   auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
 
   Env env;
   const int n = pick(4, 6);
   std::vector<std::shared_ptr<Strict>> cs;  // they never heartbeat on their own; thresholds differ
-  for (int i = 0; i < n; ++i) cs.push_back(strict(env, i % 2 ? 150ms : 400ms));
-  const std::string base = ia_key(env, "");
+  for (int i = 0; i < n; ++i) cs.push_back(strict(env, i % 2 ? 150ms : 400ms, shards));
+  // The key names of each sub-family, and of a key's.
+  std::vector<std::string> bases;
+  for (const auto& tag : detail::shards::tags(env.prefix.str(), shards)) bases.push_back("{" + tag + "}:ia:v2:");
+  auto base_of = [&](const std::string& key) -> const std::string& { return bases[detail::shards::of(key, shards)]; };
   Model m(n);
   std::vector<std::uint64_t> sequence(n, 0);             // of each instance's last flush batch
   std::vector<std::vector<detail::KeyDelta>> last(n);    // and that batch
 
   // Checks Redis against the model; `i`'s reply to a single-key op on k.
   auto check_redis = [&](int i, const std::string& k, const Counts* reply) {
-    const auto cum = hgetall(base + "cum");
-    const auto epochs = hgetall(base + "epoch");
-    std::map<std::string, std::int64_t> counted;
-    for (int x = 0; x < n; ++x) {
-      const auto inst = hgetall(base + "inst:" + cs[x]->instance_id());
-      const auto park = hgetall(base + "park:" + cs[x]->instance_id());
-      for (const auto& key : keys) {
-        const std::int64_t in = current_in(inst, epochs, key), parked = current_in(park, epochs, key);
+    std::map<std::string, std::map<std::string, std::string>> hashes;  // read once per check
+    auto hash = [&](const std::string& name) -> const std::map<std::string, std::string>& {
+      auto it = hashes.find(name);
+      if (it == hashes.end()) it = hashes.emplace(name, hgetall(name)).first;
+      return it->second;
+    };
+    for (const auto& key : keys) {
+      const std::string& base = base_of(key);
+      const auto& epochs = hash(base + "epoch");
+      std::int64_t counted = 0;
+      for (int x = 0; x < n; ++x) {
+        const std::int64_t in = current_in(hash(base + "inst:" + cs[x]->instance_id()), epochs, key),
+                           parked = current_in(hash(base + "park:" + cs[x]->instance_id()), epochs, key);
         INFO("instance " << x << ", key " << key << ": counted " << in << ", parked " << parked);
         CHECK((in == 0 || parked == 0));             // never both
         CHECK(in + parked == m.current(x, key));  // never lost, never twice
-        counted[key] += in;
+        counted += in;
       }
-    }
-    for (const auto& key : keys) {
       INFO("key " << key);
+      const auto& cum = hash(base + "cum");
       const std::int64_t redis_cum = cum.count(key) ? std::stoll(cum.at(key)) : 0;
-      REQUIRE(redis_cum == counted[key]);
+      REQUIRE(redis_cum == counted);
     }
     // (A reply's cumulative is not checked: background steps of other calls
     // may have moved slices since.)
@@ -186,11 +197,13 @@ TEST_CASE("instance-aware model: random ops, deaths, returns and re-sent batches
     // slices are exactly the live instances'.
     const bool settled = co_await eventually([&]() -> asio::awaitable<bool> {
       for (auto& c : cs) co_await c->heartbeat();
-      co_return server().command({"ZCARD", base + "jobs"}) == "0";
+      co_return std::all_of(bases.begin(), bases.end(),
+                            [](const std::string& base) { return server().command({"ZCARD", base + "jobs"}) == "0"; });
     });
     CHECK(settled);
     check_redis(0, keys[0], nullptr);
-    for (int x = 0; x < n; ++x) CHECK(server().command({"EXISTS", base + "park:" + cs[x]->instance_id()}) == "0");
+    for (const auto& base : bases)
+      for (int x = 0; x < n; ++x) CHECK(server().command({"EXISTS", base + "park:" + cs[x]->instance_id()}) == "0");
 
     // A leave takes every slice out for good, and ops still in flight when it
     // starts bring none back: each either ran before it or fails.
@@ -214,6 +227,7 @@ TEST_CASE("instance-aware model: random ops, deaths, returns and re-sent batches
     }
     m.slices[leaver].clear();
     check_redis(0, keys[0], nullptr);
-    CHECK(server().command({"HEXISTS", base + "inst:" + cs[leaver]->instance_id(), "left"}) == "1");
+    for (const auto& base : bases)
+      CHECK(server().command({"HEXISTS", base + "inst:" + cs[leaver]->instance_id(), "left"}) == "1");
   }(), 300s);
 }

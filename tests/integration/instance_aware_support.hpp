@@ -17,8 +17,10 @@ using Lax = LaxInstanceAwareCounter;
 
 // Strict instances here never heartbeat on their own, as if paused between
 // ops: one that stops acting dies.
-inline std::shared_ptr<Strict> strict(Env& env, std::chrono::milliseconds threshold = 30'000ms) {
-  auto counter = Strict::create({.prefix = env.prefix, .connection = env.conn, .dead_instance_threshold = threshold});
+inline std::shared_ptr<Strict> strict(Env& env, std::chrono::milliseconds threshold = 30'000ms,
+                                      std::size_t shards = 1) {
+  auto counter = Strict::create(
+      {.prefix = env.prefix, .connection = env.conn, .dead_instance_threshold = threshold, .shards = shards});
   detail::Access::family(*counter).suspend_heartbeat();
   return counter;
 }

@@ -6,9 +6,26 @@
 
 #include "instance_aware_support.hpp"
 #include "proxy.hpp"
+#include "shards/layout.hpp"
 
 using namespace distkit;
 using namespace distkit::test;
+
+namespace {
+
+// The library's log lines while it lives.
+struct CapturedLog {
+  CapturedLog() {
+    set_logger(std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::ostream_sink_mt>(*lines)));
+  }
+  ~CapturedLog() { set_logger(previous); }
+  std::string text() const { return lines->str(); }
+
+  std::shared_ptr<std::ostringstream> lines = std::make_shared<std::ostringstream>();
+  std::shared_ptr<spdlog::logger> previous = logger();
+};
+
+}  // namespace
 
 TEST_CASE("instance-aware: one instance, every op's return values") {
   Env env;
@@ -377,9 +394,7 @@ TEST_CASE("lax instance-aware: a reaped instance that comes back recovers its fl
 }
 
 TEST_CASE("lax instance-aware: dropped without shutdown, it stops and reports what it abandons") {
-  auto captured = std::make_shared<std::ostringstream>();
-  auto previous = logger();
-  set_logger(std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::ostream_sink_mt>(*captured)));
+  CapturedLog log;
   {
     Env env;
     auto c = Lax::create({.prefix = env.prefix,
@@ -393,7 +408,43 @@ TEST_CASE("lax instance-aware: dropped without shutdown, it stops and reports wh
     env.io.restart();
     env.io.poll();
   }
-  set_logger(previous);
-  const std::string log = captured->str();
-  CHECK(log.find("abandoning unflushed deltas on 2 keys (sum 7)") != std::string::npos);
+  CHECK(log.text().find("abandoning unflushed deltas on 2 keys (sum 7)") != std::string::npos);
+}
+
+// ---- shards ---------------------------------------------------------------------
+
+TEST_CASE("instance-aware with shards: a dead instance is reaped in every sub-family, while a live one busy in "
+          "one sub-family stays alive in all") {
+  CapturedLog log;
+  Env env;
+  constexpr std::size_t shards = 8;
+  auto make = [&] {
+    return Strict::create(
+        {.prefix = env.prefix, .connection = env.conn, .dead_instance_threshold = 1000ms, .shards = shards});
+  };
+  auto watcher = make(), busy = make();  // they heartbeat, each in every sub-family
+  auto dying = strict(env, 1000ms, shards);
+  std::vector<std::string> keys;  // two per sub-family
+  std::vector<int> per_shard(shards);
+  for (int i = 0; keys.size() < 2 * shards; ++i)
+    if (const std::string key = "k" + std::to_string(i); per_shard[detail::shards::of(key, shards)]++ < 2)
+      keys.push_back(key);
+  std::vector<std::int64_t> after_leave;
+  env([&]() -> asio::awaitable<void> {
+    for (const auto& key : keys) {
+      co_await dying->inc(key, 10);
+      co_await busy->inc(key, 1);
+    }
+    dying.reset();  // a crash
+    // Three thresholds of ops on one key, one sub-family, by `busy` alone.
+    for (const auto until = std::chrono::steady_clock::now() + 3000ms; std::chrono::steady_clock::now() < until;)
+      co_await busy->inc(keys[0], 0);
+    for (const auto& key : keys) co_await expect_cumulative_becomes(*watcher, key, 1);
+    // Never reaped meanwhile (then brought back by a later call).
+    CHECK(log.text().find("instance " + busy->instance_id() + " had been reaped") == std::string::npos);
+    co_await busy->shutdown();
+    for (const auto& key : keys) after_leave.push_back((co_await watcher->get(key)).cumulative);
+    co_await watcher->shutdown();
+  }());
+  CHECK(after_leave == std::vector<std::int64_t>(keys.size(), 0));
 }
