@@ -4,6 +4,7 @@
 #include <atomic>
 #include <map>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -46,6 +47,12 @@ std::int64_t total_on(RedisServer& node, const RedisKey& prefix, std::string_vie
 void notice_hang_ups(Env& env) {
   env.io.restart();
   env.io.poll();
+}
+
+// How many error replies starting with `code` ("ASK", "TRYAGAIN") `node` has sent.
+std::int64_t errors_sent(RedisServer& node, const std::string& code) {
+  const auto stat = node.info_field("errorstats", "errorstat_" + code);  // "count=N"
+  return stat.empty() ? 0 : std::stoll(stat.substr(stat.find('=') + 1));
 }
 
 // How many keys of `prefix` with `shards` > 1 live on `node` (their tags are "{prefix:j}").
@@ -291,4 +298,67 @@ TEST_CASE("cluster: across a manual failover (CLUSTER FAILOVER), lax increments 
   // The new master's replies count as later than the old one's: the lax
   // counter took its flushes' totals.
   CHECK(env(lax->get("lax")) == lax_total);
+}
+
+TEST_CASE("cluster: a busy family's slot moved key by key to another master (ASK, TRYAGAIN): lax increments count "
+          "exactly once, strict ones at most once") {
+  RedisCluster cluster(3);
+  auto options = redis::ConnectionOptions::from_url(cluster.url());
+  options.command_timeout = 10s;
+  Env env(options);
+  const auto prefix = unique_prefix("cluster");
+  std::vector<std::shared_ptr<LaxCounter>> lax;
+  std::vector<std::shared_ptr<StrictCounter>> strict;
+  for (int i = 0; i < 3; ++i) lax.push_back(LaxCounter::create({.prefix = prefix, .connection = env.conn, .allowed_lag = 5ms}));
+  for (int i = 0; i < 2; ++i) strict.push_back(StrictCounter::create({.prefix = prefix, .connection = env.conn}));
+  const auto slot = std::to_string(family_slot(cluster, prefix));
+  auto& source = cluster.owner(family_slot(cluster, prefix));
+  auto& target = *cluster.nodes()[&source == cluster.nodes()[0].get() ? 1 : 0];
+  const auto source_id = source.command({"CLUSTER", "MYID"}), target_id = target.command({"CLUSTER", "MYID"});
+  FailoverWrites writes;
+  std::string failure;  // of the migration thread
+  std::jthread reshard([&] {
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    auto wait_for = [&](auto condition) {
+      while (!condition() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+      return condition();
+    };
+    auto move = [&](const std::string& key) {
+      return source.command({"MIGRATE", "127.0.0.1", std::to_string(target.port()), "", "0", "5000", "KEYS", key});
+    };
+    if (!wait_for([&] { return writes.lax_counted > 300 && writes.strict_applied > 300; })) failure = "no writes";
+    target.command({"CLUSTER", "SETSLOT", slot, "IMPORTING", source_id});
+    source.command({"CLUSTER", "SETSLOT", slot, "MIGRATING", target_id});
+    // The totals first: until the writers' sequence records follow, a flush
+    // (totals and its record) finds one key on each node: TRYAGAIN.
+    if (move("{" + prefix.str() + "}:totals") != "OK") failure = "MIGRATE of the totals failed";
+    if (!wait_for([&] { return errors_sent(source, "TRYAGAIN") + errors_sent(target, "TRYAGAIN") > 0; }))
+      failure = "no TRYAGAIN seen";
+    for (;;) {  // the rest, one key at a time, while the writers go on
+      std::istringstream keys(source.command({"CLUSTER", "GETKEYSINSLOT", slot, "100"}));
+      std::string key;
+      bool any = false;
+      while (keys >> key) {
+        any = true;
+        if (move(key) != "OK") failure = "MIGRATE of " + key + " failed";
+        std::this_thread::sleep_for(2ms);  // pacing: writers meet each intermediate state
+      }
+      if (!any || std::chrono::steady_clock::now() > deadline) break;
+    }
+    for (auto& node : cluster.nodes()) node->command({"CLUSTER", "SETSLOT", slot, "NODE", target_id});
+    const auto before = target.script_calls();
+    wait_for([&] { return target.script_calls() > before + 100; });  // ops go on, now on the target alone
+    writes.done = true;
+  });
+  std::vector<LaxCounter*> lax_writers;
+  std::vector<StrictCounter*> strict_writers;
+  for (auto& c : lax) lax_writers.push_back(c.get());
+  for (auto& c : strict) strict_writers.push_back(c.get());
+  env(writes.run(lax_writers, strict_writers), 60s);
+  reshard.join();
+  CHECK(failure == "");
+  CHECK(errors_sent(source, "ASK") > 0);
+  CHECK(&cluster.owner(family_slot(cluster, prefix)) == &target);
+  writes.check(total_on(target, prefix, "lax"), total_on(target, prefix, "strict"));
+  for (auto& c : lax) env(c->shutdown());
 }
