@@ -37,11 +37,11 @@ std::vector<counter_script::Keys> keys_of_family(const CounterOptions& o) {
 CounterStore::CounterStore(CounterOptions options)
     : options_(checked(options)),
       keys_(keys_of_family(options_)),
-      record_(options_.connection, options_.prefix.str(), "counter", "totals", options_.shards,
+      record_(options_.connection, options_.prefix.str(), "counter", {"totals"}, options_.shards,
               "CounterOptions::shards") {}
 
 const counter_script::Keys& CounterStore::keys_of(std::string_view key) const {
-  return keys_[shards::of(RedisKey::validate(key), keys_.size())];
+  return keys_[sub_family_of(RedisKey::validate(key), keys_.size())];
 }
 
 asio::awaitable<Reply> CounterStore::call(Command cmd) {
@@ -75,10 +75,10 @@ asio::awaitable<Acknowledged<std::int64_t>> CounterStore::del(std::string_view k
   co_return Acknowledged<std::int64_t>{to_int64(r), r.order};
 }
 
-asio::awaitable<std::uint64_t> CounterStore::clear() {
-  std::uint64_t order = 0;
-  for (const auto& keys : keys_) order = std::max(order, (co_await call(keys.begin("clear"))).order);
-  co_return order;
+asio::awaitable<std::vector<std::uint64_t>> CounterStore::clear() {
+  std::vector<std::uint64_t> orders;
+  for (const auto& keys : keys_) orders.push_back((co_await call(keys.begin("clear"))).order);
+  co_return orders;
 }
 
 asio::awaitable<std::vector<Acknowledged<std::int64_t>>> CounterStore::flush(std::string_view writer,

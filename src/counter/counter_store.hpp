@@ -31,9 +31,8 @@ class CounterStore {
   asio::awaitable<Acknowledged<std::int64_t>> read(std::string_view key);  // get, with its reply's order
   asio::awaitable<std::int64_t> set(std::string_view key, std::int64_t n);
   asio::awaitable<Acknowledged<std::int64_t>> del(std::string_view key);  // the old total
-  // Every sub-family, one after the other; the latest reply's order (a
-  // cached value of an earlier one may predate its sub-family's clear).
-  asio::awaitable<std::uint64_t> clear();
+  // Every sub-family, one after the other; each one's reply order.
+  asio::awaitable<std::vector<std::uint64_t>> clear();
   // Applies a batch once per (writer, sequence) and sub-family; see
   // lua/counter.lua. The keys' totals after it, in the batch's order.
   asio::awaitable<std::vector<Acknowledged<std::int64_t>>> flush(std::string_view writer, std::uint64_t sequence,

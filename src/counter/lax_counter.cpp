@@ -121,14 +121,14 @@ asio::awaitable<void> LaxCounter::clear() {
 asio::awaitable<void> LaxCounter::clear_held() {
   engine_.throw_if_stopped();
   co_await Engine::flush_from(shared_from_this(), Engine::Scope::all);
-  std::uint64_t order = 0;
+  std::vector<std::uint64_t> orders;
   try {
-    order = co_await store_->clear();
+    orders = co_await store_->clear();
   } catch (...) {
     engine_.map().expire_all();
     throw;
   }
-  engine_.map().revalue_all([](std::int64_t) { return std::int64_t{0}; }, order);
+  engine_.map().revalue_all([](std::int64_t) { return std::int64_t{0}; }, orders);
 }
 
 asio::awaitable<void> LaxCounter::flush() {

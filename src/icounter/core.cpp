@@ -21,9 +21,11 @@ namespace distkit::detail::ia {
 
 std::shared_ptr<Core> Core::create(const StrictInstanceAwareCounterOptions& options, std::string_view kind,
                                    std::string_view tag, std::string id, std::function<void()> forgotten) {
-  auto core = std::make_shared<Core>(Private{}, options, kind, tag, std::move(id), std::move(forgotten));
-  core->start_heartbeat();
-  return core;
+  return std::make_shared<Core>(Private{}, options, kind, tag, std::move(id), std::move(forgotten));
+}
+
+void Core::start() {
+  if (!started_.exchange(true)) start_heartbeat();
 }
 
 Core::Core(Private, const StrictInstanceAwareCounterOptions& options, std::string_view kind, std::string_view tag,
@@ -78,8 +80,7 @@ void Core::note(const Header& header, std::uint64_t order) {
 
 asio::awaitable<Counts> Core::call(std::string_view op, std::string_view key, std::int64_t operand,
                                    std::uint64_t* order) {
-  throw_if_stopped();
-  RedisKey::validate(key);
+  throw_if_stopped();  // the key was validated by the family
   // Operands travel through Lua as strings and are negated there by text
   // (to take a slice away), which has no room for -INT64_MIN.
   auto overflow = [&] {

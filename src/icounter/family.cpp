@@ -60,9 +60,11 @@ Family::Family(Private, StrictInstanceAwareCounterOptions options, std::string_v
                std::function<void()> forgotten) {
   check_options(options, kind);
   warn_on_short_threshold(options);
-  record_ = std::make_unique<shards::Record>(options.connection, options.prefix.str(), std::string(kind),
-                                             fmt::format("{}:meta", kind), options.shards,
-                                             fmt::format("{}::shards", options_name(kind)));
+  // A family of the key layout before "v2" has {prefix}:<kind>:live alone.
+  record_ = std::make_unique<shards::Record>(
+      options.connection, options.prefix.str(), std::string(kind),
+      std::vector<std::string>{fmt::format("{}:meta", kind), fmt::format("{}:live", kind)}, options.shards,
+      fmt::format("{}::shards", options_name(kind)));
   const std::string id = make_instance_id();
   for (const auto& tag : shards::tags(options.prefix.str(), options.shards))
     cores_.push_back(Core::create(options, kind, tag, id, forgotten));
@@ -75,10 +77,30 @@ asio::awaitable<void> Family::check() {
   if (!record_->checked()) co_await record_->check();
 }
 
+Core& Family::started(std::size_t sub_family) {
+  Core& core = *cores_[sub_family];
+  core.start();
+  return core;
+}
+
 asio::awaitable<Core*> Family::core_of(std::string_view key) {
-  Core* core = cores_[shards::of(RedisKey::validate(key), cores_.size())].get();
+  const std::size_t sub_family = sub_family_of(RedisKey::validate(key), cores_.size());
   co_await check();
-  co_return core;
+  co_return &started(sub_family);
+}
+
+template <class Op>
+asio::awaitable<void> Family::on_each_started(Op op) {
+  std::exception_ptr failure;
+  for (std::size_t i = 0; i < cores_.size(); ++i) {
+    if (!cores_[i]->started()) continue;
+    try {
+      co_await op(i, *cores_[i]);
+    } catch (...) {
+      if (!failure) failure = std::current_exception();
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
 }
 
 asio::awaitable<Counts> Family::call(std::string_view op, std::string_view key, std::int64_t operand) {
@@ -93,44 +115,40 @@ asio::awaitable<std::vector<Acknowledged<Counts>>> Family::inc_batch(std::size_t
                                                                      const std::vector<KeyDelta>& batch) {
   co_await check();
   co_return co_await shards::send_in_parts<Counts>(
-      batch, cores_.size(),
-      [&](std::size_t shard, const std::vector<KeyDelta>& part) { return cores_[shard]->inc_batch(lane, sequence, part); });
+      batch, cores_.size(), [&](std::size_t sub_family, const std::vector<KeyDelta>& part) {
+        return started(sub_family).inc_batch(lane, sequence, part);
+      });
 }
 
-asio::awaitable<std::uint64_t> Family::clear() {
+asio::awaitable<std::vector<std::uint64_t>> Family::clear() {
   co_await check();
-  std::uint64_t order = 0;
-  for (auto& core : cores_) order = std::max(order, co_await core->clear());
-  co_return order;
+  std::vector<std::uint64_t> orders;
+  for (std::size_t i = 0; i < cores_.size(); ++i) orders.push_back(co_await started(i).clear());
+  co_return orders;
 }
 
 // Every sub-family's pass runs to its end; an overflow in one is thrown after.
-asio::awaitable<std::uint64_t> Family::clear_on_instance() {
+asio::awaitable<std::vector<std::uint64_t>> Family::clear_on_instance() {
   co_await check();
-  std::uint64_t order = 0;
-  std::exception_ptr stuck;
-  for (auto& core : cores_) {
-    try {
-      order = std::max(order, co_await core->clear_on_instance());
-    } catch (const Error& e) {
-      if (e.value() != errc::overflow) throw;
-      stuck = std::current_exception();
-    }
-  }
-  if (stuck) std::rethrow_exception(stuck);
-  co_return order;
+  std::vector<std::uint64_t> orders(cores_.size(), 0);
+  co_await on_each_started([&](std::size_t i, Core& core) -> asio::awaitable<void> {
+    orders[i] = co_await core.clear_on_instance();
+  });
+  co_return orders;
 }
 
 asio::awaitable<void> Family::heartbeat() {
-  for (auto& core : cores_) co_await core->heartbeat();
+  co_await check();
+  co_await on_each_started([](std::size_t, Core& core) { return core.heartbeat(); });
 }
 
 asio::awaitable<void> Family::shutdown() {
-  if (std::all_of(cores_.begin(), cores_.end(), [](const auto& c) { return c->has_left(); }))
-    throw Error(errc::shut_down, "counter is shut down");
+  if (left_) throw Error(errc::shut_down, "counter is shut down");
   for (auto& core : cores_) core->stop();
-  for (auto& core : cores_)
-    if (!core->has_left()) co_await core->shutdown();
+  co_await on_each_started([](std::size_t, Core& core) -> asio::awaitable<void> {
+    if (!core.has_left()) co_await core.shutdown();
+  });
+  left_ = true;
 }
 
 void Family::suspend_heartbeat() noexcept {

@@ -32,7 +32,7 @@ struct Part {
 inline std::vector<Part> split(const std::vector<KeyDelta>& batch, std::size_t shards) {
   std::vector<Part> by_shard(shards);
   for (std::size_t i = 0; i < batch.size(); ++i) {
-    Part& part = by_shard[of(std::string_view(batch[i].key), shards)];
+    Part& part = by_shard[sub_family_of(std::string_view(batch[i].key), shards)];
     part.deltas.push_back(batch[i]);
     part.at.push_back(i);
   }
@@ -83,6 +83,7 @@ asio::awaitable<std::vector<Acknowledged<Remote>>> send_in_parts(const std::vect
                                                                  std::size_t shards, Send send) {
   if (shards == 1) co_return co_await send(std::size_t{0}, batch);
   const std::vector<Part> parts = split(batch, shards);
+  if (parts.size() == 1) co_return co_await send(parts[0].shard, batch);  // the batch's order is the part's
   auto replies = co_await all_at_once<std::vector<Acknowledged<Remote>>>(
       parts.size(), [&](std::size_t i) { return send(parts[i].shard, parts[i].deltas); });
   std::vector<Acknowledged<Remote>> out(batch.size());

@@ -14,15 +14,6 @@ void check(std::size_t shards, std::string_view option) {
     throw Error(errc::invalid_argument, fmt::format("{} is {}: it must be from 1 to {}", option, shards, max_shards));
 }
 
-std::size_t of(std::string_view key, std::size_t shards) noexcept {
-  std::uint64_t hash = 14695981039346656037ull;
-  for (unsigned char c : key) {
-    hash ^= c;
-    hash *= 1099511628211ull;
-  }
-  return static_cast<std::size_t>(hash % shards);
-}
-
 std::vector<std::string> tags(std::string_view prefix, std::size_t shards) {
   if (shards == 1) return {std::string(prefix)};
   constexpr std::size_t slots = redis::detail::cluster::slot_count;

@@ -1,13 +1,15 @@
 #pragma once
 // How a counter family of `shards` sub-families is laid out (the `shards`
-// option): which sub-family a key belongs to, and each sub-family's hash tag.
-// Both are part of the data's layout in Redis: they never change between
-// versions. Pure: unit-tested without Redis.
+// option): each sub-family's hash tag (which one a key is in:
+// detail::sub_family_of). Part of the data's layout in Redis: it never
+// changes between versions. Pure: unit-tested without Redis.
 
 #include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "distkit/detail/sub_family.hpp"
 
 namespace distkit::detail::shards {
 
@@ -15,9 +17,6 @@ inline constexpr std::size_t max_shards = 1024;
 
 // Throws Error(errc::invalid_argument) unless 1 <= shards <= max_shards.
 void check(std::size_t shards, std::string_view option);
-
-// The sub-family of `key`: FNV-1a (64 bits) of the key, modulo `shards`.
-std::size_t of(std::string_view key, std::size_t shards) noexcept;
 
 // The hash tags (between the braces of every key) of the sub-families, in
 // order. With one, the prefix itself. Else "<prefix>:<j>", a RedisKey having

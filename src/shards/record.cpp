@@ -9,20 +9,30 @@
 
 namespace distkit::detail::shards {
 
+namespace {
+
+// What users call the counters of a kind.
+std::string_view counters_of(std::string_view kind) {
+  if (kind == "counter") return "StrictCounter and LaxCounter";
+  return kind == "ia" ? "StrictInstanceAwareCounter" : "LaxInstanceAwareCounter";
+}
+
+}  // namespace
+
 Record::Record(std::shared_ptr<redis::Connection> connection, std::string_view prefix, std::string kind,
-               std::string_view first_key, std::size_t shards, std::string option)
+               const std::vector<std::string>& used_keys, std::size_t shards, std::string option)
     : connection_(std::move(connection)),
       prefix_(prefix),
-      key_(fmt::format("{{{}}}:shards", prefix)),
-      first_key_(fmt::format("{{{}}}:{}", prefix, first_key)),
       kind_(std::move(kind)),
       option_(std::move(option)),
-      shards_(shards) {}
+      shards_(shards) {
+  keys_.push(1 + used_keys.size()).push(fmt::format("{{{}}}:shards", prefix));
+  for (const auto& name : used_keys) keys_.push(fmt::format("{{{}}}:{}", prefix, name));
+}
 
-// Not in the coroutine: g++ 12 mishandles braced lists there.
 redis::Command Record::command() const {
-  redis::Command cmd{"2", key_, first_key_, kind_};
-  cmd.push(static_cast<std::int64_t>(shards_));
+  redis::Command cmd;
+  cmd.append(keys_).push(kind_).push(shards_);
   return cmd;
 }
 
@@ -37,10 +47,9 @@ asio::awaitable<void> Record::check() {
     co_return;
   }
   std::string error = fmt::format(
-      "the family of prefix {} ({} counters) has {} shards in Redis, but {} is {}: keys would be looked for in "
-      "other sub-families. Use the family's count; to change it, see the README's \"Changing "
-      "shards\"",
-      quoted(prefix_), kind_, kept, option_, shards_);
+      "the {} family of prefix {} has {} shards in Redis, but {} is {}: keys would be looked for in other "
+      "sub-families. Use the family's count; to change it, see the README's \"Changing shards\"",
+      counters_of(kind_), quoted(prefix_), kept, option_, shards_);
   {
     std::lock_guard lock(mutex_);
     differs_ = error;

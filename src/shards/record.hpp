@@ -9,6 +9,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <asio/awaitable.hpp>
 
@@ -20,13 +21,13 @@ namespace distkit::detail::shards {
 class Record {
  public:
   // `kind`: the counter kind ("counter", "ia", "ialax"), each kind of a
-  // prefix being a family of its own; `first_key`: the kind's key under the
-  // tag {prefix} that exists once such a family is used (see
-  // lua/shards.lua); `option`: the option's name, for errors.
+  // prefix being a family of its own; `used_keys`: names (after "{prefix}:")
+  // of which one exists once such a family is used in the layouts before
+  // counts were kept (see lua/shards.lua); `option`: the option's name, for
+  // errors.
   Record(std::shared_ptr<redis::Connection> connection, std::string_view prefix, std::string kind,
-         std::string_view first_key, std::size_t shards, std::string option);
+         const std::vector<std::string>& used_keys, std::size_t shards, std::string option);
 
-  std::size_t shards() const noexcept { return shards_; }
   bool checked() const noexcept { return state_.load(std::memory_order_acquire) == State::matches; }
   // Until a call succeeds, each asks Redis (an atomic script: the first
   // client of a family records its count). Throws Error(errc::invalid_argument)
@@ -39,7 +40,8 @@ class Record {
   redis::Command command() const;
 
   std::shared_ptr<redis::Connection> connection_;
-  std::string prefix_, key_, first_key_, kind_, option_;
+  std::string prefix_, kind_, option_;
+  redis::Command keys_;  // numkeys and KEYS
   std::size_t shards_;
   std::atomic<State> state_{State::unknown};
   std::mutex mutex_;

@@ -48,6 +48,7 @@ TEST_CASE("instance-aware faults: a batch applied, its reply lost, re-sent after
       Counts after{};
       env([&]() -> asio::awaitable<void> {
         co_await a->inc("k", 5);
+        co_await b->get("k");  // b joins: its heartbeats reap a
         proxy.set(Proxy::Mode::drop_replies);
         lost = co_await error_of(a->flush());  // Redis applied it; a cannot know
         proxy.set(Proxy::Mode::drop_all);      // and a is cut off past its threshold

@@ -85,7 +85,7 @@ TEST_CASE("instance-aware model: random ops, deaths, returns and re-sent batches
   // The key names of each sub-family, and of a key's.
   std::vector<std::string> bases;
   for (const auto& tag : detail::shards::tags(env.prefix.str(), shards)) bases.push_back("{" + tag + "}:ia:v2:");
-  auto base_of = [&](const std::string& key) -> const std::string& { return bases[detail::shards::of(key, shards)]; };
+  auto base_of = [&](const std::string& key) -> const std::string& { return bases[detail::sub_family_of(key, shards)]; };
   Model m(n);
   std::vector<std::uint64_t> sequence(n, 0);             // of each instance's last flush batch
   std::vector<std::vector<detail::KeyDelta>> last(n);    // and that batch

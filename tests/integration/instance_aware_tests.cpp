@@ -427,7 +427,7 @@ TEST_CASE("instance-aware with shards: a dead instance is reaped in every sub-fa
   std::vector<std::string> keys;  // two per sub-family
   std::vector<int> per_shard(shards);
   for (int i = 0; keys.size() < 2 * shards; ++i)
-    if (const std::string key = "k" + std::to_string(i); per_shard[detail::shards::of(key, shards)]++ < 2)
+    if (const std::string key = "k" + std::to_string(i); per_shard[detail::sub_family_of(key, shards)]++ < 2)
       keys.push_back(key);
   std::vector<std::int64_t> after_leave;
   env([&]() -> asio::awaitable<void> {
@@ -447,4 +447,27 @@ TEST_CASE("instance-aware with shards: a dead instance is reaped in every sub-fa
     co_await watcher->shutdown();
   }());
   CHECK(after_leave == std::vector<std::int64_t>(keys.size(), 0));
+}
+
+TEST_CASE("instance-aware with shards: a client that does no op, or whose count is refused, writes nothing") {
+  Env env;
+  const auto idle = Strict::create(
+      {.prefix = env.prefix, .connection = env.conn, .dead_instance_threshold = 1000ms, .heartbeat_interval = 100ms});
+  auto eight = Strict::create({.prefix = env.prefix, .connection = env.conn, .shards = 8});
+  CHECK(env(eight->inc("k", 1)) == Counts{1, 1});  // the idle client's heartbeat had not claimed the family
+  auto refused = Strict::create(
+      {.prefix = env.prefix, .connection = env.conn, .dead_instance_threshold = 1000ms, .heartbeat_interval = 100ms});
+  CHECK(env(error_of(refused->inc("k", 1))) == errc::invalid_argument);
+  env(sleep_for(400ms));  // four heartbeat intervals of both: nothing may happen meanwhile
+  CHECK(server().command({"EXISTS", ia_key(env, "live"), "{" + env.prefix.str() + "}:ia:meta"}) == "0");
+  env(eight->shutdown());
+}
+
+TEST_CASE("instance-aware with shards: a family of the layout before v2 is refused too") {
+  Env env;
+  server().command({"ZADD", "{" + env.prefix.str() + "}:ia:live", "1", "old-instance"});
+  auto eight = Strict::create({.prefix = env.prefix, .connection = env.conn, .shards = 8});
+  auto [error, what] = env(outcome_of(eight->inc("k", 1)));
+  CHECK(error == errc::invalid_argument);
+  CHECK_THAT(what, Catch::Contains("StrictInstanceAwareCounter family") && Catch::Contains("has 1 shards"));
 }

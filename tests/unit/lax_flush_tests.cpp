@@ -70,13 +70,13 @@ class FakeBackend {
     }
     co_return read;
   }
-  asio::awaitable<std::uint64_t> clear() {
+  asio::awaitable<std::vector<std::uint64_t>> clear() {
     totals.clear();
-    co_return ++replies_;
+    co_return std::vector<std::uint64_t>(1, ++replies_);
   }
-  asio::awaitable<std::uint64_t> clear_on_instance() {
+  asio::awaitable<std::vector<std::uint64_t>> clear_on_instance() {
     if (single_instance) totals.clear();  // the only slices were ours
-    co_return ++replies_;
+    co_return std::vector<std::uint64_t>(1, ++replies_);
   }
   asio::awaitable<void> heartbeat() { co_return; }
   asio::awaitable<void> shutdown() { co_return; }

@@ -1,7 +1,10 @@
 // The scripts' protocols (src/icounter/protocol.hpp, src/counter/protocol.hpp)
 // and the layout of families with several sub-families (src/shards/), without
 // Redis: what a call sends, how replies decode, where a key lives.
+#include <set>
+
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include "distkit/error.hpp"
 #include "counter/protocol.hpp"
@@ -150,13 +153,20 @@ TEST_CASE("counter protocol: a flush reply decodes into its fields; another shap
 
 namespace shards = distkit::detail::shards;
 
-TEST_CASE("shards: a key's sub-family is FNV-1a of the key, the same in every version") {
+TEST_CASE("shards: a key's sub-family is a mixed FNV-1a of the key, the same in every version, spread evenly") {
   // Pinned: a different answer would re-home every key of existing families.
-  CHECK(shards::of("k", 8) == 2);
-  CHECK(shards::of("user:1", 8) == 3);
-  CHECK(shards::of("a", 3) == 1);
-  CHECK(shards::of("\xe9\xa1\xb5\xe9\x9d\xa2", 1024) == 846);
-  CHECK(shards::of("anything", 1) == 0);
+  CHECK(detail::sub_family_of("k", 8) == 5);
+  CHECK(detail::sub_family_of("user:1", 8) == 1);
+  CHECK(detail::sub_family_of("a", 3) == 2);
+  CHECK(detail::sub_family_of("\xe9\xa1\xb5\xe9\x9d\xa2", 1024) == 723);
+  CHECK(detail::sub_family_of("anything", 1) == 0);
+  // Keys that differ in a byte's high bits only, over a power of two.
+  std::vector<std::size_t> per_shard(8);
+  for (int i = 0; i < 1000; ++i) ++per_shard[detail::sub_family_of(fmt::format("sku-{:06d}", i), 8)];
+  for (std::size_t n : per_shard) CHECK(n >= 80);  // 125 each on average
+  std::set<std::size_t> cases;
+  for (const char* key : {"user:A", "user:I", "user:a", "user:1"}) cases.insert(detail::sub_family_of(key, 8));
+  CHECK(cases.size() > 1);
 }
 
 TEST_CASE("shards: one sub-family keeps the prefix as its tag; more get tags spread evenly over the slots") {
@@ -198,7 +208,7 @@ TEST_CASE("shards: a flush batch splits into one part per sub-family, each delta
     REQUIRE(part.deltas.size() == part.at.size());
     REQUIRE(!part.deltas.empty());
     for (std::size_t j = 0; j < part.deltas.size(); ++j) {
-      CHECK(shards::of(std::string_view(part.deltas[j].key), 8) == part.shard);
+      CHECK(detail::sub_family_of(std::string_view(part.deltas[j].key), 8) == part.shard);
       CHECK(std::string_view(batch[part.at[j]].key) == std::string_view(part.deltas[j].key));
       CHECK(batch[part.at[j]].delta == part.deltas[j].delta);
     }

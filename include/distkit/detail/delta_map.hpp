@@ -7,12 +7,12 @@
 // Writers of `remote`/`in_flight` (flushes, seeding) take the shard's lock
 // exclusively, so a reader holding it shared sees them consistently.
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <algorithm>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
@@ -26,6 +26,7 @@
 
 #include "distkit/detail/checked.hpp"
 #include "distkit/detail/small_key.hpp"
+#include "distkit/detail/sub_family.hpp"
 
 namespace distkit::detail {
 
@@ -279,19 +280,24 @@ class DeltaMap {
     std::unique_lock lock(s.mutex);
     if (auto it = s.map.find(key); it != s.map.end()) it->second.synced_at = Clock::time_point{};
   }
-  // After a clear whose reply had `order`: every cached remote value becomes
-  // f(value), as the clear left it, and expires. A value of a later reply is
-  // kept, and one of an earlier reply that resumes late is refused (see
-  // seed()), also for a key not held at the clear. Local deltas stay: they
-  // came after the clear.
+  // After a clear whose replies had `orders`, one per sub-family (see
+  // sub_family_of): every cached remote value becomes f(value), as the
+  // clear left it, and expires. A value of a later reply than its
+  // sub-family's is kept, and one of an earlier reply that resumes late is
+  // refused (see seed()), also for a key not held at the clear. (seed()
+  // refuses replies older than the latest of the orders: a key read between
+  // its own sub-family's clear and the last one is read again.) Local deltas
+  // stay: they came after the clear.
   template <class F>
-  void revalue_all(F f, std::uint64_t order) {
+  void revalue_all(F f, const std::vector<std::uint64_t>& orders) {
+    const std::uint64_t latest = orders.empty() ? 0 : *std::max_element(orders.begin(), orders.end());
     // Before the shards: a seed that takes a shard's lock after this one
     // sees it (and an earlier one is revalued).
     for (auto at = cleared_at_.load(std::memory_order_relaxed);
-         order > at && !cleared_at_.compare_exchange_weak(at, order, std::memory_order_relaxed);) {
+         latest > at && !cleared_at_.compare_exchange_weak(at, latest, std::memory_order_relaxed);) {
     }
-    for_each([&](std::string_view, Entry& e) {
+    for_each([&](std::string_view key, Entry& e) {
+      const std::uint64_t order = orders[sub_family_of(key, orders.size())];
       if (order < e.order()) return;
       e.remote = f(e.remote);
       e.set_order(order);

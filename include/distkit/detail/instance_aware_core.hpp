@@ -48,6 +48,10 @@ class Core : public std::enable_shared_from_this<Core> {
   // the caller.
   static std::shared_ptr<Core> create(const StrictInstanceAwareCounterOptions& options, std::string_view kind,
                                       std::string_view tag, std::string id, std::function<void()> forgotten);
+  // Starts the heartbeat, once: before the instance's first call in the
+  // sub-family, which registers it there.
+  void start();
+  bool started() const noexcept { return started_; }
 
   Core(Private, const StrictInstanceAwareCounterOptions& options, std::string_view kind, std::string_view tag,
        std::string id, std::function<void()> forgotten);
@@ -98,6 +102,7 @@ class Core : public std::enable_shared_from_this<Core> {
   std::atomic<bool> stopped_{false};
   std::atomic<bool> left_{false};  // a shutdown() completed
   std::atomic<bool> heartbeat_suspended_{false};
+  std::atomic<bool> started_{false};
   // The earliest redis::Reply::order among our replies: a later reply that
   // says "registered as new" means Redis forgot us.
   std::atomic<std::uint64_t> first_reply_{std::numeric_limits<std::uint64_t>::max()};

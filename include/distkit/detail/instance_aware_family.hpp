@@ -3,9 +3,12 @@
 // LaxInstanceAwareCounter runs on: a family of `shards` sub-families (see
 // the options' `shards`), each a Core with its own keys, heartbeat and
 // reaping, under one instance id. An op goes to its key's sub-family; a
-// flush batch goes in one part per sub-family, at once; clear() and the
-// like go to every sub-family.
+// flush batch goes in one part per sub-family, at once; clear() goes to
+// every sub-family. No call goes out before the family's shard count in
+// Redis is checked, and a sub-family's heartbeat starts with the instance's
+// first call there (where it holds no slices, it sends none).
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -51,25 +54,35 @@ class Family {
   asio::awaitable<Acknowledged<Counts>> acknowledged(KeyOp op, std::string_view key, std::int64_t n = 0);
   asio::awaitable<std::vector<Acknowledged<Counts>>> inc_batch(std::size_t lane, std::uint64_t sequence,
                                                                const std::vector<KeyDelta>& batch);
-  // Each goes through every sub-family, one after the other, and returns
-  // the latest reply's order.
-  asio::awaitable<std::uint64_t> clear();
-  asio::awaitable<std::uint64_t> clear_on_instance();
+  // One after the other, each returns its reply order in every sub-family:
+  // clear() in all, clear_on_instance() where the instance has been (0
+  // elsewhere).
+  asio::awaitable<std::vector<std::uint64_t>> clear();
+  asio::awaitable<std::vector<std::uint64_t>> clear_on_instance();
+  // Where the instance has been: every sub-family is tried, then the first
+  // failure is thrown.
   asio::awaitable<void> heartbeat();
-  // Stops every sub-family, then leaves each; called again after a failure,
-  // it leaves those it had not.
+  // Stops every sub-family, then leaves each where the instance has been;
+  // called again after a failure, it leaves those it had not.
   asio::awaitable<void> shutdown();
 
   // For tests: see Core::suspend_heartbeat.
   void suspend_heartbeat() noexcept;
 
  private:
-  // The sub-family of `key`, once the family's shard count is checked.
+  // The sub-family of `key`, once the family's shard count is checked,
+  // started.
   asio::awaitable<Core*> core_of(std::string_view key);
   asio::awaitable<void> check();
+  Core& started(std::size_t sub_family);
+  // Runs op(sub-family, core) on each started core, one after the other;
+  // then throws the first failure.
+  template <class Op>
+  asio::awaitable<void> on_each_started(Op op);
 
   std::unique_ptr<shards::Record> record_;
   std::vector<std::shared_ptr<Core>> cores_;  // per sub-family
+  std::atomic<bool> left_{false};  // a shutdown() completed
 };
 
 static_assert(LaxBackend<Family>);

@@ -31,9 +31,10 @@ concept LaxBackend = requires(B& backend, const B& const_backend, std::string_vi
   // A whole flush batch, applied once per sequence of a lane (see LaxEngine);
   // one Acknowledged per delta.
   { backend.inc_batch(lane, sequence, batch) } -> std::same_as<asio::awaitable<std::vector<Acknowledged<Counts>>>>;
-  // Each returns the order of its (last) reply.
-  { backend.clear() } -> std::same_as<asio::awaitable<std::uint64_t>>;
-  { backend.clear_on_instance() } -> std::same_as<asio::awaitable<std::uint64_t>>;
+  // Each returns the order of its (last) reply in each sub-family (one for
+  // a backend without; see DeltaMap::revalue_all).
+  { backend.clear() } -> std::same_as<asio::awaitable<std::vector<std::uint64_t>>>;
+  { backend.clear_on_instance() } -> std::same_as<asio::awaitable<std::vector<std::uint64_t>>>;
   { backend.heartbeat() } -> std::same_as<asio::awaitable<void>>;
   { backend.shutdown() } -> std::same_as<asio::awaitable<void>>;
 };

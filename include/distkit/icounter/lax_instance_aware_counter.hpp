@@ -277,16 +277,16 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
   // (see DeltaMap::revalue_all). Local deltas stay either way: nothing is
   // dropped.
   template <class After>
-  asio::awaitable<void> clear_with(asio::awaitable<std::uint64_t> op, After after) {
+  asio::awaitable<void> clear_with(asio::awaitable<std::vector<std::uint64_t>> op, After after) {
     co_await flush();
-    std::uint64_t order = 0;
+    std::vector<std::uint64_t> orders;
     try {
-      order = co_await std::move(op);
+      orders = co_await std::move(op);
     } catch (...) {
       engine_.map().expire_all();
       throw;
     }
-    engine_.map().revalue_all(after, order);
+    engine_.map().revalue_all(after, orders);
   }
 
   std::shared_ptr<Backend> backend_;
