@@ -1,12 +1,14 @@
 // TLS (rediss://) against redis-servers with TLS ports, with certificates the
 // run makes itself (tests/support/tls_certs.hpp).
 #include <filesystem>
+#include <map>
 #include <utility>
 
 #include <asio/ip/tcp.hpp>
 #include <fmt/format.h>
 
 #include "distkit/counter/strict_counter.hpp"
+#include "redis_cluster.hpp"
 #include "run.hpp"
 #include "tls_certs.hpp"
 
@@ -172,4 +174,33 @@ TEST_CASE("tls: rediss+sentinel:// speaks TLS to the sentinels and to the master
                                                        sentinel_tls_port, certs().other_ca)));
   CHECK(error == errc::connection_failed);
   CHECK_THAT(what, Catch::Contains("sentinel") && Catch::Contains("self-signed certificate in certificate chain"));
+}
+
+TEST_CASE("tls: rediss+cluster:// reaches every master at its TLS port, and follows MOVED to a TLS port") {
+  RedisCluster cluster(3, 0, {}, RedisCluster::Tls{certs().node.cert, certs().node.key, certs().ca});
+  Env env(cluster.tls_url());  // one seed: the other masters' TLS ports come from the slot map
+  auto slot_of = [&](const RedisKey& prefix) {
+    return static_cast<std::uint16_t>(std::stoi(cluster.nodes()[0]->command({"CLUSTER", "KEYSLOT", "{" + prefix.str() + "}"})));
+  };
+  std::map<std::uint16_t, RedisKey> on_master;  // a family on each master, by its plain port
+  while (on_master.size() < 3) {
+    const auto prefix = unique_prefix("tls");
+    on_master.emplace(cluster.owner(slot_of(prefix)).port(), prefix);
+  }
+  for (const auto& [port, prefix] : on_master) {
+    auto counter = StrictCounter::create({.prefix = prefix, .connection = env.conn});
+    CHECK(env(counter->inc("k", port)) == port);
+  }
+  // A family whose empty slot moves to another master after the map was read: MOVED names a TLS port.
+  RedisKey moving = unique_prefix("tls");
+  const auto slot = std::to_string(slot_of(moving));
+  auto& from = cluster.owner(slot_of(moving));
+  auto& to = *cluster.nodes()[&from == cluster.nodes()[0].get() ? 1 : 0];
+  const auto to_id = to.command({"CLUSTER", "MYID"});
+  for (auto& node : cluster.nodes()) REQUIRE(node->command({"CLUSTER", "SETSLOT", slot, "NODE", to_id}) == "OK");
+  auto counter = StrictCounter::create({.prefix = moving, .connection = env.conn});
+  CHECK(env(counter->inc("k", 7)) == 7);
+  Env plain(to.url());
+  auto direct = StrictCounter::create({.prefix = moving, .connection = plain.conn});
+  CHECK(plain(direct->get("k")) == 7);
 }

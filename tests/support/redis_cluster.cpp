@@ -10,13 +10,22 @@
 
 namespace distkit::test {
 
-RedisCluster::RedisCluster(int masters, int replicas, std::vector<std::string> extra) {
+RedisCluster::RedisCluster(int masters, int replicas, std::vector<std::string> extra, std::optional<Tls> tls) {
   const int count = masters * (1 + replicas);
+  if (tls) {
+    ca_ = tls->ca;
+    extra.insert(extra.end(), {"--tls-cluster", "yes", "--tls-replication", "yes", "--tls-cert-file", tls->cert,
+                               "--tls-key-file", tls->key, "--tls-ca-cert-file", tls->ca, "--tls-auth-clients", "no"});
+  }
   std::string create = "redis-cli --cluster create";
   for (int i = 0; i < count; ++i) {
     std::vector<std::string> args = {"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                                      "--cluster-port", std::to_string(free_port()), "--cluster-node-timeout", "1000"};
     args.insert(args.end(), extra.begin(), extra.end());
+    if (tls) {
+      tls_ports_.push_back(free_port());
+      args.insert(args.end(), {"--tls-port", std::to_string(tls_ports_.back())});
+    }
     nodes_.push_back(std::make_unique<RedisServer>(std::move(args)));
     create += " 127.0.0.1:" + std::to_string(nodes_.back()->port());
   }
@@ -32,6 +41,11 @@ std::string RedisCluster::url(std::size_t seeds) const {
   for (std::size_t i = 0; i < seeds && i < nodes_.size(); ++i)
     url += (i ? ",127.0.0.1:" : "127.0.0.1:") + std::to_string(nodes_[i]->port());
   return url;
+}
+
+std::string RedisCluster::tls_url() const {
+  if (tls_ports_.empty()) throw std::logic_error("a cluster without TLS has no TLS URL");
+  return "rediss+cluster://127.0.0.1:" + std::to_string(tls_ports_.front()) + "?ca_file=" + ca_;
 }
 
 namespace {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,10 +15,21 @@ namespace distkit::test {
 
 class RedisCluster {
  public:
-  explicit RedisCluster(int masters = 3, int replicas = 0, std::vector<std::string> extra = {});
+  // With `tls`, each node also has a TLS port, and speaks TLS on the cluster
+  // bus and to its replicas (tls-cluster yes): the cluster then names its
+  // TLS ports to TLS clients.
+  struct Tls {
+    std::string cert, key;  // the nodes': serverAuth and clientAuth (the bus's links are TLS clients too)
+    std::string ca;
+  };
+
+  explicit RedisCluster(int masters = 3, int replicas = 0, std::vector<std::string> extra = {},
+                        std::optional<Tls> tls = std::nullopt);
 
   // redis+cluster://127.0.0.1:<first master>[,...]: `seeds` of the nodes.
   std::string url(std::size_t seeds = 1) const;
+  // With Tls: rediss+cluster://127.0.0.1:<first master's TLS port>?ca_file=<ca>.
+  std::string tls_url() const;
 
   // Every node, masters first as created.
   std::vector<std::unique_ptr<RedisServer>>& nodes() { return nodes_; }
@@ -32,6 +44,8 @@ class RedisCluster {
 
  private:
   std::vector<std::unique_ptr<RedisServer>> nodes_;
+  std::vector<std::uint16_t> tls_ports_;
+  std::string ca_;
 };
 
 }  // namespace distkit::test

@@ -99,6 +99,7 @@ TlsFiles::TlsFiles(const std::string& dir) : ca(dir + "/ca.pem"), other_ca(dir +
   expired = issue("expired", {.name = "localhost", .alt_names = "IP:127.0.0.1,DNS:localhost",
                               .valid_from = -2 * 86400, .valid_until = -86400});
   client = issue("client", {.name = "distkit test client", .usage = "clientAuth"});
+  node = issue("node", {.name = "localhost", .alt_names = "IP:127.0.0.1,DNS:localhost", .usage = "serverAuth,clientAuth"});
 }
 
 }  // namespace distkit::test

@@ -19,6 +19,7 @@ struct TlsFiles {
   Pair wrong_name;  // for other.example only
   Pair expired;     // for 127.0.0.1, expired yesterday
   Pair client;      // a client certificate the CA signed
+  Pair node;        // for 127.0.0.1, as server and as client (a cluster node, whose bus links are TLS clients)
 };
 
 }  // namespace distkit::test
