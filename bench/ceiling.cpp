@@ -144,8 +144,8 @@ ServerWatch::ServerWatch(std::uint16_t port) : admin_(port) {
 ServerLoad ServerWatch::stop() {
   const double wall_us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0_).count();
   const double cpu = server_cpu_us() - cpu0_;
-  const auto calls = static_cast<double>(std::max<std::uint64_t>(admin_.calls("evalsha"), 1));
-  return {cpu / calls, cpu / wall_us};
+  const auto calls = static_cast<double>(admin_.calls("evalsha"));
+  return {cpu / std::max(calls, 1.0), cpu / wall_us, calls};
 }
 
 double ServerWatch::server_cpu_us() {

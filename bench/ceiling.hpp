@@ -39,6 +39,7 @@ Args capture_evalsha(std::uint16_t port, const std::function<void()>& op);
 // as more CPU per call.
 struct ServerLoad {
   double cpu_us_per_call = 0, busy = 0;
+  double calls = 0;  // EVALSHA calls meanwhile
 };
 
 // Watches the server from construction to stop(). Resets INFO commandstats.

@@ -2,10 +2,11 @@
 // compared with, as a table on stdout and as JSON. Run it with bench/run.sh,
 // which builds it in Release and starts a throwaway redis-server.
 //
-//   distkit_bench --port P [--repeat N] [--quick] [--json FILE] [--only TEXT]
+//   distkit_bench --port P [--cluster P1,P2,P3] [--repeat N] [--quick] [--json FILE] [--only TEXT]
 //
 // --only runs the figures whose "<counter> <group>" contains TEXT; groups:
-// throughput, latency, hot-path, load, flush, memory.
+// throughput, latency, hot-path, load, flush, memory; "Cluster" for those of
+// the cluster whose masters --cluster names.
 
 #include <sys/utsname.h>
 
@@ -23,6 +24,7 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include "cluster_figures.hpp"
 #include "distkit/logging.hpp"
 #include "figures.hpp"
 #include "scripts.hpp"
@@ -42,6 +44,7 @@ struct Row {
 
 struct Options {
   Setup setup;
+  ClusterSetup cluster;  // without masters, no cluster figures
   int repeat = 5;
   std::string json = "bench/results.json";
   std::string only;
@@ -321,6 +324,46 @@ void mass_death_figures(const Options& o, Report& report) {
   report.add({fleet + ", survivor's inc p99 before the deaths", "us", r.p99_before_us, "", 0, 0, "(info)", true});
 }
 
+// "a/b/c" of values, for a figure's name.
+std::string per_master(const std::vector<double>& values, const char* format) {
+  std::string out;
+  for (double v : values) out += (out.empty() ? "" : "/") + fmt::format(fmt::runtime(format), v);
+  return out;
+}
+
+// Redis Cluster (issue #14), on 3 masters: what routing costs the client,
+// and how the script calls spread over the masters. With one core per
+// master, throughput would scale with 1 / the busiest master's share of the
+// calls; this machine's cores are shared by the masters and the client, so
+// the throughput itself cannot show it.
+void cluster_figures(const Options& o, Report& report) {
+  if (o.cluster.masters.empty() || !report.wanted("Cluster")) return;
+  const ClusterSetup& c = o.cluster;
+  std::vector<double> through, direct, ratios;
+  for (int i = 0; i < o.repeat; ++i) {  // paired, as Group::paired
+    direct.push_back(direct_incs(c).client_cpu_us_per_op);
+    through.push_back(cluster_incs(c, 1, 1).client_cpu_us_per_op);
+    ratios.push_back(through.back() / direct.back());
+  }
+  const double ratio = median_value(ratios);
+  report.add({"Cluster: StrictCounter inc, 64 coroutines, client CPU per op through redis+cluster://", "us",
+              median_value(through), "a direct connection to the family's master", median_value(direct), ratio,
+              "<= 1.10", ratio <= 1.10});
+  const ClusterRun one = cluster_incs(c, 1, 1);
+  auto spread = [&](const std::string& what, const ClusterRun& run) {
+    const double busiest = *std::max_element(run.call_share.begin(), run.call_share.end());
+    report.add({fmt::format("Cluster: {}; calls per master {}, Redis CPU per call {} us", what,
+                            per_master(run.call_share, "{:.2f}"), per_master(run.cpu_us_per_call, "{:.1f}")),
+                "ops/s", run.ops_per_s, "1 family on 1 master", one.ops_per_s, run.ops_per_s / one.ops_per_s, "(info)",
+                true});
+    report.add({fmt::format("Cluster: {}; projected scaling, a core per master (1 / busiest share)", what), "x",
+                1 / busiest, "", 0, 0, "(info)", true});
+  };
+  spread("1 family on 1 master", one);
+  spread("3 families on 3 masters", cluster_incs(c, 3, 1));
+  spread("1 family, shards = 3", cluster_incs(c, 1, 3));
+}
+
 int main(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
@@ -331,7 +374,15 @@ int main(int argc, char** argv) {
     };
     if (arg == "--port") o.setup.port = static_cast<std::uint16_t>(std::stoi(next()));
     else if (arg == "--repeat") o.repeat = std::max(1, std::stoi(next()));
-    else if (arg == "--quick") o.setup.quick = true;
+    else if (arg == "--quick") o.setup.quick = o.cluster.quick = true;
+    else if (arg == "--cluster") {  // the masters' ports: p1,p2,p3
+      std::string ports = next();
+      for (std::size_t at = 0; at < ports.size();) {
+        const auto comma = std::min(ports.find(',', at), ports.size());
+        o.cluster.masters.push_back(static_cast<std::uint16_t>(std::stoi(ports.substr(at, comma - at))));
+        at = comma + 1;
+      }
+    }
     else if (arg == "--json") o.json = next();
     else if (arg == "--only") o.only = next();
     else throw std::runtime_error("unknown argument " + arg);
@@ -354,6 +405,7 @@ int main(int argc, char** argv) {
   lax_figures(o, report, Kind::instance_aware);
   lax_figures(o, report, Kind::plain);
   mass_death_figures(o, report);
+  cluster_figures(o, report);
   report.print();
   report.write_json(when);
   return 0;

@@ -5,12 +5,14 @@
 #   scripts/cluster.sh down    stops the nodes and removes their data
 #   scripts/demo.sh redis+cluster://127.0.0.1:7001
 #
-# PORT_BASE=8000 moves the ports to 8001-8006; the data lives in
-# $CLUSTER_DIR (default /tmp/distkit-cluster-<first port>).
+# PORT_BASE=8000 moves the ports to 8001-8006; REPLICAS=0 makes 3 masters
+# alone (ports 7001-7003); the data lives in $CLUSTER_DIR (default
+# /tmp/distkit-cluster-<first port>).
 set -euo pipefail
 
 base=${PORT_BASE:-7000}
-ports=$(seq $((base + 1)) $((base + 6)))
+replicas=${REPLICAS:-1}
+ports=$(seq $((base + 1)) $((base + 3 * (1 + replicas))))
 dir=${CLUSTER_DIR:-/tmp/distkit-cluster-$((base + 1))}
 
 ping() { redis-cli -p "$1" ping 2>/dev/null | grep -q PONG; }
@@ -31,7 +33,7 @@ up() {
     ping "$p" || { echo "cluster.sh: node $p did not start:" >&2; cat "$dir/$p/redis.log" >&2; exit 1; }
   done
   # shellcheck disable=SC2046
-  redis-cli --cluster create $(for p in $ports; do echo "127.0.0.1:$p"; done) --cluster-replicas 1 --cluster-yes >/dev/null
+  redis-cli --cluster create $(for p in $ports; do echo "127.0.0.1:$p"; done) --cluster-replicas "$replicas" --cluster-yes >/dev/null
   for p in $ports; do
     for _ in $(seq 300); do
       redis-cli -p "$p" cluster info | grep -q 'cluster_state:ok' && break
