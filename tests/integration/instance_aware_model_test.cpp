@@ -8,7 +8,7 @@
 //   either counted or parked, never both, never lost;
 // - the reply: the caller's slice as the model says.
 // At the end, with the work done, the counted slices are exactly the live
-// instances'. Run with one sub-family and with three (the options' shards),
+// instances'. Run with one sub-family and with eight (the options' shards),
 // where all of this holds in each sub-family. Seeded; the seed is printed on
 // failure and DISTKIT_SEED=<n> replays it.
 #include <algorithm>
@@ -71,7 +71,7 @@ std::int64_t current_in(const std::map<std::string, std::string>& hash, const st
 
 TEST_CASE("instance-aware model: random ops, deaths, returns and re-sent batches keep every slice once, in each "
           "sub-family") {
-  const std::size_t shards = GENERATE(1, 3);
+  const std::size_t shards = GENERATE(1, 8);
   const char* env_seed = std::getenv("DISTKIT_SEED");
   const unsigned seed = env_seed ? static_cast<unsigned>(std::stoul(env_seed)) : std::random_device{}();
   INFO("seed " << seed << " (replay with DISTKIT_SEED=" << seed << "), shards " << shards);
