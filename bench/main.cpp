@@ -327,7 +327,10 @@ void mass_death_figures(const Options& o, Report& report) {
 // "a/b/c" of values, for a figure's name.
 std::string per_master(const std::vector<double>& values, const char* format) {
   std::string out;
-  for (double v : values) out += (out.empty() ? "" : "/") + fmt::format(fmt::runtime(format), v);
+  for (double v : values) {
+    if (!out.empty()) out += '/';
+    out += fmt::format(fmt::runtime(format), v);
+  }
   return out;
 }
 
