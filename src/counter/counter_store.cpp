@@ -44,8 +44,14 @@ const counter_script::Keys& CounterStore::keys_of(std::string_view key) const {
   return keys_[sub_family_of(RedisKey::validate(key), keys_.size())];
 }
 
+// Not a coroutine once the count is checked: an op costs no frame more.
 asio::awaitable<Reply> CounterStore::call(Command cmd) {
-  if (!record_.checked()) co_await record_.check();
+  if (record_.checked()) return scripts::counter.call(*options_.connection, std::move(cmd));
+  return check_then_call(std::move(cmd));
+}
+
+asio::awaitable<Reply> CounterStore::check_then_call(Command cmd) {
+  co_await record_.check();
   co_return co_await scripts::counter.call(*options_.connection, std::move(cmd));
 }
 

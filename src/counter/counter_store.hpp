@@ -41,6 +41,7 @@ class CounterStore {
  private:
   // The script call `cmd` on the family's connection, once its shard count is checked.
   asio::awaitable<redis::Reply> call(redis::Command cmd);
+  asio::awaitable<redis::Reply> check_then_call(redis::Command cmd);
   const counter_script::Keys& keys_of(std::string_view key) const;
   asio::awaitable<std::vector<Acknowledged<std::int64_t>>> flush_part(std::string_view writer, std::uint64_t sequence,
                                                                       std::size_t shard,

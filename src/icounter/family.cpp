@@ -83,10 +83,11 @@ Core& Family::started(std::size_t sub_family) {
   return core;
 }
 
-asio::awaitable<Core*> Family::core_of(std::string_view key) {
+template <class Op>
+auto Family::check_then(Op op, std::string_view key) -> decltype(op(std::declval<Core&>())) {
   const std::size_t sub_family = sub_family_of(RedisKey::validate(key), cores_.size());
   co_await check();
-  co_return &started(sub_family);
+  co_return co_await op(started(sub_family));
 }
 
 template <class Op>
@@ -103,12 +104,17 @@ asio::awaitable<void> Family::on_each_started(Op op) {
   if (failure) std::rethrow_exception(failure);
 }
 
+// Once the count is checked, not coroutines: an op costs no frame more
+// (they run inside the public op's coroutine, so a bad key still throws
+// when awaited).
 asio::awaitable<Counts> Family::call(std::string_view op, std::string_view key, std::int64_t operand) {
-  co_return co_await (co_await core_of(key))->call(op, key, operand);
+  if (record_->checked()) return started(sub_family_of(RedisKey::validate(key), cores_.size())).call(op, key, operand);
+  return check_then([op, key, operand](Core& core) { return core.call(op, key, operand); }, key);
 }
 
 asio::awaitable<Acknowledged<Counts>> Family::acknowledged(KeyOp op, std::string_view key, std::int64_t n) {
-  co_return co_await (co_await core_of(key))->acknowledged(op, key, n);
+  if (record_->checked()) return started(sub_family_of(RedisKey::validate(key), cores_.size())).acknowledged(op, key, n);
+  return check_then([op, key, n](Core& core) { return core.acknowledged(op, key, n); }, key);
 }
 
 asio::awaitable<std::vector<Acknowledged<Counts>>> Family::inc_batch(std::size_t lane, std::uint64_t sequence,

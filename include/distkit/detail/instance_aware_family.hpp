@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <asio/any_io_executor.hpp>
@@ -70,9 +71,10 @@ class Family {
   void suspend_heartbeat() noexcept;
 
  private:
-  // The sub-family of `key`, once the family's shard count is checked,
-  // started.
-  asio::awaitable<Core*> core_of(std::string_view key);
+  // op(the sub-family of `key`, started), once the family's shard count is
+  // checked; `key` must outlive it.
+  template <class Op>
+  auto check_then(Op op, std::string_view key) -> decltype(op(std::declval<Core&>()));
   asio::awaitable<void> check();
   Core& started(std::size_t sub_family);
   // Runs op(sub-family, core) on each started core, one after the other;
