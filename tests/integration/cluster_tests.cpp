@@ -49,6 +49,21 @@ void notice_hang_ups(Env& env) {
   env.io.poll();
 }
 
+// The replica of `master`, if the cluster has one.
+RedisServer* replica_of(RedisCluster& cluster, const RedisServer& master) {
+  for (auto& node : cluster.nodes())
+    if (node->info_field("replication", "master_port") == std::to_string(master.port())) return node.get();
+  return nullptr;
+}
+
+// For the threads that inject a fault into a workload: polls `condition`
+// every 5 ms until it holds or `deadline` passes; returns it.
+template <class Condition>
+bool poll_until(std::chrono::steady_clock::time_point deadline, Condition condition) {
+  while (!condition() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  return condition();
+}
+
 // How many error replies starting with `code` ("ASK", "TRYAGAIN") `node` has sent.
 std::int64_t errors_sent(RedisServer& node, const std::string& code) {
   const auto stat = node.info_field("errorstats", "errorstat_" + code);  // "count=N"
@@ -65,7 +80,8 @@ int sub_family_keys_on(RedisServer& node, const RedisKey& prefix) {
 asio::awaitable<std::vector<std::string>> basic_ops(Env& env, RedisKey prefix, std::size_t shards) {
   std::vector<std::string> wrong;
   auto expect = [&](std::string what, std::int64_t got, std::int64_t want) {
-    if (got != want) wrong.push_back(fmt::format("{} of {} (shards {}): {} instead of {}", what, prefix.str(), shards, got, want));
+    if (got != want)
+      wrong.push_back(fmt::format("{} of {} (shards {}): {} instead of {}", what, prefix.str(), shards, got, want));
   };
   auto strict = StrictCounter::create({.prefix = prefix, .connection = env.conn, .shards = shards});
   auto lax = LaxCounter::create({.prefix = prefix, .connection = env.conn, .shards = shards});
@@ -200,21 +216,16 @@ TEST_CASE("cluster: a master killed (-9) mid-workload: its replica takes over, t
   auto lax = LaxCounter::create({.prefix = prefix, .connection = env.conn, .allowed_lag = 5ms});
   auto strict = StrictCounter::create({.prefix = prefix, .connection = env.conn});
   auto& master = cluster.owner(family_slot(cluster, prefix));
-  RedisServer* replica = nullptr;
-  for (auto& node : cluster.nodes())
-    if (node->info_field("replication", "master_port") == std::to_string(master.port())) replica = node.get();
+  RedisServer* replica = replica_of(cluster, master);
   REQUIRE(replica);
   FailoverWrites writes;
   std::jthread killer([&] {
     const auto deadline = std::chrono::steady_clock::now() + 40s;
-    auto wait_for = [&](auto condition) {
-      while (!condition() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
-    };
-    wait_for([&] { return writes.lax_counted > 300 && writes.strict_applied > 300; });
+    poll_until(deadline, [&] { return writes.lax_counted > 300 && writes.strict_applied > 300; });
     master.kill_hard();
-    wait_for([&] { return replica->info_field("replication", "role") == "master"; });
+    poll_until(deadline, [&] { return replica->info_field("replication", "role") == "master"; });
     const auto before = replica->script_calls();
-    wait_for([&] { return replica->script_calls() > before + 100; });  // the writes go on, on the new master
+    poll_until(deadline, [&] { return replica->script_calls() > before + 100; });  // writes go on, on the new master
     writes.done = true;
   });
   env(writes.run(*lax, *strict), 60s);
@@ -286,22 +297,18 @@ TEST_CASE("cluster: across a manual failover (CLUSTER FAILOVER), lax increments 
   auto lax = LaxCounter::create({.prefix = prefix, .connection = env.conn, .allowed_lag = 5ms});
   auto strict = StrictCounter::create({.prefix = prefix, .connection = env.conn});
   auto& master = cluster.owner(family_slot(cluster, prefix));
-  RedisServer* replica = nullptr;
-  for (auto& node : cluster.nodes())
-    if (node->info_field("replication", "master_port") == std::to_string(master.port())) replica = node.get();
+  RedisServer* replica = replica_of(cluster, master);
   REQUIRE(replica);
   FailoverWrites writes;
   std::string failover_reply;
   std::jthread failover([&] {
     const auto deadline = std::chrono::steady_clock::now() + 30s;
-    while (writes.lax_counted < 300 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+    poll_until(deadline, [&] { return writes.lax_counted >= 300; });
     // Coordinated: the master pauses until the replica caught up.
     failover_reply = replica->command({"CLUSTER", "FAILOVER"});
-    while (replica->info_field("replication", "role") != "master" && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(10ms);
+    poll_until(deadline, [&] { return replica->info_field("replication", "role") == "master"; });
     const auto before = replica->script_calls();
-    while (replica->script_calls() < before + 50 && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(10ms);  // until ops run on the new master
+    poll_until(deadline, [&] { return replica->script_calls() >= before + 50; });  // until ops run on the new master
     writes.done = true;
   });
   env(writes.run(*lax, *strict), 60s);
@@ -324,7 +331,8 @@ TEST_CASE("cluster: a busy family's slot moved key by key to another master (ASK
   const auto prefix = unique_prefix("cluster");
   std::vector<std::shared_ptr<LaxCounter>> lax;
   std::vector<std::shared_ptr<StrictCounter>> strict;
-  for (int i = 0; i < 3; ++i) lax.push_back(LaxCounter::create({.prefix = prefix, .connection = env.conn, .allowed_lag = 5ms}));
+  for (int i = 0; i < 3; ++i)
+    lax.push_back(LaxCounter::create({.prefix = prefix, .connection = env.conn, .allowed_lag = 5ms}));
   for (int i = 0; i < 2; ++i) strict.push_back(StrictCounter::create({.prefix = prefix, .connection = env.conn}));
   const auto slot = std::to_string(family_slot(cluster, prefix));
   auto& source = cluster.owner(family_slot(cluster, prefix));
@@ -334,20 +342,18 @@ TEST_CASE("cluster: a busy family's slot moved key by key to another master (ASK
   std::string failure;  // of the migration thread
   std::jthread reshard([&] {
     const auto deadline = std::chrono::steady_clock::now() + 30s;
-    auto wait_for = [&](auto condition) {
-      while (!condition() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
-      return condition();
-    };
     auto move = [&](const std::string& key) {
       return source.command({"MIGRATE", "127.0.0.1", std::to_string(target.port()), "", "0", "5000", "KEYS", key});
     };
-    if (!wait_for([&] { return writes.lax_counted > 300 && writes.strict_applied > 300; })) failure = "no writes";
+    if (!poll_until(deadline, [&] { return writes.lax_counted > 300 && writes.strict_applied > 300; }))
+      failure = "no writes";
     target.command({"CLUSTER", "SETSLOT", slot, "IMPORTING", source_id});
     source.command({"CLUSTER", "SETSLOT", slot, "MIGRATING", target_id});
     // The totals first: until the writers' sequence records follow, a flush
     // (totals and its record) finds one key on each node: TRYAGAIN.
     if (move("{" + prefix.str() + "}:totals") != "OK") failure = "MIGRATE of the totals failed";
-    if (!wait_for([&] { return errors_sent(source, "TRYAGAIN") + errors_sent(target, "TRYAGAIN") > 0; }))
+    const auto try_again_seen = [&] { return errors_sent(source, "TRYAGAIN") + errors_sent(target, "TRYAGAIN") > 0; };
+    if (!poll_until(deadline, try_again_seen))
       failure = "no TRYAGAIN seen";
     for (;;) {  // the rest, one key at a time, while the writers go on
       std::istringstream keys(source.command({"CLUSTER", "GETKEYSINSLOT", slot, "100"}));
@@ -362,7 +368,7 @@ TEST_CASE("cluster: a busy family's slot moved key by key to another master (ASK
     }
     for (auto& node : cluster.nodes()) node->command({"CLUSTER", "SETSLOT", slot, "NODE", target_id});
     const auto before = target.script_calls();
-    wait_for([&] { return target.script_calls() > before + 100; });  // ops go on, now on the target alone
+    poll_until(deadline, [&] { return target.script_calls() > before + 100; });  // ops go on, now on the target alone
     writes.done = true;
   });
   std::vector<LaxCounter*> lax_writers;
