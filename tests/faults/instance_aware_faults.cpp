@@ -1,6 +1,7 @@
 // The faults that broke instance-aware counters before layout 2 (issue #11),
-// each made the way a network makes it, through a loopback proxy (support/
-// proxy.hpp) in front of the test run's redis-server.
+// and lost replies of a lax batch split over sub-families (the `shards`
+// option), each made the way a network makes it, through a loopback proxy
+// (support/proxy.hpp) in front of the test run's redis-server.
 #include "../integration/instance_aware_support.hpp"
 #include "proxy.hpp"
 
@@ -170,4 +171,30 @@ TEST_CASE("instance-aware faults: a shutdown that failed can be called again, an
   CHECK(lax_left == Counts{0, 0});
   CHECK(strict_again == errc::shut_down);
   CHECK(lax_again == errc::shut_down);
+}
+
+TEST_CASE("faults: a lax batch over 8 sub-families, applied and its replies lost, counts once when re-sent") {
+  Env env;
+  Proxy proxy(server().port());
+  constexpr auto never = std::chrono::hours(1);
+  auto lax = LaxCounter::create(
+      {.prefix = env.prefix, .connection = connect_through(env, proxy), .allowed_lag = never, .shards = 8});
+  auto reader = StrictCounter::create({.prefix = env.prefix, .connection = env.conn, .shards = 8});
+  std::optional<errc> lost;
+  std::vector<std::int64_t> totals;
+  env([&]() -> asio::awaitable<void> {
+    for (int i = 0; i < 40; ++i) co_await lax->inc("k" + std::to_string(i), 0);  // known keys: incs stay local
+    for (int i = 0; i < 40; ++i) co_await lax->inc("k" + std::to_string(i), i + 1);
+    proxy.set(Proxy::Mode::drop_replies);
+    lost = co_await error_of(lax->flush());  // every part applied; no reply comes back
+    proxy.heal();
+    const bool flushed = co_await eventually([&]() -> asio::awaitable<bool> {
+      co_return !(co_await error_of(lax->flush()));  // the same batch, each part skipped where applied
+    });
+    REQUIRE(flushed);
+    for (int i = 0; i < 40; ++i) totals.push_back(co_await reader->get("k" + std::to_string(i)));
+    co_await lax->shutdown();
+  }());
+  CHECK(lost.has_value());
+  for (int i = 0; i < 40; ++i) CHECK(totals[static_cast<std::size_t>(i)] == i + 1);
 }
