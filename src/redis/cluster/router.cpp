@@ -57,11 +57,110 @@ Router::Router(const asio::any_io_executor& ex, ConnectionOptions options)
       ask_timer_(strand_),
       pace_timer_(strand_) {}
 
+namespace {
+
+// The command to send again after its op came back: a script's keys and
+// arguments, also when it had gone as EVAL (after NOSCRIPT).
+Command resend_form(Op& op) {
+  if (!op.as_eval) return std::move(op.cmd);
+  Command keys_and_args;
+  for (std::size_t i = 2; i < op.cmd.size(); ++i) keys_and_args.push(op.cmd.arg(i));
+  return keys_and_args;
+}
+
+// Hands an outcome to the coroutine awaiting it, on that coroutine's own
+// executor (never inside a connection's read loop).
+template <class Handler>
+void deliver(Handler handler, std::exception_ptr error, Reply reply) {
+  auto ex = asio::get_associated_executor(handler);
+  asio::post(ex, [h = std::move(handler), e = std::move(error), r = std::move(reply)]() mutable {
+    std::move(h)(std::move(e), std::move(r));
+  });
+}
+
+}  // namespace
+
+// A command of the fast path: sent to its slot's master with no coroutine
+// of the router's in between. Its outcome goes to the caller as it is,
+// unless the router must act on it (a redirection, "not now", a node it
+// cannot reach): then route() takes the command over, from that outcome.
+template <class Handler>
+struct RoutedOp final : Op {
+  RoutedOp(Handler&& h, Command c, Clock::time_point deadline, const Script* script, std::shared_ptr<Router> r,
+           std::uint16_t s, Address to)
+      : Op(std::move(c), deadline, script), handler(std::move(h)), router(std::move(r)), slot(s), sent_to(std::move(to)) {}
+
+  void complete(std::exception_ptr error, Reply reply) override {
+    Router::Outcome first{std::move(sent_to), std::nullopt, {}};
+    if (error) {
+      try {
+        std::rethrow_exception(error);
+      } catch (const Error& e) {
+        if (e.value() == errc::connection_lost) router->refresh_soon();  // the master may have died
+        if (e.value() != errc::not_applied) return deliver(std::move(handler), std::move(error), {});
+        first.why = std::string(e.reason());
+      } catch (...) {
+        return deliver(std::move(handler), std::move(error), {});
+      }
+    } else if (!redirect_in(reply) && !says_try_again(reply)) {
+      return deliver(std::move(handler), nullptr, std::move(reply));
+    } else {
+      first.reply = std::move(reply);
+    }
+    router->take_over(std::move(handler), resend_form(*this), script, deadline, slot, std::move(first));
+  }
+
+  Handler handler;
+  std::shared_ptr<Router> router;
+  std::uint16_t slot;
+  Address sent_to;
+};
+
 asio::awaitable<Reply> Router::exec(Command cmd, const Script* script) {
-  auto self = shared_from_this();
   const auto deadline = Clock::now() + options_.command_timeout;
   std::optional<std::uint16_t> slot;
   if (auto key = script ? script_key(cmd) : routing_key(cmd)) slot = key_slot(*key);
+  Address master;
+  auto connection = slot ? open_node_of(*slot, master) : nullptr;
+  if (!connection) return route(std::move(cmd), script, deadline, slot, std::nullopt);
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(std::exception_ptr, Reply)>(
+      [self = shared_from_this(), connection = std::move(connection), master = std::move(master), script, deadline,
+       slot = *slot](auto handler, Command cmd) mutable {
+        connection->submit(std::make_unique<RoutedOp<decltype(handler)>>(
+            std::move(handler), std::move(cmd), deadline, script, std::move(self), slot, std::move(master)));
+      },
+      asio::use_awaitable, std::move(cmd));
+}
+
+template <class Handler>
+void Router::take_over(Handler handler, Command cmd, const Script* script, Clock::time_point deadline,
+                       std::uint16_t slot, Outcome first) {
+  // Posted: this runs inside the read loop of the node that answered.
+  asio::post(executor_, [self = shared_from_this(), h = std::move(handler), cmd = std::move(cmd), script, deadline,
+                         slot, first = std::move(first)]() mutable {
+    auto routed = self->route(std::move(cmd), script, deadline, slot, std::move(first));
+    asio::co_spawn(self->executor_, std::move(routed), [self, h = std::move(h)](std::exception_ptr e, Reply r) mutable {
+      deliver(std::move(h), std::move(e), std::move(r));
+    });
+  });
+}
+
+std::shared_ptr<ConnectionImpl> Router::open_node_of(std::uint16_t slot, Address& master) {
+  std::lock_guard lock(mutex_);
+  const Address* owner = map_.owner(slot);
+  if (!owner || closed_) return nullptr;
+  for (const auto& [address, connection] : nodes_)
+    if (address == *owner) {
+      if (connection->unreachable()) return nullptr;
+      master = address;
+      return connection;
+    }
+  return nullptr;
+}
+
+asio::awaitable<Reply> Router::route(Command cmd, const Script* script, Clock::time_point deadline,
+                                     std::optional<std::uint16_t> slot, std::optional<Outcome> first) {
+  auto self = shared_from_this();
   if (!slot && (script || !runs_on_any_node(cmd)))
     throw Error(errc::invalid_argument,
                 fmt::format("{} names no key, so no node of the cluster is its own; send it to each node with a "
@@ -70,25 +169,33 @@ asio::awaitable<Reply> Router::exec(Command cmd, const Script* script) {
   std::optional<Address> asked;  // an ASK's target: for the next send only
   std::string why = "the slot map names no master for the slot";
   for (int attempt = 0; Clock::now() < deadline; ++attempt) {
-    const auto target = asked ? asked : owner(slot);
-    if (!target) {
-      co_await await_refresh(deadline);
-      co_await pause(attempt, deadline);
-      continue;
-    }
-    auto connection = node(*target);
-    if (!connection) throw Error(errc::not_applied, "connection closed");
+    std::optional<Address> target;
     std::optional<Reply> reply;
-    try {
-      reply = co_await connection->exec(Command(cmd), script, deadline, asked.has_value());
-    } catch (const Error& e) {
-      if (e.value() != errc::not_applied) {
-        if (e.value() == errc::connection_lost) refresh_soon();  // the master may have died
-        throw;
+    if (first) {  // what the fast path's send met
+      target = std::move(first->from);
+      reply = std::move(first->reply);
+      if (!reply) why = std::move(first->why);
+      first.reset();
+    } else {
+      target = asked ? asked : owner(slot);
+      if (!target) {
+        co_await await_refresh(deadline);
+        co_await pause(attempt, deadline);
+        continue;
       }
-      why = std::string(e.reason());
+      auto connection = node(*target);
+      if (!connection) throw Error(errc::not_applied, "connection closed");
+      try {
+        reply = co_await connection->exec(Command(cmd), script, deadline, asked.has_value());
+      } catch (const Error& e) {
+        if (e.value() != errc::not_applied) {
+          if (e.value() == errc::connection_lost) refresh_soon();  // the master may have died
+          throw;
+        }
+        why = std::string(e.reason());
+      }
+      asked.reset();
     }
-    asked.reset();
     if (!reply) {  // the master cannot be reached: wait for a failover to show in the map
       co_await await_refresh(deadline);
       co_await pause(attempt, deadline);

@@ -28,6 +28,10 @@ class Router final : public Backend, public std::enable_shared_from_this<Router>
 
   const asio::any_io_executor& executor() const noexcept override { return executor_; }
   const ConnectionOptions& options() const noexcept override { return options_; }
+  // Not a coroutine: while the slot's master is known and its connection
+  // open, the command goes straight to it (see RoutedOp in router.cpp); the
+  // router's loop (route()) takes over only when the node redirects or
+  // refuses it.
   asio::awaitable<Reply> exec(Command cmd, const Script* script) override;
   void close() override;
 
@@ -37,8 +41,30 @@ class Router final : public Backend, public std::enable_shared_from_this<Router>
   const asio::strand<asio::any_io_executor>& strand() const noexcept { return strand_; }
 
  private:
+  template <class Handler>
+  friend struct RoutedOp;
+
+  // What a command met on its way before route() took it over: the reply
+  // (a redirection or "not now") from `from`, or, without one, why `from`
+  // refused it (not_applied).
+  struct Outcome {
+    Address from;
+    std::optional<Reply> reply;
+    std::string why;
+  };
+  // Sends `cmd` where the map says, following redirections, until `deadline`.
+  asio::awaitable<Reply> route(Command cmd, const Script* script, Clock::time_point deadline,
+                               std::optional<std::uint16_t> slot, std::optional<Outcome> first);
+  // route() from `first` on, for a command of the fast path; its outcome to `handler`.
+  template <class Handler>
+  void take_over(Handler handler, Command cmd, const Script* script, Clock::time_point deadline, std::uint16_t slot,
+                 Outcome first);
+
   // The connection to `master`, opened on first use. Any thread.
   std::shared_ptr<ConnectionImpl> node(const Address& master);
+  // The open connection to the master of `slot` if it is known and was
+  // reachable at its last connect (else null); `master` gets its address.
+  std::shared_ptr<ConnectionImpl> open_node_of(std::uint16_t slot, Address& master);
   // The master of `slot` (any master for a keyless command), if the map names one.
   std::optional<Address> owner(std::optional<std::uint16_t> slot);
 

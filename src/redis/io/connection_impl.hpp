@@ -81,6 +81,9 @@ class ConnectionImpl final : public Backend, public std::enable_shared_from_this
   // Any thread. Connects in the background; ops wait for the link, and fail
   // with not_applied whenever a connect fails (a cluster node).
   void start_in_background();
+  // Any thread: queues `op` (exec() with an Op of the caller's: a cluster
+  // router's, whose outcome it may act on before its caller sees it).
+  void submit(std::unique_ptr<Op> op);
   // Any thread: whether replies are still due on the link (a cluster router
   // closes a node no longer in its map only once none are).
   bool awaits_replies() const noexcept { return awaited_replies_.load(std::memory_order_relaxed) != 0; }
@@ -104,7 +107,6 @@ class ConnectionImpl final : public Backend, public std::enable_shared_from_this
     std::uint64_t number;  // counts links, for a health check to know its own
   };
 
-  void submit(std::unique_ptr<Op> op);
   void take_submitted();
   void write_waiting();
   void arm_deadline();
