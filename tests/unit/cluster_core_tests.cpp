@@ -136,3 +136,12 @@ TEST_CASE("cluster core: MOVED and ASK are read; TRYAGAIN and CLUSTERDOWN mean r
   CHECK_FALSE(cluster::says_try_again(error("ERR wrong number of arguments")));
   CHECK_FALSE(cluster::says_try_again(status("TRYAGAIN")));
 }
+
+TEST_CASE("cluster core: a script re-sent as EVAL goes elsewhere as its keys and arguments again") {
+  const redis::Command eval{"EVAL", "return 1", "2", "{p}:totals", "{p}:seq:w", "flush", "7"};
+  const redis::Command keys_and_args = cluster::keys_and_args_of_eval(eval);
+  CHECK(keys_and_args.size() == 5);
+  CHECK(keys_and_args.arg(0) == "2");
+  CHECK(keys_and_args.arg(1) == "{p}:totals");
+  CHECK(keys_and_args.arg(4) == "7");
+}

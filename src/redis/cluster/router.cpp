@@ -61,12 +61,7 @@ namespace {
 
 // The command to send again after its op came back: a script's keys and
 // arguments, also when it had gone as EVAL (after NOSCRIPT).
-Command resend_form(Op& op) {
-  if (!op.as_eval) return std::move(op.cmd);
-  Command keys_and_args;
-  for (std::size_t i = 2; i < op.cmd.size(); ++i) keys_and_args.push(op.cmd.arg(i));
-  return keys_and_args;
-}
+Command resend_form(Op& op) { return op.as_eval ? keys_and_args_of_eval(op.cmd) : std::move(op.cmd); }
 
 // Hands an outcome to the coroutine awaiting it, on that coroutine's own
 // executor (never inside a connection's read loop).

@@ -215,4 +215,10 @@ bool says_try_again(const Reply& reply) {
   return text.starts_with("TRYAGAIN") || text.starts_with("CLUSTERDOWN") || text.starts_with("LOADING");
 }
 
+Command keys_and_args_of_eval(const Command& eval) {
+  Command keys_and_args;
+  for (std::size_t i = 2; i < eval.size(); ++i) keys_and_args.push(eval.arg(i));
+  return keys_and_args;
+}
+
 }  // namespace distkit::redis::detail::cluster

@@ -78,4 +78,9 @@ std::optional<Redirect> redirect_in(const Reply& reply);
 // redirects those before a script starts.)
 bool says_try_again(const Reply& reply);
 
+// A script's keys and arguments ("numkeys key... arg...") from the EVAL
+// it was re-sent as after NOSCRIPT ("EVAL body numkeys ..."): to send it
+// again elsewhere, where the script may be cached.
+Command keys_and_args_of_eval(const Command& eval);
+
 }  // namespace distkit::redis::detail::cluster
