@@ -7,6 +7,7 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/dispatch.hpp>
+#include <asio/post.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
@@ -85,24 +86,30 @@ struct RoutedOp final : Op {
            std::uint16_t s, Address to)
       : Op(std::move(c), deadline, script), handler(std::move(h)), router(std::move(r)), slot(s), sent_to(std::move(to)) {}
 
+  // Delivers only after its catch blocks have ended: the error is then
+  // released by the thread that resumes the caller alone (see HandlerOp).
+  // The router is let go at once: a timed-out op may wait long for its reply.
   void complete(std::exception_ptr error, Reply reply) override {
+    auto r = std::move(router);
     Router::Outcome first{std::move(sent_to), std::nullopt, {}};
+    bool take = false;
     if (error) {
+      errc code{};
       try {
         std::rethrow_exception(error);
       } catch (const Error& e) {
-        if (e.value() == errc::connection_lost) router->refresh_soon();  // the master may have died
-        if (e.value() != errc::not_applied) return deliver(std::move(handler), std::move(error), {});
-        first.why = std::string(e.reason());
+        code = e.value();
+        if (code == errc::not_applied) first.why = std::string(e.reason());
       } catch (...) {
-        return deliver(std::move(handler), std::move(error), {});
       }
-    } else if (!redirect_in(reply) && !says_try_again(reply)) {
-      return deliver(std::move(handler), nullptr, std::move(reply));
-    } else {
+      if (code == errc::connection_lost) r->refresh_soon();  // the master may have died
+      take = code == errc::not_applied;
+    } else if (redirect_in(reply) || says_try_again(reply)) {
+      take = true;
       first.reply = std::move(reply);
     }
-    router->take_over(std::move(handler), resend_form(*this), script, deadline, slot, std::move(first));
+    if (!take) return deliver(std::move(handler), std::move(error), std::move(reply));
+    r->take_over(std::move(handler), resend_form(*this), script, deadline, slot, std::move(first));
   }
 
   Handler handler;
@@ -130,14 +137,25 @@ asio::awaitable<Reply> Router::exec(Command cmd, const Script* script) {
 template <class Handler>
 void Router::take_over(Handler handler, Command cmd, const Script* script, Clock::time_point deadline,
                        std::uint16_t slot, Outcome first) {
-  // Posted: this runs inside the read loop of the node that answered.
-  asio::post(executor_, [self = shared_from_this(), h = std::move(handler), cmd = std::move(cmd), script, deadline,
-                         slot, first = std::move(first)]() mutable {
-    auto routed = self->route(std::move(cmd), script, deadline, slot, std::move(first));
-    asio::co_spawn(self->executor_, std::move(routed), [self, h = std::move(h)](std::exception_ptr e, Reply r) mutable {
-      deliver(std::move(h), std::move(e), std::move(r));
-    });
-  });
+  // Spawned, not run here: this is inside the read loop of the node that
+  // answered. The outcome is delivered after the catch block has ended (see
+  // RoutedOp::complete).
+  auto routing = [](std::shared_ptr<Router> self, Handler h, Command cmd, const Script* script,
+                    Clock::time_point deadline, std::uint16_t slot, Outcome first) -> asio::awaitable<void> {
+    co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);  // never inline
+    std::exception_ptr error;
+    Reply reply;
+    try {
+      reply = co_await self->route(std::move(cmd), script, deadline, slot, std::move(first));
+    } catch (...) {
+      error = std::current_exception();
+    }
+    deliver(std::move(h), std::move(error), std::move(reply));
+  };
+  asio::co_spawn(executor_,
+                 routing(shared_from_this(), std::move(handler), std::move(cmd), script, deadline, slot,
+                         std::move(first)),
+                 asio::detached);
 }
 
 std::shared_ptr<ConnectionImpl> Router::open_node_of(std::uint16_t slot, Address& master) {
@@ -163,7 +181,9 @@ asio::awaitable<Reply> Router::route(Command cmd, const Script* script, Clock::t
                             script ? std::string_view("a script with no keys") : cmd.arg(0)));
   std::optional<Address> asked;  // an ASK's target: for the next send only
   std::string why = "the slot map names no master for the slot";
-  for (int attempt = 0; Clock::now() < deadline; ++attempt) {
+  // What the fast path met is acted on even past the deadline: its refusal
+  // is the one to report, and a MOVED's news is worth keeping.
+  for (int attempt = 0; first || Clock::now() < deadline; ++attempt) {
     std::optional<Address> target;
     std::optional<Reply> reply;
     if (first) {  // what the fast path's send met
