@@ -305,6 +305,20 @@ TEST_CASE("command: arg() reads back each argument, appended ones included; empt
   CHECK(Command{}.arg(0).empty());
 }
 
+TEST_CASE("command: a Reader gives every argument once, in order, long ones whole; then empty") {
+  const std::string long_arg(12345, 'x');
+  Command cmd{"SET", long_arg, ""};
+  cmd.push(-7);
+  Command::Reader reader(cmd);
+  CHECK(reader.next() == "SET");
+  CHECK(reader.next() == long_arg);
+  CHECK(reader.next().empty());
+  CHECK_FALSE(reader.done());
+  CHECK(reader.next() == "-7");
+  CHECK(reader.done());
+  CHECK(reader.next().empty());
+}
+
 TEST_CASE("connection core: commands that change or block the shared link are told apart, in any case") {
   using redis::detail::unshareable;
   for (auto name : {"MULTI", "exec", "Discard", "WATCH", "unwatch", "SUBSCRIBE", "psubscribe", "SSUBSCRIBE",

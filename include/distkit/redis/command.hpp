@@ -73,17 +73,33 @@ class Command {
     return *this;
   }
 
-  // The argument at `index` (0 is the command's name); empty past the end.
-  std::string_view arg(std::size_t index) const {
-    std::string_view rest = std::string_view(buf_).substr(header_room);
-    for (std::size_t i = 0; i < count_; ++i) {  // each is "$<len>\r\n<bytes>\r\n"
-      const auto head_end = rest.find('\r');
-      std::size_t len = 0;
-      std::from_chars(rest.data() + 1, rest.data() + head_end, len);
-      if (i == index) return rest.substr(head_end + 2, len);
-      rest.remove_prefix(head_end + 2 + len + 2);
+  // Reads the arguments in order, each once (arg(i) walks from the first).
+  class Reader {
+   public:
+    explicit Reader(const Command& cmd) noexcept
+        : rest_(std::string_view(cmd.buf_).substr(header_room)), left_(cmd.count_) {}
+    bool done() const noexcept { return left_ == 0; }
+    // The next argument; empty once done().
+    std::string_view next() noexcept {
+      if (left_ == 0) return {};
+      --left_;
+      std::size_t len = 0, at = 1;  // each is "$<len>\r\n<bytes>\r\n", as push() wrote it
+      for (; rest_[at] != '\r'; ++at) len = len * 10 + static_cast<std::size_t>(rest_[at] - '0');
+      const auto arg = rest_.substr(at + 2, len);
+      rest_.remove_prefix(at + 2 + len + 2);
+      return arg;
     }
-    return {};
+
+   private:
+    std::string_view rest_;
+    std::size_t left_;
+  };
+
+  // The argument at `index` (0 is the command's name); empty past the end.
+  std::string_view arg(std::size_t index) const noexcept {
+    Reader reader(*this);
+    for (std::size_t i = 0; i < index && !reader.done(); ++i) reader.next();
+    return reader.next();
   }
 
   std::size_t size() const noexcept { return count_; }

@@ -28,10 +28,11 @@ namespace {
 
 // KEYS[1] of a script's call: its keys and arguments are "numkeys key...".
 std::optional<std::string_view> script_key(const Command& keys_and_args) {
-  const auto numkeys = keys_and_args.arg(0);
+  Command::Reader reader(keys_and_args);
+  const auto numkeys = reader.next();
   unsigned count = 0;
   std::from_chars(numkeys.data(), numkeys.data() + numkeys.size(), count);
-  return count > 0 ? std::optional(keys_and_args.arg(1)) : std::nullopt;
+  return count > 0 ? std::optional(reader.next()) : std::nullopt;
 }
 
 // A keyless command that answers the same on every node, or broadcasts.
@@ -83,15 +84,17 @@ void deliver(Handler handler, std::exception_ptr error, Reply reply) {
 template <class Handler>
 struct RoutedOp final : Op {
   RoutedOp(Handler&& h, Command c, Clock::time_point deadline, const Script* script, std::shared_ptr<Router> r,
-           std::uint16_t s, Address to)
-      : Op(std::move(c), deadline, script), handler(std::move(h)), router(std::move(r)), slot(s), sent_to(std::move(to)) {}
+           std::uint16_t s, const ConnectionImpl& to)
+      : Op(std::move(c), deadline, script), handler(std::move(h)), router(std::move(r)), slot(s), node(to) {}
 
   // Delivers only after its catch blocks have ended: the error is then
   // released by the thread that resumes the caller alone (see HandlerOp).
   // The router is let go at once: a timed-out op may wait long for its reply.
   void complete(std::exception_ptr error, Reply reply) override {
     auto r = std::move(router);
-    Router::Outcome first{std::move(sent_to), std::nullopt, {}};
+    if (!error && !reply.is_error()) return deliver(std::move(handler), nullptr, std::move(reply));
+    // Called by `node`'s own code, so it is alive.
+    Router::Outcome first{{node.options().host, node.options().port}, std::nullopt, {}};
     bool take = false;
     if (error) {
       errc code{};
@@ -109,39 +112,43 @@ struct RoutedOp final : Op {
       first.reply = std::move(reply);
     }
     if (!take) return deliver(std::move(handler), std::move(error), std::move(reply));
-    r->take_over(std::move(handler), resend_form(*this), script, deadline, slot, std::move(first));
+    Router::take_over(std::move(r), std::move(handler), resend_form(*this), script, deadline, slot, std::move(first));
   }
 
   Handler handler;
   std::shared_ptr<Router> router;
   std::uint16_t slot;
-  Address sent_to;
+  const ConnectionImpl& node;  // sent to
 };
 
 asio::awaitable<Reply> Router::exec(Command cmd, const Script* script) {
   const auto deadline = Clock::now() + options_.command_timeout;
-  std::optional<std::uint16_t> slot;
-  if (auto key = script ? script_key(cmd) : routing_key(cmd)) slot = key_slot(*key);
-  Address master;
-  auto connection = slot ? open_node_of(*slot, master) : nullptr;
-  if (!connection) return route(std::move(cmd), script, deadline, slot, std::nullopt);
+  const auto key = script ? script_key(cmd) : routing_key(cmd);
+  if (!key) return route(std::move(cmd), script, deadline, std::nullopt, std::nullopt);
+  // The node is looked up when the caller awaits: exec()'s awaitable may be
+  // awaited later, after the map changed.
   return asio::async_initiate<const asio::use_awaitable_t<>&, void(std::exception_ptr, Reply)>(
-      [self = shared_from_this(), connection = std::move(connection), master = std::move(master), script, deadline,
-       slot = *slot](auto handler, Command cmd) mutable {
-        connection->submit(std::make_unique<RoutedOp<decltype(handler)>>(
-            std::move(handler), std::move(cmd), deadline, script, std::move(self), slot, std::move(master)));
+      [self = shared_from_this(), script, deadline, slot = key_slot(*key)](auto handler, Command cmd) mutable {
+        if (auto node = self->open_node_of(slot)) {
+          auto& to = *node;
+          to.submit(std::make_unique<RoutedOp<decltype(handler)>>(std::move(handler), std::move(cmd), deadline,
+                                                                    script, std::move(self), slot, to));
+        } else {
+          take_over(std::move(self), std::move(handler), std::move(cmd), script, deadline, slot, std::nullopt);
+        }
       },
       asio::use_awaitable, std::move(cmd));
 }
 
 template <class Handler>
-void Router::take_over(Handler handler, Command cmd, const Script* script, Clock::time_point deadline,
-                       std::uint16_t slot, Outcome first) {
-  // Spawned, not run here: this is inside the read loop of the node that
+void Router::take_over(std::shared_ptr<Router> self, Handler handler, Command cmd, const Script* script,
+                       Clock::time_point deadline, std::uint16_t slot, std::optional<Outcome> first) {
+  // Spawned, not run here: this may be inside the read loop of the node that
   // answered. The outcome is delivered after the catch block has ended (see
   // RoutedOp::complete).
   auto routing = [](std::shared_ptr<Router> self, Handler h, Command cmd, const Script* script,
-                    Clock::time_point deadline, std::uint16_t slot, Outcome first) -> asio::awaitable<void> {
+                    Clock::time_point deadline, std::uint16_t slot,
+                    std::optional<Outcome> first) -> asio::awaitable<void> {
     co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);  // never inline
     std::exception_ptr error;
     Reply reply;
@@ -152,22 +159,17 @@ void Router::take_over(Handler handler, Command cmd, const Script* script, Clock
     }
     deliver(std::move(h), std::move(error), std::move(reply));
   };
-  asio::co_spawn(executor_,
-                 routing(shared_from_this(), std::move(handler), std::move(cmd), script, deadline, slot,
-                         std::move(first)),
+  auto ex = self->executor_;
+  asio::co_spawn(ex, routing(std::move(self), std::move(handler), std::move(cmd), script, deadline, slot, std::move(first)),
                  asio::detached);
 }
 
-std::shared_ptr<ConnectionImpl> Router::open_node_of(std::uint16_t slot, Address& master) {
+std::shared_ptr<ConnectionImpl> Router::open_node_of(std::uint16_t slot) {
   std::lock_guard lock(mutex_);
   const Address* owner = map_.owner(slot);
   if (!owner || closed_) return nullptr;
   for (const auto& [address, connection] : nodes_)
-    if (address == *owner) {
-      if (connection->unreachable()) return nullptr;
-      master = address;
-      return connection;
-    }
+    if (address == *owner) return connection->unreachable() ? nullptr : connection;
   return nullptr;
 }
 

@@ -55,16 +55,17 @@ class Router final : public Backend, public std::enable_shared_from_this<Router>
   // Sends `cmd` where the map says, following redirections, until `deadline`.
   asio::awaitable<Reply> route(Command cmd, const Script* script, Clock::time_point deadline,
                                std::optional<std::uint16_t> slot, std::optional<Outcome> first);
-  // route() from `first` on, for a command of the fast path; its outcome to `handler`.
+  // route() (from `first` on, if any) for a command of the fast path; its
+  // outcome to `handler`.
   template <class Handler>
-  void take_over(Handler handler, Command cmd, const Script* script, Clock::time_point deadline, std::uint16_t slot,
-                 Outcome first);
+  static void take_over(std::shared_ptr<Router> self, Handler handler, Command cmd, const Script* script,
+                        Clock::time_point deadline, std::uint16_t slot, std::optional<Outcome> first);
 
   // The connection to `master`, opened on first use. Any thread.
   std::shared_ptr<ConnectionImpl> node(const Address& master);
   // The open connection to the master of `slot` if it is known and was
-  // reachable at its last connect (else null); `master` gets its address.
-  std::shared_ptr<ConnectionImpl> open_node_of(std::uint16_t slot, Address& master);
+  // reachable at its last connect (else null).
+  std::shared_ptr<ConnectionImpl> open_node_of(std::uint16_t slot);
   // The master of `slot` (any master for a keyless command), if the map names one.
   std::optional<Address> owner(std::optional<std::uint16_t> slot);
 

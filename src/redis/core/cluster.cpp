@@ -217,7 +217,10 @@ bool says_try_again(const Reply& reply) {
 
 Command keys_and_args_of_eval(const Command& eval) {
   Command keys_and_args;
-  for (std::size_t i = 2; i < eval.size(); ++i) keys_and_args.push(eval.arg(i));
+  Command::Reader reader(eval);
+  reader.next();  // EVAL
+  reader.next();  // the script
+  while (!reader.done()) keys_and_args.push(reader.next());
   return keys_and_args;
 }
 
