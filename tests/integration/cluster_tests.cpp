@@ -242,7 +242,8 @@ TEST_CASE("cluster: a master killed (-9) mid-workload: its replica takes over, t
   CHECK(master.info_field("replication", "master_port") == std::to_string(replica->port()));
 }
 
-TEST_CASE("cluster: while the cluster is down an op is not applied by its deadline, and says so") {
+TEST_CASE("cluster: while the cluster is down an op is not applied by its deadline, and says so; so is one awaited "
+          "after its deadline") {
   RedisCluster cluster(3);
   auto options = redis::ConnectionOptions::from_url(cluster.url(3));
   options.command_timeout = 500ms;
@@ -251,6 +252,13 @@ TEST_CASE("cluster: while the cluster is down an op is not applied by its deadli
   auto counter = StrictCounter::create({.prefix = prefix, .connection = env.conn});
   CHECK(env(counter->inc("k", 1)) == 1);
   auto& lost = cluster.owner(family_slot(cluster, prefix));
+  // A command awaited only after its deadline is not sent, also when its
+  // master's link is open (the router's fast path).
+  const std::string late_key = "{" + prefix.str() + "}:late";
+  auto late = env.conn->exec(redis::Command{"INCR", late_key});
+  env(sleep_for(600ms));
+  CHECK(env(error_of(std::move(late))) == errc::not_applied);
+  CHECK(lost.command({"EXISTS", late_key}) == "0");
   RedisKey elsewhere = unique_prefix("cluster");  // a family on a master that survives
   while (&cluster.owner(family_slot(cluster, elsewhere)) == &lost) elsewhere = unique_prefix("cluster");
   lost.kill_hard();  // no replica: its slots are lost, and the cluster fails (full coverage required)

@@ -384,6 +384,17 @@ TEST_CASE("connection: every op times out within command_timeout, also one re-se
   CHECK(ops.latest() < 50ms);  // the re-sent calls were 200 ms late
 }
 
+TEST_CASE("connection: a command awaited only after its command_timeout has passed is not sent: not_applied") {
+  auto options = redis::ConnectionOptions::from_url(server().url());
+  options.command_timeout = 50ms;
+  Env env(options);
+  const std::string key = unique_prefix("late").str();
+  auto late = env.conn->exec(redis::Command{"INCR", key});
+  env(sleep_for(100ms));  // the deadline passes before the command is awaited
+  CHECK(env(error_of(std::move(late))) == errc::not_applied);
+  CHECK(env(env.conn->exec(redis::Command{"EXISTS", key})).integer == 0);
+}
+
 TEST_CASE("connection: ops waiting for a reconnect whose handshake stalls fail with not_applied at their deadline") {
   RedisServer stalled;
   auto options = redis::ConnectionOptions::from_url(stalled.url());

@@ -76,7 +76,7 @@ class Command {
   // Reads the arguments in order, each once (arg(i) walks from the first).
   class Reader {
    public:
-    explicit Reader(const Command& cmd) noexcept
+    explicit Reader(const Command& cmd)
         : rest_(std::string_view(cmd.buf_).substr(header_room)), left_(cmd.count_) {}
     bool done() const noexcept { return left_ == 0; }
     // The next argument; empty once done().
@@ -96,7 +96,7 @@ class Command {
   };
 
   // The argument at `index` (0 is the command's name); empty past the end.
-  std::string_view arg(std::size_t index) const noexcept {
+  std::string_view arg(std::size_t index) const {
     Reader reader(*this);
     for (std::size_t i = 0; i < index && !reader.done(); ++i) reader.next();
     return reader.next();

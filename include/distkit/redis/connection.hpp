@@ -37,6 +37,8 @@ class Connection {
   // (the link dropped after the command may have been sent: its outcome is
   // unknown, and it is never re-sent) or errc::not_applied (the link was
   // down until command_timeout passed: it was never sent, safe to retry).
+  // command_timeout counts from this call: a returned awaitable awaited
+  // only after it has passed fails with not_applied, unsent.
   // Callable from any thread.
   //
   // The link is shared by every caller, so a command that changes its state

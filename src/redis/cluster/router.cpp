@@ -65,16 +65,6 @@ namespace {
 // arguments, also when it had gone as EVAL (after NOSCRIPT).
 Command resend_form(Op& op) { return op.as_eval ? keys_and_args_of_eval(op.cmd) : std::move(op.cmd); }
 
-// Hands an outcome to the coroutine awaiting it, on that coroutine's own
-// executor (never inside a connection's read loop).
-template <class Handler>
-void deliver(Handler handler, std::exception_ptr error, Reply reply) {
-  auto ex = asio::get_associated_executor(handler);
-  asio::post(ex, [h = std::move(handler), e = std::move(error), r = std::move(reply)]() mutable {
-    std::move(h)(std::move(e), std::move(r));
-  });
-}
-
 }  // namespace
 
 // A command of the fast path: sent to its slot's master with no coroutine
@@ -88,31 +78,34 @@ struct RoutedOp final : Op {
       : Op(std::move(c), deadline, script), handler(std::move(h)), router(std::move(r)), slot(s), node(to) {}
 
   // Delivers only after its catch blocks have ended: the error is then
-  // released by the thread that resumes the caller alone (see HandlerOp).
+  // released by the thread that resumes the caller alone (see post_outcome).
   // The router is let go at once: a timed-out op may wait long for its reply.
   void complete(std::exception_ptr error, Reply reply) override {
     auto r = std::move(router);
-    if (!error && !reply.is_error()) return deliver(std::move(handler), nullptr, std::move(reply));
-    // Called by `node`'s own code, so it is alive.
-    Router::Outcome first{{node.options().host, node.options().port}, std::nullopt, {}};
-    bool take = false;
+    if (!error && !reply.is_error()) return post_outcome(std::move(handler), nullptr, std::move(reply));
+    errc code{};
+    std::string why;
     if (error) {
-      errc code{};
       try {
         std::rethrow_exception(error);
       } catch (const Error& e) {
         code = e.value();
-        if (code == errc::not_applied) first.why = std::string(e.reason());
+        if (code == errc::not_applied) why = std::string(e.reason());
       } catch (...) {
       }
       if (code == errc::connection_lost) r->refresh_soon();  // the master may have died
-      take = code == errc::not_applied;
-    } else if (redirect_in(reply) || says_try_again(reply)) {
-      take = true;
-      first.reply = std::move(reply);
     }
-    if (!take) return deliver(std::move(handler), std::move(error), std::move(reply));
-    Router::take_over(std::move(r), std::move(handler), resend_form(*this), script, deadline, slot, std::move(first));
+    const bool take = error ? code == errc::not_applied : redirect_in(reply) || says_try_again(reply);
+    if (!take) return post_outcome(std::move(handler), std::move(error), std::move(reply));
+    try {
+      // Called by `node`'s own code, so it is alive.
+      Router::Outcome first{{node.options().host, node.options().port}, std::nullopt, std::move(why)};
+      if (!error) first.reply = std::move(reply);
+      Router::take_over(std::move(r), std::move(handler), resend_form(*this), script, deadline, slot,
+                        std::move(first));
+    } catch (...) {  // out of memory: the caller gets what the node said
+      post_outcome(std::move(handler), error ? error : std::current_exception(), Reply{});
+    }
   }
 
   Handler handler;
@@ -124,7 +117,7 @@ struct RoutedOp final : Op {
 asio::awaitable<Reply> Router::exec(Command cmd, const Script* script) {
   const auto deadline = Clock::now() + options_.command_timeout;
   const auto key = script ? script_key(cmd) : routing_key(cmd);
-  if (!key) return route(std::move(cmd), script, deadline, std::nullopt, std::nullopt);
+  if (!key) return route(shared_from_this(), std::move(cmd), script, deadline, std::nullopt, std::nullopt);
   // The node is looked up when the caller awaits: exec()'s awaitable may be
   // awaited later, after the map changed.
   return asio::async_initiate<const asio::use_awaitable_t<>&, void(std::exception_ptr, Reply)>(
@@ -153,15 +146,16 @@ void Router::take_over(std::shared_ptr<Router> self, Handler handler, Command cm
     std::exception_ptr error;
     Reply reply;
     try {
-      reply = co_await self->route(std::move(cmd), script, deadline, slot, std::move(first));
+      reply = co_await self->route(self, std::move(cmd), script, deadline, slot, std::move(first));
     } catch (...) {
       error = std::current_exception();
     }
-    deliver(std::move(h), std::move(error), std::move(reply));
+    post_outcome(std::move(h), std::move(error), std::move(reply));
   };
   auto ex = self->executor_;
-  asio::co_spawn(ex, routing(std::move(self), std::move(handler), std::move(cmd), script, deadline, slot, std::move(first)),
-                 asio::detached);
+  asio::co_spawn(
+      ex, routing(std::move(self), std::move(handler), std::move(cmd), script, deadline, slot, std::move(first)),
+      asio::detached);
 }
 
 std::shared_ptr<ConnectionImpl> Router::open_node_of(std::uint16_t slot) {
@@ -173,9 +167,9 @@ std::shared_ptr<ConnectionImpl> Router::open_node_of(std::uint16_t slot) {
   return nullptr;
 }
 
-asio::awaitable<Reply> Router::route(Command cmd, const Script* script, Clock::time_point deadline,
-                                     std::optional<std::uint16_t> slot, std::optional<Outcome> first) {
-  auto self = shared_from_this();
+asio::awaitable<Reply> Router::route(std::shared_ptr<Router> /*self, held*/, Command cmd, const Script* script,
+                                     Clock::time_point deadline, std::optional<std::uint16_t> slot,
+                                     std::optional<Outcome> first) {
   if (!slot && (script || !runs_on_any_node(cmd)))
     throw Error(errc::invalid_argument,
                 fmt::format("{} names no key, so no node of the cluster is its own; send it to each node with a "

@@ -52,9 +52,11 @@ class Router final : public Backend, public std::enable_shared_from_this<Router>
     std::optional<Reply> reply;
     std::string why;
   };
-  // Sends `cmd` where the map says, following redirections, until `deadline`.
-  asio::awaitable<Reply> route(Command cmd, const Script* script, Clock::time_point deadline,
-                               std::optional<std::uint16_t> slot, std::optional<Outcome> first);
+  // Sends `cmd` where the map says, following redirections, until
+  // `deadline`; holds `self` (this) from the call on, not just once awaited.
+  asio::awaitable<Reply> route(std::shared_ptr<Router> self, Command cmd, const Script* script,
+                               Clock::time_point deadline, std::optional<std::uint16_t> slot,
+                               std::optional<Outcome> first);
   // route() (from `first` on, if any) for a command of the fast path; its
   // outcome to `handler`.
   template <class Handler>

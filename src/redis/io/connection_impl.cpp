@@ -116,6 +116,9 @@ void ConnectionImpl::take_submitted() {
   }
   for (auto& op : taking_) mux_.add(std::move(op));
   taking_.clear();
+  // An op awaited only after its deadline (which starts at exec()) is not
+  // sent: it fails with not_applied.
+  mux_.expire(Clock::now());
   write_waiting();
   arm_deadline();
 }

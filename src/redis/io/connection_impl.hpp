@@ -35,23 +35,28 @@
 
 namespace distkit::redis::detail {
 
-// An Op whose outcome resumes the coroutine that awaits it, on that
-// coroutine's own executor (never inside the read loop).
+// Hands an op's outcome to the coroutine awaiting it, on that coroutine's
+// own executor (never inside the read loop). The error moves along with the
+// handler: its exception is then released by the thread that resumes the
+// coroutine, not also by this one (whose release ThreadSanitizer cannot
+// order: libstdc++'s count is not instrumented).
+template <class Handler>
+void post_outcome(Handler handler, std::exception_ptr error, Reply reply) {
+  auto ex = asio::get_associated_executor(handler);
+  asio::post(ex, [h = std::move(handler), e = std::move(error), r = std::move(reply)]() mutable {
+    std::move(h)(std::move(e), std::move(r));
+  });
+}
+
+// An Op whose outcome resumes the coroutine that awaits it.
 template <class Handler>
 struct HandlerOp final : Op {
   HandlerOp(Handler&& h, Command c, Clock::time_point deadline, const Script* script, bool asking)
       : Op(std::move(c), deadline, script), handler(std::move(h)) {
     this->asking = asking;
   }
-  // The error moves along with the handler: its exception is then released
-  // by the thread that resumes the coroutine, not also by this one (whose
-  // release ThreadSanitizer cannot order: libstdc++'s count is not
-  // instrumented).
   void complete(std::exception_ptr error, Reply reply) override {
-    auto ex = asio::get_associated_executor(handler);
-    asio::post(ex, [h = std::move(handler), e = std::move(error), r = std::move(reply)]() mutable {
-      std::move(h)(std::move(e), std::move(r));
-    });
+    post_outcome(std::move(handler), std::move(error), std::move(reply));
   }
   Handler handler;
 };
