@@ -45,6 +45,15 @@ asio::awaitable<void> strict_demo(const std::shared_ptr<distkit::StrictCounter>&
   fmt::print("strict set(visits, 100) -> {}\n", co_await c->set("visits", 100));
   fmt::print("strict del(visits)      -> {} (old total)\n", co_await c->del("visits"));
   fmt::print("strict get(visits)      -> {} (missing key)\n", co_await c->get("visits"));
+
+  // A quota of 3 calls: check and increment are one atomic script, so it
+  // holds across every process of the fleet.
+  for (int i = 0; i < 4; ++i) {
+    const auto call = co_await c->inc_if("api_calls", distkit::Compare::lt(3), 1);
+    fmt::print("strict inc_if(api_calls, lt(3), 1) -> {} ({})\n", call.value,
+               call.applied ? "admitted" : "over quota");
+  }
+  co_await c->del("api_calls");
 }
 
 asio::awaitable<void> lax_demo(const std::shared_ptr<distkit::LaxCounter>& lax,

@@ -28,3 +28,40 @@ end
 local function overflow_error(what)
   return redis.error_reply('OVERFLOW ' .. what .. ' would overflow int64')
 end
+
+-- Compares two int64 decimal strings exactly (-1, 0 or 1), never through a
+-- double: by sign, then length, then digits. Both are as the client or
+-- HINCRBY wrote them: no leading zeros, no '+', no '-0'.
+local function compare_integers(a, b)
+  local a_negative, b_negative = string.byte(a) == 45, string.byte(b) == 45  -- '-'
+  if a_negative ~= b_negative then return a_negative and -1 or 1 end
+  if a == b then return 0 end
+  local c = 0
+  if #a ~= #b then
+    c = #a < #b and -1 or 1
+  else  -- byte by byte: Lua's '<' on strings follows the server's locale
+    for i = 1, #a do
+      local x, y = string.byte(a, i), string.byte(b, i)
+      if x ~= y then
+        c = x < y and -1 or 1
+        break
+      end
+    end
+  end
+  if a_negative then return -c end
+  return c
+end
+
+-- Whether `current` passes the comparison `kind` ('eq', 'ne', 'lt', 'le',
+-- 'gt', 'ge', 'always') with `operand` (distkit::Compare).
+local function passes(current, kind, operand)
+  if kind == 'always' then return true end
+  local c = compare_integers(current, operand)
+  if kind == 'eq' then return c == 0 end
+  if kind == 'ne' then return c ~= 0 end
+  if kind == 'lt' then return c < 0 end
+  if kind == 'le' then return c <= 0 end
+  if kind == 'gt' then return c > 0 end
+  if kind == 'ge' then return c >= 0 end
+  return error('unknown comparison ' .. tostring(kind))
+end

@@ -13,6 +13,18 @@ elseif op == 'get' then        -- ARGV: field
 elseif op == 'set' then        -- ARGV: field, value
   redis.call('HSET', totals, ARGV[2], ARGV[3])
   return ARGV[3]
+elseif op == 'inc_if' then     -- ARGV: field, comparison, operand, delta
+  -- Returns {value, previous, applied}; not applied, nothing changes.
+  local previous = field_or_zero(totals, ARGV[2])
+  if not passes(previous, ARGV[3], ARGV[4]) then return {previous, previous, 0} end
+  local value = add_to_field(totals, ARGV[2], ARGV[5])
+  if not value then return overflow_error(ARGV[2]) end
+  return {value, previous, 1}
+elseif op == 'set_if' then     -- ARGV: field, comparison, operand, value
+  local previous = field_or_zero(totals, ARGV[2])
+  if not passes(previous, ARGV[3], ARGV[4]) then return {previous, previous, 0} end
+  redis.call('HSET', totals, ARGV[2], ARGV[5])
+  return {ARGV[5], previous, 1}
 elseif op == 'del' then        -- ARGV: field
   local old = field_or_zero(totals, ARGV[2])
   redis.call('HDEL', totals, ARGV[2])

@@ -528,7 +528,7 @@ elseif op == 'clear_on_instance' then  -- ARGV[7] HSCAN cursor; repeated until i
   return reply(status, {cursor, over and 1 or 0, stuck})
 end
 
--- Single-key operations. ARGV[7] key, ARGV[8] operand.
+-- Single-key operations. ARGV[7] key, ARGV[8] operand (ARGV[9..10]: see `before`).
 local key, operand = ARGV[7], ARGV[8]
 local epoch = redis.call('HGET', epochs, key)  -- false if none
 -- The caller's current slice of key (false if none or stale), whether its
@@ -545,6 +545,19 @@ if pending then
   end
 end
 local slice = epoch and mine[2] == epoch and mine[3]
+-- A conditional op (inc_if, set_if, set_on_instance_if; ARGV[9] comparison,
+-- ARGV[10] its operand) compares the cumulative, or (set_on_instance_if) the
+-- caller's slice, and changes nothing when that fails. Its reply adds the
+-- cumulative and slice before it, and 1 if it applied.
+local before
+if string.sub(op, -3) == '_if' then
+  op = string.sub(op, 1, -4)
+  before = {field_or_zero(cum, key), slice or '0'}
+  if not passes(op == 'set_on_instance' and before[2] or before[1], ARGV[9], ARGV[10]) then
+    if pending then tools().step_mine() end
+    return reply(status, {before[1], before[2], before[1], before[2], 0})
+  end
+end
 local result
 if uncounted then
   if op == 'inc' then return overflow_error(key .. ' (a parked slice of it cannot come back)') end
@@ -592,4 +605,5 @@ else
   return redis.error_reply('ERR unknown instance-aware operation ' .. tostring(op))
 end
 if pending then tools().step_mine() end
+if before then result = {result[1], result[2], before[1], before[2], 1} end
 return reply(status, result)

@@ -7,6 +7,7 @@
 
 #include <asio/awaitable.hpp>
 
+#include "distkit/compare.hpp"
 #include "distkit/counts.hpp"
 
 namespace distkit {
@@ -20,6 +21,8 @@ concept Counter = requires(T& c, std::string_view key, std::int64_t n) {
   { c.set(key, n) } -> std::same_as<asio::awaitable<std::int64_t>>;
   { c.del(key) } -> std::same_as<asio::awaitable<std::int64_t>>;
   { c.clear() } -> std::same_as<asio::awaitable<void>>;
+  { c.inc_if(key, Compare::always(), n) } -> std::same_as<asio::awaitable<Outcome<std::int64_t>>>;
+  { c.set_if(key, Compare::always(), n) } -> std::same_as<asio::awaitable<Outcome<std::int64_t>>>;
 };
 
 // StrictInstanceAwareCounter and LaxInstanceAwareCounter.
@@ -34,6 +37,9 @@ concept InstanceAwareCounter = requires(T& c, std::string_view key, std::int64_t
   { c.del_on_instance(key) } -> std::same_as<asio::awaitable<Counts>>;
   { c.clear() } -> std::same_as<asio::awaitable<void>>;
   { c.clear_on_instance() } -> std::same_as<asio::awaitable<void>>;
+  { c.inc_if(key, Compare::always(), n) } -> std::same_as<asio::awaitable<Outcome<Counts>>>;
+  { c.set_if(key, Compare::always(), n) } -> std::same_as<asio::awaitable<Outcome<Counts>>>;
+  { c.set_on_instance_if(key, Compare::always(), n) } -> std::same_as<asio::awaitable<Outcome<Counts>>>;
 };
 
 }  // namespace distkit

@@ -76,6 +76,16 @@ asio::awaitable<std::int64_t> CounterStore::set(std::string_view key, std::int64
   co_return to_int64(co_await call(keys_of(key).begin("set").push(key).push(n)));
 }
 
+asio::awaitable<Outcome<std::int64_t>> CounterStore::conditional(std::string_view op, std::string_view key,
+                                                                 Compare cmp, std::int64_t operand) {
+  try {
+    co_return counter_script::decode_outcome(co_await call(keys_of(key).conditional(op, key, cmp, operand)));
+  } catch (const Error& e) {
+    if (e.value() == errc::overflow) throw_overflow_on(key, "adding", operand);  // only inc_if can overflow
+    throw;
+  }
+}
+
 asio::awaitable<Acknowledged<std::int64_t>> CounterStore::del(std::string_view key) {
   const Reply r = co_await call(keys_of(key).begin("del").push(key));
   co_return Acknowledged<std::int64_t>{to_int64(r), r.order};

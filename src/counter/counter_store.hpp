@@ -30,6 +30,9 @@ class CounterStore {
   asio::awaitable<std::int64_t> get(std::string_view key);
   asio::awaitable<Acknowledged<std::int64_t>> read(std::string_view key);  // get, with its reply's order
   asio::awaitable<std::int64_t> set(std::string_view key, std::int64_t n);
+  // inc_if or set_if: `operand` if `cmp` holds, atomically in Redis.
+  asio::awaitable<Outcome<std::int64_t>> conditional(std::string_view op, std::string_view key, Compare cmp,
+                                                     std::int64_t operand);
   asio::awaitable<Acknowledged<std::int64_t>> del(std::string_view key);  // the old total
   // Every sub-family, one after the other; each one's reply order.
   asio::awaitable<std::vector<std::uint64_t>> clear();

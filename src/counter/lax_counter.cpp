@@ -12,7 +12,13 @@ namespace {
 
 using Engine = detail::LaxEngine<std::int64_t>;
 
-void check_total(const detail::DeltaMap<std::int64_t>::View& v) { detail::checked_add(v.remote, v.local, "lax total"); }
+using View = detail::DeltaMap<std::int64_t>::View;
+
+void check_total(const View& v) { detail::checked_add(v.remote, v.local, "lax total"); }
+
+Outcome<std::int64_t> outcome_of(const detail::DeltaMap<std::int64_t>::Change& c, bool applied) {
+  return {c.after.remote + c.after.local, c.before.remote + c.before.local, applied};
+}
 
 }  // namespace
 
@@ -88,6 +94,62 @@ asio::awaitable<std::int64_t> LaxCounter::set_held(std::string_view key, std::in
     detail::throw_overflow_on(key, "set to", n, fmt::format("int64 as a delta from the local total {}", current));
   co_await update(key, delta);
   co_return n;
+}
+
+asio::awaitable<Outcome<std::int64_t>> LaxCounter::inc_if(std::string_view key, Compare cmp, std::int64_t n) {
+  return conditional(key, cmp, Write::inc, n);
+}
+
+asio::awaitable<Outcome<std::int64_t>> LaxCounter::set_if(std::string_view key, Compare cmp, std::int64_t n) {
+  return conditional(key, cmp, Write::set, n);
+}
+
+namespace {
+
+// The delta a conditional write adds to a key whose view is `v`; `applied`
+// says whether `cmp` held.
+std::int64_t decided_delta(std::string_view key, const View& v, Compare cmp, bool set, std::int64_t n,
+                           bool& applied) {
+  const auto current = detail::checked_add(v.remote, v.local, "lax total");
+  applied = cmp.holds(current);
+  if (!applied) return 0;
+  if (!set) return n;
+  std::int64_t delta;
+  if (__builtin_sub_overflow(n, current, &delta))
+    detail::throw_overflow_on(key, "set to", n, fmt::format("int64 as a delta from the local total {}", current));
+  return delta;
+}
+
+}  // namespace
+
+// Not a coroutine for a warm key, as update().
+asio::awaitable<Outcome<std::int64_t>> LaxCounter::conditional(std::string_view key, Compare cmp, Write write,
+                                                               std::int64_t n) {
+  bool applied = false;
+  auto rule = [&](const View& v) { return decided_delta(key, v, cmp, write == Write::set, n, applied); };
+  try {
+    if (auto change = engine_.decide_local(key, rule, check_total)) return detail::ready(outcome_of(*change, applied));
+  } catch (...) {
+    return detail::failing<Outcome<std::int64_t>>(write == Write::inc ? detail::failure_adding(key, n)
+                                                                     : std::current_exception());
+  }
+  return detail::holding<Outcome<std::int64_t>>(
+      shared_from_this(), key,
+      [cmp, write, n](LaxCounter& c, std::string_view k) { return c.conditional_from_redis(k, cmp, write, n); });
+}
+
+asio::awaitable<Outcome<std::int64_t>> LaxCounter::conditional_from_redis(std::string_view key, Compare cmp,
+                                                                          Write write, std::int64_t n) {
+  bool applied = false;
+  auto rule = [&](const View& v) { return decided_delta(key, v, cmp, write == Write::set, n, applied); };
+  try {
+    const auto change =
+        co_await engine_.decide_fetched(key, rule, check_total, [this](std::string_view k) { return store_->read(k); });
+    co_return outcome_of(change, applied);
+  } catch (const Error& e) {
+    if (e.value() == errc::overflow && write == Write::inc) detail::throw_overflow_on(key, "adding", n);
+    throw;
+  }
 }
 
 // del and clear flush first, so that Redis holds every delta the caller has

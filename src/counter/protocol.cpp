@@ -10,6 +10,11 @@ Keys::Keys(std::string_view prefix) : prefix_(prefix), totals_(fmt::format("{{{}
 
 redis::Command Keys::begin(std::string_view op) const { return redis::Command{"1", totals_, op}; }
 
+redis::Command Keys::conditional(std::string_view op, std::string_view key, Compare cmp,
+                                 std::int64_t operand) const {
+  return begin(op).push(key).push(cmp.name()).push(cmp.value()).push(operand);
+}
+
 redis::Command Keys::flush(std::string_view writer, std::uint64_t sequence, std::span<const KeyDelta> batch) const {
   redis::Command cmd{"2", totals_, fmt::format("{{{}}}:seq:{}", prefix_, writer), "flush"};
   cmd.push(static_cast<std::int64_t>(sequence));
@@ -28,6 +33,13 @@ FlushOutcome decode_flush(const redis::Reply& r, std::size_t keys) {
   for (const auto& v : r.elements[1].elements) out.totals.push_back(to_int64(v));
   for (const auto& k : r.elements[2].elements) out.overflowed.push_back(k.str);
   return out;
+}
+
+Outcome<std::int64_t> decode_outcome(const redis::Reply& r) {
+  using Type = redis::Reply::Type;
+  if (r.type != Type::array || r.elements.size() != 3 || r.elements[2].type != Type::integer)
+    throw Error(errc::script_error, "malformed reply from the counter's conditional write");
+  return {to_int64(r.elements[0]), to_int64(r.elements[1]), r.elements[2].integer == 1};
 }
 
 }  // namespace distkit::detail::counter_script

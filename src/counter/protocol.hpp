@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "distkit/compare.hpp"
 #include "distkit/detail/delta_map.hpp"
 #include "distkit/redis/command.hpp"
 #include "distkit/redis/reply.hpp"
@@ -22,6 +23,8 @@ class Keys {
 
   // A call of `op` on the totals (inc, get, set, del: then its key and operand; clear).
   redis::Command begin(std::string_view op) const;
+  // inc_if or set_if of `key`: `operand` (a delta or a value) if `cmp` holds.
+  redis::Command conditional(std::string_view op, std::string_view key, Compare cmp, std::int64_t operand) const;
   // A flush batch of `writer` (applied once per writer and sequence).
   redis::Command flush(std::string_view writer, std::uint64_t sequence, std::span<const KeyDelta> batch) const;
 
@@ -40,5 +43,7 @@ struct FlushOutcome {
 
 // Throws Error(errc::script_error) on a reply of another shape.
 FlushOutcome decode_flush(const redis::Reply& r, std::size_t keys);
+// inc_if's and set_if's {value, previous, applied}; throws as decode_flush.
+Outcome<std::int64_t> decode_outcome(const redis::Reply& r);
 
 }  // namespace distkit::detail::counter_script

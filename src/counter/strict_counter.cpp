@@ -43,6 +43,18 @@ asio::awaitable<std::int64_t> StrictCounter::del(std::string_view key) {
   });
 }
 
+asio::awaitable<Outcome<std::int64_t>> StrictCounter::inc_if(std::string_view key, Compare cmp, std::int64_t n) {
+  return holding<Outcome<std::int64_t>>(store_, key, [cmp, n](CounterStore& s, std::string_view k) {
+    return s.conditional("inc_if", k, cmp, n);
+  });
+}
+
+asio::awaitable<Outcome<std::int64_t>> StrictCounter::set_if(std::string_view key, Compare cmp, std::int64_t n) {
+  return holding<Outcome<std::int64_t>>(store_, key, [cmp, n](CounterStore& s, std::string_view k) {
+    return s.conditional("set_if", k, cmp, n);
+  });
+}
+
 asio::awaitable<void> StrictCounter::clear() {
   return holding<void>(store_, [](CounterStore& s) -> asio::awaitable<void> { co_await s.clear(); });
 }

@@ -78,30 +78,54 @@ void Core::note(const Header& header, std::uint64_t order) {
   if (!header.next_job.empty()) start_driver();
 }
 
-asio::awaitable<Counts> Core::call(std::string_view op, std::string_view key, std::int64_t operand,
-                                   std::uint64_t* order) {
+namespace {
+
+// Operands travel through Lua as strings and are negated there by text (to
+// take a slice away), which has no room for -INT64_MIN.
+[[noreturn]] void throw_key_overflow(std::string_view op, std::string_view key, std::int64_t operand) {
+  const std::string change = op.starts_with("inc") ? "adding" : fmt::format("{} to", op);
+  throw_overflow_on(key, change, operand, instance_aware_range);
+}
+
+}  // namespace
+
+redis::Command Core::key_command(std::string_view op, std::string_view key, std::int64_t operand) {
   throw_if_stopped();  // the key was validated by the family
-  // Operands travel through Lua as strings and are negated there by text
-  // (to take a slice away), which has no room for -INT64_MIN.
-  auto overflow = [&] {
-    const std::string change = op == "inc" ? "adding" : fmt::format("{} to", op);
-    throw_overflow_on(key, change, operand, instance_aware_range);
-  };
-  if (operand == std::numeric_limits<std::int64_t>::min()) overflow();
+  if (operand == std::numeric_limits<std::int64_t>::min()) throw_key_overflow(op, key, operand);
   redis::Command cmd = begin(op);
   cmd.push(key).push(operand);
   touch();
+  return cmd;
+}
+
+asio::awaitable<Counts> Core::call(std::string_view op, std::string_view key, std::int64_t operand,
+                                   std::uint64_t* order) {
   redis::Reply r;
   try {
-    r = co_await scripts::instance_aware.call(*options_.connection, std::move(cmd));
+    r = co_await scripts::instance_aware.call(*options_.connection, key_command(op, key, operand));
   } catch (const Error& e) {
     if (e.value() != errc::overflow) throw;
-    overflow();  // the script's message has the key raw
+    throw_key_overflow(op, key, operand);  // the script's message has the key raw
   }
   const KeyReply reply = decode_key(r);
   note(reply.header, r.order);
   if (order) *order = r.order;
   co_return reply.counts;
+}
+
+asio::awaitable<Acknowledged<Outcome<Counts>>> Core::conditional(std::string_view op, std::string_view key, Compare cmp,
+                                                                 std::int64_t operand) {
+  redis::Reply r;
+  try {
+    r = co_await scripts::instance_aware.call(*options_.connection,
+                                              key_command(op, key, operand).push(cmp.name()).push(cmp.value()));
+  } catch (const Error& e) {
+    if (e.value() != errc::overflow) throw;
+    throw_key_overflow(op, key, operand);
+  }
+  const ConditionalReply reply = decode_conditional(r);
+  note(reply.header, r.order);
+  co_return Acknowledged<Outcome<Counts>>{reply.outcome, r.order};
 }
 
 asio::awaitable<Acknowledged<Counts>> Core::acknowledged(KeyOp op, std::string_view key, std::int64_t n) {

@@ -112,6 +112,13 @@ asio::awaitable<Counts> Family::call(std::string_view op, std::string_view key, 
   return check_then([op, key, operand](Core& core) { return core.call(op, key, operand); }, key);
 }
 
+asio::awaitable<Acknowledged<Outcome<Counts>>> Family::conditional(std::string_view op, std::string_view key,
+                                                                   Compare cmp, std::int64_t operand) {
+  if (record_->checked())
+    return started(sub_family_of(RedisKey::validate(key), cores_.size())).conditional(op, key, cmp, operand);
+  return check_then([op, key, cmp, operand](Core& core) { return core.conditional(op, key, cmp, operand); }, key);
+}
+
 asio::awaitable<Acknowledged<Counts>> Family::acknowledged(KeyOp op, std::string_view key, std::int64_t n) {
   if (record_->checked()) return started(sub_family_of(RedisKey::validate(key), cores_.size())).acknowledged(op, key, n);
   return check_then([op, key, n](Core& core) { return core.acknowledged(op, key, n); }, key);

@@ -83,6 +83,14 @@ KeyReply decode_key(const redis::Reply& r) {
   return {std::move(h), counts_at(payload(r, "key", 2).elements, 0)};
 }
 
+ConditionalReply decode_conditional(const redis::Reply& r) {
+  ConditionalReply out;
+  const auto& p = decode_into(out, r, "conditional", 5);
+  if (p.elements[4].type != redis::Reply::Type::integer) malformed("conditional");
+  out.outcome = {counts_at(p.elements, 0), counts_at(p.elements, 2), p.elements[4].integer == 1};
+  return out;
+}
+
 FlushReply decode_flush(const redis::Reply& r, std::size_t keys) {
   FlushReply out;
   const auto& p = decode_into(out, r, "flush", 3);

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "distkit/compare.hpp"
 #include "distkit/counts.hpp"
 #include "distkit/redis/command.hpp"
 #include "distkit/redis/reply.hpp"
@@ -69,6 +70,11 @@ struct KeyReply {
   Header header;
   Counts counts;
 };
+// Of inc_if, set_if and set_on_instance_if.
+struct ConditionalReply {
+  Header header;
+  Outcome<Counts> outcome;
+};
 struct FlushReply {
   Header header;
   bool applied = false;            // false: this sequence had been applied already
@@ -97,6 +103,7 @@ struct ScanReply {
 // Each throws Error(errc::script_error) on a reply of another shape.
 Header decode_header(const redis::Reply& r);
 KeyReply decode_key(const redis::Reply& r);
+ConditionalReply decode_conditional(const redis::Reply& r);
 FlushReply decode_flush(const redis::Reply& r, std::size_t keys);
 WorkReply decode_work(const redis::Reply& r);
 LeaveReply decode_leave(const redis::Reply& r);

@@ -51,6 +51,26 @@ asio::awaitable<Counts> StrictInstanceAwareCounter::del_on_instance(std::string_
   return call("del_on_instance", key, 0);
 }
 
+asio::awaitable<Outcome<Counts>> StrictInstanceAwareCounter::conditional(std::string_view op, std::string_view key,
+                                                                         Compare cmp, std::int64_t operand) {
+  return holding<Outcome<Counts>>(
+      family_, key, [op, cmp, operand](Family& c, std::string_view k) -> asio::awaitable<Outcome<Counts>> {
+        co_return (co_await c.conditional(op, k, cmp, operand)).value;
+      });
+}
+asio::awaitable<Outcome<Counts>> StrictInstanceAwareCounter::inc_if(std::string_view key, Compare cmp,
+                                                                    std::int64_t n) {
+  return conditional("inc_if", key, cmp, n);
+}
+asio::awaitable<Outcome<Counts>> StrictInstanceAwareCounter::set_if(std::string_view key, Compare cmp,
+                                                                    std::int64_t n) {
+  return conditional("set_if", key, cmp, n);
+}
+asio::awaitable<Outcome<Counts>> StrictInstanceAwareCounter::set_on_instance_if(std::string_view key, Compare cmp,
+                                                                                std::int64_t n) {
+  return conditional("set_on_instance_if", key, cmp, n);
+}
+
 asio::awaitable<void> StrictInstanceAwareCounter::clear() {
   return holding<void>(family_, [](Family& c) -> asio::awaitable<void> { co_await c.clear(); });
 }

@@ -70,6 +70,13 @@ class FakeBackend {
     }
     co_return read;
   }
+  asio::awaitable<detail::Acknowledged<Outcome<Counts>>> set_if(std::string_view key, Compare cmp, std::int64_t n) {
+    auto& total = totals[std::string(key)];
+    const Counts before{total, total};
+    const bool holds = cmp.holds(total);
+    if (holds) total = n;
+    co_return detail::Acknowledged<Outcome<Counts>>{Outcome<Counts>{Counts{total, total}, before, holds}, ++replies_};
+  }
   asio::awaitable<std::vector<std::uint64_t>> clear() {
     totals.clear();
     co_return std::vector<std::uint64_t>(1, ++replies_);

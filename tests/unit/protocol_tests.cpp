@@ -1,7 +1,9 @@
 // The scripts' protocols (src/icounter/protocol.hpp, src/counter/protocol.hpp)
 // and the layout of families with several sub-families (src/shards/), without
 // Redis: what a call sends, how replies decode, where a key lives.
+#include <limits>
 #include <set>
+#include <sstream>
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
@@ -147,6 +149,44 @@ TEST_CASE("counter protocol: a flush reply decodes into its fields; another shap
   CHECK(refused(array({integer(1), array({bulk("x")}), array({})}), 1));        // not a number
   CHECK(refused(array({bulk("1"), array({bulk("3")}), array({})}), 1));      // applied as text
   CHECK(refused(bulk("OK"), 0));
+}
+
+TEST_CASE("counter protocol: a conditional write names its comparison and operand; its reply decodes") {
+  namespace cs = detail::counter_script;
+  const cs::Keys plain("p");
+  CHECK(arguments(plain.conditional("inc_if", "k", Compare::le(-3), 5)) ==
+        std::vector<std::string>{"1", "{p}:totals", "inc_if", "k", "le", "-3", "5"});
+  CHECK(arguments(plain.conditional("set_if", "k", Compare::always(), 9)) ==
+        std::vector<std::string>{"1", "{p}:totals", "set_if", "k", "always", "0", "9"});
+  CHECK(cs::decode_outcome(array({bulk("15"), bulk("10"), integer(1)})) == Outcome<std::int64_t>{15, 10, true});
+  CHECK(cs::decode_outcome(array({bulk("10"), bulk("10"), integer(0)})) == Outcome<std::int64_t>{10, 10, false});
+  for (const auto& malformed : {array({bulk("1"), bulk("1")}), array({bulk("1"), bulk("x"), integer(1)}),
+                                array({bulk("1"), bulk("1"), bulk("1")}), bulk("OK")}) {
+    try {
+      cs::decode_outcome(malformed);
+      FAIL("decoded a malformed reply");
+    } catch (const Error& e) {
+      CHECK(e.value() == errc::script_error);
+    }
+  }
+}
+
+TEST_CASE("compare: each comparison holds as its operator does, at the edges of int64 too") {
+  constexpr auto min = std::numeric_limits<std::int64_t>::min(), max = std::numeric_limits<std::int64_t>::max();
+  for (const std::int64_t v : {min, min + 1, std::int64_t{-1}, std::int64_t{0}, std::int64_t{1}, max - 1, max})
+    for (const std::int64_t current : {min, std::int64_t{-1}, std::int64_t{0}, std::int64_t{1}, max}) {
+      CHECK(Compare::eq(v).holds(current) == (current == v));
+      CHECK(Compare::ne(v).holds(current) == (current != v));
+      CHECK(Compare::lt(v).holds(current) == (current < v));
+      CHECK(Compare::le(v).holds(current) == (current <= v));
+      CHECK(Compare::gt(v).holds(current) == (current > v));
+      CHECK(Compare::ge(v).holds(current) == (current >= v));
+      CHECK(Compare::always().holds(current));
+    }
+  CHECK(Compare::ge(3).name() == "ge");
+  std::ostringstream text;
+  text << Compare::lt(5) << ' ' << Compare::always() << ' ' << Outcome<std::int64_t>{1, 0, true};
+  CHECK(text.str() == "lt(5) always {1, previous 0, applied}");
 }
 
 // ---- shards ---------------------------------------------------------------

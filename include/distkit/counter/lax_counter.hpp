@@ -10,6 +10,7 @@
 
 #include <asio/awaitable.hpp>
 
+#include "distkit/compare.hpp"
 #include "distkit/counter/options.hpp"
 #include "distkit/detail/lax_engine.hpp"
 
@@ -48,6 +49,16 @@ class LaxCounter : public std::enable_shared_from_this<LaxCounter> {
   asio::awaitable<std::int64_t> del(std::string_view key);
   asio::awaitable<void> clear();
 
+  // Adds n, or sets n, only if the key's local view passes `cmp`: decided
+  // and applied atomically under the key's lock, so two callers in this
+  // process never both pass. Other processes' increments count only once
+  // flushed and read back: a lax quota holds per process (a fleet of P
+  // processes may admit up to P times the limit; StrictCounter's holds
+  // across them). Done when called for a warm key, as inc is; a cold key,
+  // or a cached total older than allowed_lag, is read first.
+  asio::awaitable<Outcome<std::int64_t>> inc_if(std::string_view key, Compare cmp, std::int64_t n);
+  asio::awaitable<Outcome<std::int64_t>> set_if(std::string_view key, Compare cmp, std::int64_t n);
+
   asio::awaitable<void> flush();     // sends every local delta now
   // Refuses further ops (they throw shut_down), flushes, stops. If the last
   // flush fails it throws; calling it again retries that flush.
@@ -62,6 +73,10 @@ class LaxCounter : public std::enable_shared_from_this<LaxCounter> {
   asio::awaitable<std::int64_t> update(std::string_view key, std::int64_t n);
   asio::awaitable<std::int64_t> update_from_redis(std::string_view key, std::int64_t n);
   asio::awaitable<std::int64_t> set_held(std::string_view key, std::int64_t n);
+  enum class Write { inc, set };
+  asio::awaitable<Outcome<std::int64_t>> conditional(std::string_view key, Compare cmp, Write write, std::int64_t n);
+  asio::awaitable<Outcome<std::int64_t>> conditional_from_redis(std::string_view key, Compare cmp, Write write,
+                                                                std::int64_t n);
   asio::awaitable<std::int64_t> del_held(std::string_view key);
   asio::awaitable<void> clear_held();
 

@@ -6,6 +6,7 @@
 
 #include <asio/awaitable.hpp>
 
+#include "distkit/compare.hpp"
 #include "distkit/counter/options.hpp"
 
 namespace distkit {
@@ -32,6 +33,12 @@ class StrictCounter {
   asio::awaitable<std::int64_t> set(std::string_view key, std::int64_t n);
   asio::awaitable<std::int64_t> del(std::string_view key);  // returns the old total
   asio::awaitable<void> clear();                            // every key of the prefix
+
+  // Adds n, or sets n, only if the key's total passes `cmp`: the comparison
+  // and the write are one script, atomic in Redis. A quota:
+  // `(co_await c->inc_if(key, Compare::lt(limit), 1)).applied`.
+  asio::awaitable<Outcome<std::int64_t>> inc_if(std::string_view key, Compare cmp, std::int64_t n);
+  asio::awaitable<Outcome<std::int64_t>> set_if(std::string_view key, Compare cmp, std::int64_t n);
 
  private:
   explicit StrictCounter(std::shared_ptr<detail::CounterStore> store);

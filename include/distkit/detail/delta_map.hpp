@@ -114,6 +114,19 @@ class DeltaMap {
   // add (e.g. remote + local would overflow). A refused add changes nothing.
   template <class Check>
   std::optional<View> add(std::string_view key, std::int64_t n, Check&& check) {
+    auto change = add_decided(key, [n](const View&) { return n; }, check);
+    if (!change) return std::nullopt;
+    return change->after;
+  }
+
+  struct Change {
+    View before, after;
+  };
+  // add() of the delta `decide(view)` returns for the key's view before it,
+  // atomically: no other add lands between the decision and the add (a
+  // conditional write decides on the view it changes). Returns both views.
+  template <class Decide, class Check>
+  std::optional<Change> add_decided(std::string_view key, Decide&& decide, Check&& check) {
     Shard& s = shard_for(key);
     std::shared_lock lock(s.mutex);
     if (closed_.load(std::memory_order_relaxed)) throw Error(errc::shut_down, "counter is shut down");
@@ -123,17 +136,18 @@ class DeltaMap {
     // Compare-exchange, not fetch_add: an add that would leave int64 must be
     // refused before any other adder can build on the wrapped value.
     std::int64_t before = e.pending.load(std::memory_order_relaxed), after;
-    View view;
+    Change change;
     do {
-      after = checked_add(before, n, "local delta");
-      view = View{e.remote, checked_add(e.in_flight, after, "local delta"), e.synced_at};
-      check(view);  // may throw: nothing has changed yet
+      change.before = View{e.remote, checked_add(e.in_flight, before, "local delta"), e.synced_at};
+      after = checked_add(before, decide(std::as_const(change.before)), "local delta");
+      change.after = View{e.remote, checked_add(e.in_flight, after, "local delta"), e.synced_at};
+      check(change.after);  // may throw: nothing has changed yet
     } while (!e.pending.compare_exchange_weak(before, after, std::memory_order_relaxed));
-    if (n != 0 && e.try_queue()) {
+    if (after != before && e.try_queue()) {
       std::lock_guard dirty_lock(s.dirty_mutex);  // once per key per flush, not per add
       s.dirty.push_back(&*it);
     }
-    return view;
+    return change;
   }
 
   // Refuses every add from now on. Returns once adds already under way are

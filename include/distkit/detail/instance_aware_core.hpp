@@ -18,6 +18,7 @@
 #include <asio/awaitable.hpp>
 #include <asio/strand.hpp>
 
+#include "distkit/compare.hpp"
 #include "distkit/counts.hpp"
 #include "distkit/detail/background_loop.hpp"
 #include "distkit/detail/delta_map.hpp"
@@ -64,6 +65,10 @@ class Core : public std::enable_shared_from_this<Core> {
   // given, receives the reply's order.
   asio::awaitable<Counts> call(std::string_view op, std::string_view key, std::int64_t operand,
                                std::uint64_t* order = nullptr);
+  // inc_if, set_if or set_on_instance_if: `operand` if `cmp` holds,
+  // atomically in Redis; with the reply's order.
+  asio::awaitable<Acknowledged<Outcome<Counts>>> conditional(std::string_view op, std::string_view key, Compare cmp,
+                                                             std::int64_t operand);
   asio::awaitable<Acknowledged<Counts>> acknowledged(KeyOp op, std::string_view key, std::int64_t n = 0);
   asio::awaitable<std::vector<Acknowledged<Counts>>> inc_batch(std::size_t lane, std::uint64_t sequence,
                                                                const std::vector<KeyDelta>& batch);
@@ -85,6 +90,8 @@ class Core : public std::enable_shared_from_this<Core> {
   // The script call `op` with its keys and fixed arguments, stepping the
   // job named by the last reply.
   redis::Command begin(std::string_view op) const;
+  // begin(op) with `key` and `operand`, refusing an operand of INT64_MIN.
+  redis::Command key_command(std::string_view op, std::string_view key, std::int64_t operand);
   void note(const Header& header, std::uint64_t order);
   void start_driver();
   static asio::awaitable<void> drive(std::weak_ptr<Core> weak);

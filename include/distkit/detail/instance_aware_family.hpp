@@ -52,6 +52,11 @@ class Family {
   asio::any_io_executor get_executor() const noexcept { return cores_.front()->get_executor(); }
 
   asio::awaitable<Counts> call(std::string_view op, std::string_view key, std::int64_t operand);
+  asio::awaitable<Acknowledged<Outcome<Counts>>> conditional(std::string_view op, std::string_view key, Compare cmp,
+                                                             std::int64_t operand);
+  asio::awaitable<Acknowledged<Outcome<Counts>>> set_if(std::string_view key, Compare cmp, std::int64_t n) {
+    return conditional("set_if", key, cmp, n);
+  }
   asio::awaitable<Acknowledged<Counts>> acknowledged(KeyOp op, std::string_view key, std::int64_t n = 0);
   asio::awaitable<std::vector<Acknowledged<Counts>>> inc_batch(std::size_t lane, std::uint64_t sequence,
                                                                const std::vector<KeyDelta>& batch);

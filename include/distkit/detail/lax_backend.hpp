@@ -12,6 +12,7 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
 
+#include "distkit/compare.hpp"
 #include "distkit/counts.hpp"
 #include "distkit/detail/delta_map.hpp"
 
@@ -28,6 +29,8 @@ concept LaxBackend = requires(B& backend, const B& const_backend, std::string_vi
   // With the reply's order (redis::Reply::order); n is set's value.
   { backend.acknowledged(KeyOp::get, key, n) } -> std::same_as<asio::awaitable<Acknowledged<Counts>>>;
   { backend.acknowledged(KeyOp::get, key) } -> std::same_as<asio::awaitable<Acknowledged<Counts>>>;
+  // set_if, atomically in Redis.
+  { backend.set_if(key, Compare::always(), n) } -> std::same_as<asio::awaitable<Acknowledged<Outcome<Counts>>>>;
   // A whole flush batch, applied once per sequence of a lane (see LaxEngine);
   // one Acknowledged per delta.
   { backend.inc_batch(lane, sequence, batch) } -> std::same_as<asio::awaitable<std::vector<Acknowledged<Counts>>>>;

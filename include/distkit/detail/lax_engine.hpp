@@ -144,6 +144,52 @@ class LaxEngine {
     co_return *view;
   }
 
+  // A conditional write's hot path, not a coroutine: adds the delta
+  // `decide(view)` returns for a warm key's view, atomically with that
+  // decision (see DeltaMap::add_decided; `decide` may run more than once).
+  // Returns nullopt, having changed nothing, when the key must be read
+  // first: it is seen for the first time, or, as for a read, its cached
+  // remote value is older than allowed_lag with no local delta on top.
+  template <class Decide, class Check>
+  std::optional<typename DeltaMap<Remote>::Change> decide_local(std::string_view key, Decide& decide, Check& check) {
+    throw_if_stopped();
+    RedisKey::validate(key);
+    bool stale = false;
+    auto change = map_->add_decided(
+        key,
+        [&](const typename DeltaMap<Remote>::View& view) -> std::int64_t {
+          stale = view.local == 0 && Clock::now() - view.synced_at > allowed_lag_;
+          return stale ? 0 : decide(view);
+        },
+        check);
+    if (!change || stale) return std::nullopt;
+    if (change->after.local != change->before.local) note_activity();
+    return change;
+  }
+
+  // The rest of its path, after decide_local() returned nullopt: reads the
+  // key with `fetch(key)`, then decides. If the read fails on a key already
+  // cached, it decides on the cached value, as a stale read answers with it.
+  template <class Decide, class Check, class Fetch>
+  asio::awaitable<typename DeltaMap<Remote>::Change> decide_fetched(std::string_view key, Decide decide, Check check,
+                                                                    Fetch fetch) {
+    const auto nothing = [](const typename DeltaMap<Remote>::View&) { return std::int64_t{0}; };
+    const bool cached = map_->add_decided(key, nothing, check).has_value();
+    try {
+      map_->seed(key, co_await fetch(key));
+    } catch (const Error& e) {
+      if (!cached) throw;
+      logger()->debug("refreshing a stale cached value failed: {}", e.what());
+    }
+    for (;;) {  // a loop, in case a del or clear races us
+      if (auto change = map_->add_decided(key, decide, check)) {
+        if (change->after.local != change->before.local) note_activity();
+        co_return *change;
+      }
+      map_->seed(key, co_await fetch(key));
+    }
+  }
+
   // Flushes on the strand from any coroutine; throws what the send threw
   // (the batch stays queued for the flush loop to retry).
   template <class Owner>

@@ -11,6 +11,7 @@
 #include <asio/awaitable.hpp>
 #include <fmt/format.h>
 
+#include "distkit/compare.hpp"
 #include "distkit/counts.hpp"
 #include "distkit/detail/check_duration.hpp"
 #include "distkit/detail/checked.hpp"
@@ -118,6 +119,26 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
       const auto counts = co_await c.key_op(detail::ia::KeyOp::set, k, n);
       c.engine_.map().seed(k, counts);
       co_return counts.value;
+    });
+  }
+
+  // Conditional writes. inc_if (on the cumulative) and set_on_instance_if
+  // (on this instance's slice) decide on the local view, atomically under
+  // the key's lock, like LaxCounter::inc_if: done when called for a warm
+  // key, and a quota holds per process. set_if flushes the key, then
+  // compares and sets in Redis, atomically there.
+  asio::awaitable<Outcome<Counts>> inc_if(std::string_view key, Compare cmp, std::int64_t n) {
+    return decide(key, cmp, LocalWrite::inc, n);
+  }
+  asio::awaitable<Outcome<Counts>> set_on_instance_if(std::string_view key, Compare cmp, std::int64_t n) {
+    return decide(key, cmp, LocalWrite::set_on_instance, n);
+  }
+  asio::awaitable<Outcome<Counts>> set_if(std::string_view key, Compare cmp, std::int64_t n) {
+    return held<Outcome<Counts>>(key, [cmp, n](Self& c, std::string_view k) -> asio::awaitable<Outcome<Counts>> {
+      const auto done = co_await c.template flushed_then<detail::Acknowledged<Outcome<Counts>>>(
+          k, [&c, k, cmp, n] { return c.backend_->set_if(k, cmp, n); });
+      c.engine_.map().seed(k, {done.value.value, done.order});
+      co_return done.value;
     });
   }
 
@@ -262,11 +283,66 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
   template <class... Operand>
   asio::awaitable<detail::Acknowledged<Counts>> key_op(detail::ia::KeyOp op, std::string_view key,
                                                        Operand... operand) {
+    return flushed_then<detail::Acknowledged<Counts>>(
+        key, [this, op, key, operand...] { return backend_->acknowledged(op, key, operand...); });
+  }
+  template <class T, class Send>
+  asio::awaitable<T> flushed_then(std::string_view key, Send send) {
     co_await flush_key(key);
     try {
-      co_return co_await backend_->acknowledged(op, key, operand...);
+      co_return co_await send();
     } catch (...) {
       engine_.map().expire(key);
+      throw;
+    }
+  }
+
+  // inc_if and set_on_instance_if: the delta for a key whose view is `v`;
+  // `applied` says whether `cmp` held.
+  enum class LocalWrite { inc, set_on_instance };
+  static std::int64_t decided_delta(std::string_view key, const detail::DeltaMap<Counts>::View& v, Compare cmp,
+                                    LocalWrite write, std::int64_t n, bool& applied) {
+    const bool inc = write == LocalWrite::inc;
+    const auto current = detail::checked_add(inc ? v.remote.cumulative : v.remote.instance, v.local, "lax view");
+    applied = cmp.holds(current);
+    if (!applied || inc) return applied ? n : 0;
+    std::int64_t delta;
+    if (__builtin_sub_overflow(n, current, &delta)) detail::throw_overflow_on(key, "set_on_instance to", n);
+    return delta;
+  }
+  static Outcome<Counts> outcome_of(const detail::DeltaMap<Counts>::Change& c, bool applied) {
+    return {view_of(c.after), view_of(c.before), applied};
+  }
+
+  // Not a coroutine for a warm key, as update().
+  asio::awaitable<Outcome<Counts>> decide(std::string_view key, Compare cmp, LocalWrite write, std::int64_t n) {
+    bool applied = false;
+    auto rule = [&](const detail::DeltaMap<Counts>::View& v) { return decided_delta(key, v, cmp, write, n, applied); };
+    try {
+      if (n == std::numeric_limits<std::int64_t>::min()) detail::throw_overflow("operand", 0, n);  // as the strict one
+      if (auto change = engine_.decide_local(key, rule, check_counts)) return detail::ready(outcome_of(*change, applied));
+    } catch (...) {
+      return detail::failing<Outcome<Counts>>(write == LocalWrite::inc
+                                                  ? detail::failure_adding(key, n, detail::instance_aware_range)
+                                                  : std::current_exception());
+    }
+    return held<Outcome<Counts>>(key, [cmp, write, n](Self& c, std::string_view k) {
+      return c.decide_from_redis(k, cmp, write, n);
+    });
+  }
+
+  asio::awaitable<Outcome<Counts>> decide_from_redis(std::string_view key, Compare cmp, LocalWrite write,
+                                                     std::int64_t n) {
+    bool applied = false;
+    auto rule = [&](const detail::DeltaMap<Counts>::View& v) { return decided_delta(key, v, cmp, write, n, applied); };
+    try {
+      const auto change = co_await engine_.decide_fetched(key, rule, check_counts, [this](std::string_view k) {
+        return backend_->acknowledged(detail::ia::KeyOp::get, k);
+      });
+      co_return outcome_of(change, applied);
+    } catch (const Error& e) {
+      if (e.value() == errc::overflow && write == LocalWrite::inc)
+        detail::throw_overflow_on(key, "adding", n, detail::instance_aware_range);
       throw;
     }
   }

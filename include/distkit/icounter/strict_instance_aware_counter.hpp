@@ -8,6 +8,7 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
 
+#include "distkit/compare.hpp"
 #include "distkit/counts.hpp"
 #include "distkit/icounter/options.hpp"
 
@@ -46,6 +47,15 @@ class StrictInstanceAwareCounter {
   asio::awaitable<Counts> del(std::string_view key);              // {old cumulative, my old slice}
   asio::awaitable<Counts> del_on_instance(std::string_view key);  // {new cumulative, removed slice}
   asio::awaitable<void> clear();
+
+  // Conditional writes, each one atomic script: inc_if and set_if compare
+  // the cumulative, set_on_instance_if this instance's slice (a stale
+  // slice is 0). Not applied, nothing changes; the outcome's values are
+  // {cumulative, my slice} after and before.
+  asio::awaitable<Outcome<Counts>> inc_if(std::string_view key, Compare cmp, std::int64_t n);
+  asio::awaitable<Outcome<Counts>> set_if(std::string_view key, Compare cmp, std::int64_t n);
+  asio::awaitable<Outcome<Counts>> set_on_instance_if(std::string_view key, Compare cmp, std::int64_t n);
+
   // Takes this instance's slices out of the cumulatives, a bounded step per
   // script call. A slice whose cumulative would leave int64 without it stays
   // (overflow, naming the key); the others are gone.
@@ -62,6 +72,8 @@ class StrictInstanceAwareCounter {
   friend struct detail::Access;
   explicit StrictInstanceAwareCounter(std::shared_ptr<detail::ia::Family> family);
   asio::awaitable<Counts> call(std::string_view op, std::string_view key, std::int64_t operand);
+  asio::awaitable<Outcome<Counts>> conditional(std::string_view op, std::string_view key, Compare cmp,
+                                               std::int64_t operand);
 
   std::shared_ptr<detail::ia::Family> family_;
 };
