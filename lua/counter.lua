@@ -17,6 +17,7 @@ elseif op == 'inc_if' then     -- ARGV: field, comparison, operand, delta
   -- Returns {value, previous, applied}; not applied, nothing changes.
   local previous = field_or_zero(totals, ARGV[2])
   if not passes(previous, ARGV[3], ARGV[4]) then return {previous, previous, 0} end
+  if ARGV[5] == '0' then return {previous, previous, 1} end  -- applied; no HINCRBY by 0 creating the field
   local value = add_to_field(totals, ARGV[2], ARGV[5])
   if not value then return overflow_error(ARGV[2]) end
   return {value, previous, 1}

@@ -547,15 +547,17 @@ end
 local slice = epoch and mine[2] == epoch and mine[3]
 -- A conditional op (inc_if, set_if, set_on_instance_if; ARGV[9] comparison,
 -- ARGV[10] its operand) compares the cumulative, or (set_on_instance_if) the
--- caller's slice, and changes nothing when that fails. Its reply adds the
--- cumulative and slice before it, and 1 if it applied.
+-- caller's slice (0 if stale, or parked for good: set_on_instance replaces
+-- it as 0), and leaves the key as it is when that fails, or for an inc of 0.
+-- Its reply adds the cumulative and slice before it, and 1 if it applied.
 local before
 if string.sub(op, -3) == '_if' then
   op = string.sub(op, 1, -4)
-  before = {field_or_zero(cum, key), slice or '0'}
-  if not passes(op == 'set_on_instance' and before[2] or before[1], ARGV[9], ARGV[10]) then
+  before = {field_or_zero(cum, key), (not uncounted and slice) or '0'}
+  local applies = passes(op == 'set_on_instance' and before[2] or before[1], ARGV[9], ARGV[10])
+  if not applies or (op == 'inc' and operand == '0') then
     if pending then tools().step_mine() end
-    return reply(status, {before[1], before[2], before[1], before[2], 0})
+    return reply(status, {before[1], before[2], before[1], before[2], applies and 1 or 0})
   end
 end
 local result

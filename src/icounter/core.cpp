@@ -83,7 +83,8 @@ namespace {
 // Operands travel through Lua as strings and are negated there by text (to
 // take a slice away), which has no room for -INT64_MIN.
 [[noreturn]] void throw_key_overflow(std::string_view op, std::string_view key, std::int64_t operand) {
-  const std::string change = op.starts_with("inc") ? "adding" : fmt::format("{} to", op);
+  if (op.ends_with("_if")) op.remove_suffix(3);  // a conditional write's
+  const std::string change = op == "inc" ? "adding" : fmt::format("{} to", op);
   throw_overflow_on(key, change, operand, instance_aware_range);
 }
 

@@ -157,7 +157,8 @@ TEST_CASE("conditional writes: every comparison on a LaxInstanceAwareCounter: in
   CHECK(wrong == std::vector<std::string>{});
 }
 
-TEST_CASE("conditional writes: set_on_instance_if compares a stale slice (its key's epoch moved on) as 0") {
+TEST_CASE("conditional writes: set_on_instance_if compares a stale slice (its key's epoch moved on) as 0; an "
+          "instance-aware change of 0 writes nothing") {
   Env env;
   auto mine = StrictInstanceAwareCounter::create({.prefix = env.prefix, .connection = env.conn});
   auto other = StrictInstanceAwareCounter::create({.prefix = env.prefix, .connection = env.conn});
@@ -171,6 +172,12 @@ TEST_CASE("conditional writes: set_on_instance_if compares a stale slice (its ke
     CHECK(as_it_was == Outcome<Counts>{{100, 0}, {100, 0}, false});
     CHECK(as_zero == Outcome<Counts>{{107, 7}, {100, 0}, true});
     CHECK(others == Counts{107, 100});
+    // A change of 0, applied, writes nothing: no cumulative, no epoch.
+    const auto zero = co_await mine->inc_if("none", Compare::eq(0), 0);
+    CHECK(zero == Outcome<Counts>{{0, 0}, {0, 0}, true});
+    const std::string base = "{" + env.prefix.str() + "}:ia:v2:";
+    CHECK(server().command({"HEXISTS", base + "cum", "none"}) == "0");
+    CHECK(server().command({"HEXISTS", base + "epoch", "none"}) == "0");
     co_await mine->shutdown();
     co_await other->shutdown();
   }());
@@ -190,6 +197,17 @@ TEST_CASE("conditional writes: values past 2^53 are compared exactly; int64 over
     m.expect("lt(-(2^53 + 1))", co_await strict->set_if("big", Compare::lt(-big), 0), Out{big + 1, big + 1, false});
     co_await strict->set("neg", -big);
     m.expect("lt(-2^53)", co_await strict->set_if("neg", Compare::lt(-big + 1), 7), Out{7, -big, true});
+    co_await strict->set("neg", -100);  // negatives of different lengths
+    m.expect("-100 lt(-99)", co_await strict->inc_if("neg", Compare::lt(-99), 1), Out{-99, -100, true});
+    m.expect("-99 gt(-100)", co_await strict->inc_if("neg", Compare::gt(-100), 1), Out{-98, -99, true});
+    m.expect("-98 le(-100)", co_await strict->inc_if("neg", Compare::le(-100), 1), Out{-98, -98, false});
+    m.expect("gt(INT64_MIN)", co_await strict->inc_if("neg", Compare::gt(int64_min), 1), Out{-97, -98, true});
+    m.expect("eq(INT64_MIN)", co_await strict->inc_if("neg", Compare::eq(int64_min), 1), Out{-97, -97, false});
+    // Neither a failed comparison nor a change of 0 leaves a field behind.
+    m.expect("failed on a missing key", co_await strict->inc_if("none", Compare::gt(0), 1), Out{0, 0, false});
+    m.expect("0 on a missing key", co_await strict->inc_if("none", Compare::eq(0), 0), Out{0, 0, true});
+    m.expect("field of neither", server().command({"HEXISTS", "{" + env.prefix.str() + "}:totals", "none"}),
+             std::string("0"));
     co_await strict->set("max", int64_max);
     const std::optional<errc> overflow = errc::overflow, none, bad_key = errc::invalid_key;
     m.expect("strict overflow", co_await error_of(strict->inc_if("max", Compare::always(), 1)), overflow);
@@ -200,6 +218,7 @@ TEST_CASE("conditional writes: values past 2^53 are compared exactly; int64 over
     m.expect("lax overflow", co_await error_of(lax->inc_if("max", Compare::ge(0), 1)), overflow);
     m.expect("lax total after overflow", co_await lax->get("max"), int64_max);
     m.expect("lax set_if to INT64_MIN", co_await error_of(lax->set_if("min", Compare::always(), int64_min)), none);
+    m.expect("lax value set to INT64_MIN", co_await lax->get("min"), int64_min);
     m.expect("strict bad key", co_await error_of(strict->inc_if("bad:key", Compare::always(), 1)), bad_key);
     m.expect("lax bad key", co_await error_of(lax->inc_if("bad{key", Compare::always(), 1)), bad_key);
     co_await lax->shutdown();
@@ -207,27 +226,48 @@ TEST_CASE("conditional writes: values past 2^53 are compared exactly; int64 over
   CHECK(m.wrong == std::vector<std::string>{});
 }
 
-TEST_CASE("conditional writes: 8 threads x 10,000 lax inc_if(k, lt(5000), 1) on one key admit exactly 5,000",
-          "[concurrency]") {
+namespace {
+
+// 8 coroutines x 10,000 inc_if(k, lt(5,000), 1) on 4 threads, while the
+// counter flushes in the background; how many were admitted, and the total
+// Redis holds once they are flushed (`remote`).
+template <class Lax, class Remote>
+std::pair<int, std::int64_t> admitted_under_contention(Env& env, Lax& lax, Remote remote) {
+  constexpr int coroutines = 8, calls = 10'000, limit = 5'000;
+  std::atomic<int> admitted{0};
+  std::int64_t total = 0;
+  run(
+      env.io,
+      [&]() -> asio::awaitable<void> {
+        co_await concurrently(coroutines, [&](int) -> asio::awaitable<void> {
+          for (int i = 0; i < calls; ++i) {
+            const auto outcome = co_await lax.inc_if("k", Compare::lt(limit), 1);
+            if (outcome.applied) admitted.fetch_add(1);
+          }
+        });
+        co_await lax.flush();
+        total = co_await remote();
+        co_await lax.shutdown();
+      }(),
+      std::chrono::seconds(120), 4);
+  return {admitted.load(), total};
+}
+
+}  // namespace
+
+TEST_CASE("conditional writes: 8 coroutines on 4 threads x 10,000 lax inc_if(k, lt(5000), 1) on one key admit "
+          "exactly 5,000, flushing meanwhile", "[concurrency]") {
   Env env;
   auto strict = strict_on(env);
-  auto lax = lax_on(env, no_background_flush);  // the cached total never goes stale: no I/O
-  env(lax->get("k"));  // warm: every inc_if is decided locally
-  constexpr int threads = 8, calls = 10'000, limit = 5'000;
-  std::atomic<int> admitted{0};
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t)
-    pool.emplace_back([&] {
-      asio::io_context io;
-      run(io, [&]() -> asio::awaitable<void> {
-        for (int i = 0; i < calls; ++i)
-          if ((co_await lax->inc_if("k", Compare::lt(limit), 1)).applied) admitted.fetch_add(1);
-      }());
-    });
-  for (auto& t : pool) t.join();
-  env(lax->shutdown());
-  CHECK(admitted.load() == limit);
-  CHECK(env(strict->get("k")) == limit);
+  auto lax = lax_on(env);
+  CHECK(admitted_under_contention(env, *lax, [&] { return strict->get("k"); }) ==
+        std::pair<int, std::int64_t>{5'000, 5'000});
+  const auto prefix = unique_prefix("cond");
+  auto lax_ia = LaxInstanceAwareCounter::create({.prefix = prefix, .connection = env.conn});
+  const std::string cumulatives = "{" + prefix.str() + "}:ialax:v2:cum";
+  CHECK(admitted_under_contention(env, *lax_ia, [&]() -> asio::awaitable<std::int64_t> {
+          co_return std::stoll(server().command({"HGET", cumulatives, "k"}));
+        }) == std::pair<int, std::int64_t>{5'000, 5'000});
 }
 
 TEST_CASE("conditional writes: strict inc_if(k, le(limit - 1), 1) from two connections admits exactly the limit",

@@ -138,7 +138,8 @@ class DeltaMap {
     std::int64_t before = e.pending.load(std::memory_order_relaxed), after;
     Change change;
     do {
-      change.before = View{e.remote, checked_add(e.in_flight, before, "local delta"), e.synced_at};
+      // (in_flight + pending always fits: each add checked it, take() only moves between them)
+      change.before = View{e.remote, e.in_flight + before, e.synced_at};
       after = checked_add(before, decide(std::as_const(change.before)), "local delta");
       change.after = View{e.remote, checked_add(e.in_flight, after, "local delta"), e.synced_at};
       check(change.after);  // may throw: nothing has changed yet

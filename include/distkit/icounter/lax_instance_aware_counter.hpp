@@ -307,7 +307,8 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
     applied = cmp.holds(current);
     if (!applied || inc) return applied ? n : 0;
     std::int64_t delta;
-    if (__builtin_sub_overflow(n, current, &delta)) detail::throw_overflow_on(key, "set_on_instance to", n);
+    if (__builtin_sub_overflow(n, current, &delta))
+      detail::throw_overflow_on(key, "set_on_instance to", n, detail::instance_aware_range);
     return delta;
   }
   static Outcome<Counts> outcome_of(const detail::DeltaMap<Counts>::Change& c, bool applied) {
@@ -319,7 +320,9 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
     bool applied = false;
     auto rule = [&](const detail::DeltaMap<Counts>::View& v) { return decided_delta(key, v, cmp, write, n, applied); };
     try {
-      if (n == std::numeric_limits<std::int64_t>::min()) detail::throw_overflow("operand", 0, n);  // as the strict one
+      if (n == std::numeric_limits<std::int64_t>::min())  // as the strict one
+        detail::throw_overflow_on(key, write == LocalWrite::inc ? "adding" : "set_on_instance to", n,
+                                  detail::instance_aware_range);
       if (auto change = engine_.decide_local(key, rule, check_counts)) return detail::ready(outcome_of(*change, applied));
     } catch (...) {
       return detail::failing<Outcome<Counts>>(write == LocalWrite::inc
