@@ -68,6 +68,20 @@ asio::awaitable<std::int64_t> LaxCounter::update_from_redis(std::string_view key
 
 asio::awaitable<std::int64_t> LaxCounter::inc(std::string_view key, std::int64_t n) { return update(key, n); }
 
+void LaxCounter::add(std::string_view key, std::int64_t n) {
+  try {
+    engine_.add_unread(key, n, check_total);
+  } catch (...) {
+    std::rethrow_exception(detail::failure_adding(key, n));
+  }
+}
+
+std::optional<std::int64_t> LaxCounter::try_get(std::string_view key) {
+  const auto view = engine_.peek(key);
+  if (!view) return std::nullopt;
+  return detail::checked_add(view->remote, view->local, "lax total");
+}
+
 // dec(key, INT64_MIN) fails when awaited, not when called.
 asio::awaitable<std::int64_t> LaxCounter::dec(std::string_view key, std::int64_t n) {
   std::int64_t delta;

@@ -323,6 +323,34 @@ TEST_CASE("lax instance-aware: local estimate, flushed totals visible to a fresh
   }());
 }
 
+TEST_CASE("lax instance-aware: add() to a key never read waits for nothing; its flush brings the counts back, "
+          "which try_get() then shows") {
+  Env env;
+  auto a = lax(env);
+  auto b = lax(env);
+  env(b->inc("k", 10));
+  env(b->flush());
+  a->add("k", 3);
+  a->add("k", 4);
+  CHECK(a->try_get("k") == std::nullopt);
+  env(a->flush());
+  CHECK(a->try_get("k") == Counts{17, 7});
+  a->add("k");
+  CHECK(a->try_get("k") == Counts{18, 8});
+  try {
+    a->add("k", std::numeric_limits<std::int64_t>::min());
+    FAIL("an operand of INT64_MIN was taken");
+  } catch (const Error& e) {
+    CHECK(e.value() == errc::overflow);
+  }
+  env(a->flush());
+  auto reader = lax(env);
+  CHECK(env(reader->get("k")) == Counts{18, 0});
+  env(a->shutdown());
+  env(b->shutdown());
+  env(reader->shutdown());
+}
+
 TEST_CASE("lax instance-aware: set, del and del_on_instance flush first; clear_on_instance only mine") {
   Env env;
   auto a = lax(env);

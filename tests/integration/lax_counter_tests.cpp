@@ -363,6 +363,95 @@ TEST_CASE("lax counter: 1000 coroutines on 4 threads sharing one counter lose no
   CHECK(b == coroutines * incs / 2);
 }
 
+// ---- add() and try_get(): no I/O ---------------------------------------------------
+
+TEST_CASE_METHOD(LaxFixture, "lax counter: add() to a key never read waits for nothing; its flush brings the total "
+                             "back, which try_get() then shows") {
+  env(strict->set("k", 100));
+  lax->add("k", 5);
+  lax->add("k", 2);
+  CHECK(lax->try_get("k") == std::nullopt);  // never read: no view yet
+  CHECK(env(strict->get("k")) == 100);       // and nothing sent
+  env(lax->flush());
+  CHECK(lax->try_get("k") == 107);
+  CHECK(env(strict->get("k")) == 107);
+  lax->add("k", 1);  // read now: the view moves at once
+  CHECK(lax->try_get("k") == 108);
+  CHECK(lax->try_get("never") == std::nullopt);
+  CHECK_THROWS_AS(lax->add("bad:key", 1), Error);
+  env(strict->set("max", int64_max));
+  CHECK(env(lax->get("max")) == int64_max);
+  try {
+    lax->add("max", 1);
+    FAIL("add past int64 was taken");
+  } catch (const Error& e) {
+    CHECK(e.value() == errc::overflow);
+  }
+  env(lax->shutdown());
+  try {
+    lax->add("k", 1);
+    FAIL("add after shutdown() was taken");
+  } catch (const Error& e) {
+    CHECK(e.value() == errc::shut_down);
+  }
+}
+
+TEST_CASE("lax counter: add() from 4 threads on cold and warm keys loses nothing across flushes while connections "
+          "keep being killed", "[concurrency]") {
+  Env env;
+  auto lax = lax_on(env);
+  constexpr int keys = 200, threads = 4;
+  auto key = [](int i) { return "k" + std::to_string(i); };
+  env([&]() -> asio::awaitable<void> {
+    for (int i = 0; i < keys; i += 2) co_await lax->get(key(i));  // even keys warm, odd ones never read
+  }());
+  std::vector<std::atomic<std::int64_t>> made(keys);
+  std::atomic<int> kills{0}, adding{threads};
+  std::atomic<bool> killing{true};
+  std::jthread killer([&](std::stop_token stop) {
+    std::minstd_rand rng(std::random_device{}());
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    while (!stop.stop_requested() && std::chrono::steady_clock::now() < end) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50 + rng() % 150));  // pacing, not syncing
+      server().kill_clients();
+      ++kills;
+    }
+    killing = false;
+  });
+  std::vector<std::jthread> adders;
+  for (int t = 0; t < threads; ++t)
+    adders.emplace_back([&, t] {
+      for (int round = 0; killing; ++round)
+        for (int i = 0; i < keys; ++i) {
+          lax->add(key(i), t + 1);
+          made[static_cast<std::size_t>(i)] += t + 1;
+        }
+      --adding;
+    });
+  run(
+      env.io,
+      [&]() -> asio::awaitable<void> {
+        while (adding > 0) co_await sleep_for(std::chrono::milliseconds(10));  // the flush loop runs meanwhile
+        co_await retrying([&] { return lax->shutdown(); }, 10);
+      }(),
+      std::chrono::seconds(60), 2);
+  auto reader = strict_on(env);
+  int wrong = 0;
+  std::int64_t total_made = 0, total_in_redis = 0;
+  env([&]() -> asio::awaitable<void> {
+    for (int i = 0; i < keys; ++i) {
+      const auto in_redis = co_await reader->get(key(i));
+      wrong += in_redis != made[static_cast<std::size_t>(i)];
+      total_made += made[static_cast<std::size_t>(i)];
+      total_in_redis += in_redis;
+    }
+  }());
+  INFO(kills << " kills");
+  CHECK(kills > 0);
+  CHECK(total_in_redis == total_made);
+  CHECK(wrong == 0);
+}
+
 // ---- exactly-once under failure ---------------------------------------------
 
 TEST_CASE("lax counter: flushes are applied exactly once while connections keep being killed", "[concurrency]") {

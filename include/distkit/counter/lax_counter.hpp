@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -58,6 +59,16 @@ class LaxCounter : public std::enable_shared_from_this<LaxCounter> {
   // or a cached total older than allowed_lag, is read first.
   asio::awaitable<Outcome<std::int64_t>> inc_if(std::string_view key, Compare cmp, std::int64_t n);
   asio::awaitable<Outcome<std::int64_t>> set_if(std::string_view key, Compare cmp, std::int64_t n);
+
+  // Adds n, and returns at once: no I/O, no waiting, not even for a key
+  // seen for the first time (its flush brings its total back). For tight
+  // loops and code that is not a coroutine. Throws what inc would
+  // (invalid_key, overflow, shut_down), when called.
+  void add(std::string_view key, std::int64_t n = 1);
+  // The local view of a key this counter has read or flushed: its cached
+  // total (as of that read or flush) plus the local delta. nullopt for any
+  // other key. No I/O.
+  std::optional<std::int64_t> try_get(std::string_view key);
 
   asio::awaitable<void> flush();     // sends every local delta now
   // Refuses further ops (they throw shut_down), flushes, stops. If the last

@@ -119,6 +119,39 @@ class DeltaMap {
     return change->after;
   }
 
+  // add() that never waits for a read: a key not read yet (unknown, or
+  // known only by earlier such adds) keeps its delta unread, and the reply
+  // to the flush that sends it brings its remote value (settle()). Returns
+  // the view of a key already read; nullopt for one that is not.
+  template <class Check>
+  std::optional<View> add_unread(std::string_view key, std::int64_t n, Check&& check) {
+    if (auto view = add(key, n, check)) return view;
+    Shard& s = shard_for(key);
+    std::unique_lock lock(s.mutex);  // exclusive: no other add runs on an unread key meanwhile
+    if (closed_.load(std::memory_order_relaxed)) throw Error(errc::shut_down, "counter is shut down");
+    auto it = s.map.find(key);
+    if (it == s.map.end())
+      it = s.map.emplace(std::piecewise_construct, std::forward_as_tuple(key), std::forward_as_tuple()).first;
+    Entry& e = it->second;
+    if (e.seeded()) {  // read meanwhile
+      lock.unlock();
+      return add(key, n, check);
+    }
+    const std::int64_t after = checked_add(e.pending.load(std::memory_order_relaxed), n, "local delta");
+    check(View{Remote{}, checked_add(e.in_flight, after, "local delta"), {}});  // the remote part unknown yet
+    e.pending.store(after, std::memory_order_relaxed);
+    if (n != 0 && e.try_queue()) {
+      std::lock_guard dirty_lock(s.dirty_mutex);
+      s.dirty.push_back(&*it);
+    }
+    return std::nullopt;
+  }
+
+  // The view of a key already read, changing nothing; nullopt for another.
+  std::optional<View> peek(std::string_view key) {
+    return add(key, 0, [](const View&) {});
+  }
+
   struct Change {
     View before, after;
   };
@@ -281,6 +314,7 @@ class DeltaMap {
       it->second.remote = replies[i].value;
       it->second.set_order(replies[i].order);
       it->second.synced_at = now;
+      it->second.mark_seeded();  // a key add_unread() sent is read now
     }
   }
 

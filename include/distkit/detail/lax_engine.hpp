@@ -144,6 +144,25 @@ class LaxEngine {
     co_return *view;
   }
 
+  // The counters' add(): add_local() that never reads, not even a key seen
+  // for the first time (see DeltaMap::add_unread). The view, if the key has
+  // been read.
+  template <class Check>
+  std::optional<typename DeltaMap<Remote>::View> add_unread(std::string_view key, std::int64_t n, Check& check) {
+    throw_if_stopped();
+    RedisKey::validate(key);
+    auto view = map_->add_unread(key, n, check);
+    if (n != 0) note_activity();
+    return view;
+  }
+
+  // The counters' try_get(): the view of a key already read, or nullopt.
+  std::optional<typename DeltaMap<Remote>::View> peek(std::string_view key) {
+    throw_if_stopped();
+    RedisKey::validate(key);
+    return map_->peek(key);
+  }
+
   // A conditional write's hot path, not a coroutine: adds the delta
   // `decide(view)` returns for a warm key's view, atomically with that
   // decision (see DeltaMap::add_decided; `decide` may run more than once).
@@ -173,8 +192,7 @@ class LaxEngine {
   template <class Decide, class Check, class Fetch>
   asio::awaitable<typename DeltaMap<Remote>::Change> decide_fetched(std::string_view key, Decide decide, Check check,
                                                                     Fetch fetch) {
-    const auto nothing = [](const typename DeltaMap<Remote>::View&) { return std::int64_t{0}; };
-    const bool cached = map_->add_decided(key, nothing, check).has_value();
+    const bool cached = map_->peek(key).has_value();
     try {
       map_->seed(key, co_await fetch(key));
     } catch (const Error& e) {

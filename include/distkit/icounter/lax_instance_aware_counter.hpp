@@ -103,6 +103,25 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
   }
   asio::awaitable<Counts> get(std::string_view key) { return update(key, 0); }
 
+  // inc that returns at once: no I/O, no waiting, not even for a key seen
+  // for the first time (its flush brings its values back). For tight loops
+  // and code that is not a coroutine. Throws what inc would, when called.
+  void add(std::string_view key, std::int64_t n = 1) {
+    try {
+      if (n == std::numeric_limits<std::int64_t>::min()) detail::throw_overflow("operand", 0, n);  // as the strict one
+      engine_.add_unread(key, n, check_counts);
+    } catch (...) {
+      std::rethrow_exception(detail::failure_adding(key, n, detail::instance_aware_range));
+    }
+  }
+  // The local view of a key this instance has read or flushed; nullopt for
+  // any other key. No I/O.
+  std::optional<Counts> try_get(std::string_view key) {
+    const auto view = engine_.peek(key);
+    if (!view) return std::nullopt;
+    return view_of(*view);
+  }
+
   asio::awaitable<Counts> set_on_instance(std::string_view key, std::int64_t n) {
     return held<Counts>(key, [n](Self& c, std::string_view k) -> asio::awaitable<Counts> {
       if (n == std::numeric_limits<std::int64_t>::min())
