@@ -365,6 +365,27 @@ TEST_CASE("lax counter: 1000 coroutines on 4 threads sharing one counter lose no
 
 // ---- add() and try_get(): no I/O ---------------------------------------------------
 
+namespace {
+
+// Kills every client of the test server every 50 to 200 ms, for 3 s; then
+// `killing` turns false.
+struct ClientKiller {
+  std::atomic<int> kills{0};
+  std::atomic<bool> killing{true};
+  std::jthread thread{[this](std::stop_token stop) {
+    std::minstd_rand rng(std::random_device{}());
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    while (!stop.stop_requested() && std::chrono::steady_clock::now() < end) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50 + rng() % 150));  // pacing, not syncing
+      server().kill_clients();
+      ++kills;
+    }
+    killing = false;
+  }};
+};
+
+}  // namespace
+
 TEST_CASE_METHOD(LaxFixture, "lax counter: add() to a key never read waits for nothing; its flush brings the total "
                              "back, which try_get() then shows") {
   env(strict->set("k", 100));
@@ -406,22 +427,12 @@ TEST_CASE("lax counter: add() from 4 threads on cold and warm keys loses nothing
     for (int i = 0; i < keys; i += 2) co_await lax->get(key(i));  // even keys warm, odd ones never read
   }());
   std::vector<std::atomic<std::int64_t>> made(keys);
-  std::atomic<int> kills{0}, adding{threads};
-  std::atomic<bool> killing{true};
-  std::jthread killer([&](std::stop_token stop) {
-    std::minstd_rand rng(std::random_device{}());
-    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(3);
-    while (!stop.stop_requested() && std::chrono::steady_clock::now() < end) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50 + rng() % 150));  // pacing, not syncing
-      server().kill_clients();
-      ++kills;
-    }
-    killing = false;
-  });
+  std::atomic<int> adding{threads};
+  ClientKiller killer;
   std::vector<std::jthread> adders;
   for (int t = 0; t < threads; ++t)
     adders.emplace_back([&, t] {
-      for (int round = 0; killing; ++round)
+      for (int round = 0; killer.killing; ++round)
         for (int i = 0; i < keys; ++i) {
           lax->add(key(i), t + 1);
           made[static_cast<std::size_t>(i)] += t + 1;
@@ -446,8 +457,8 @@ TEST_CASE("lax counter: add() from 4 threads on cold and warm keys loses nothing
       total_in_redis += in_redis;
     }
   }());
-  INFO(kills << " kills");
-  CHECK(kills > 0);
+  INFO(killer.kills << " kills");
+  CHECK(killer.kills > 0);
   CHECK(total_in_redis == total_made);
   CHECK(wrong == 0);
 }
@@ -460,24 +471,13 @@ TEST_CASE("lax counter: flushes are applied exactly once while connections keep 
   constexpr int keys = 500;
   auto key = [](int i) { return "k" + std::to_string(i); };
   std::vector<std::int64_t> made(keys, 0);  // what the incs that returned added
-  std::atomic<int> kills{0};
-  std::atomic<bool> killing{true};
-  std::jthread killer([&](std::stop_token stop) {
-    std::minstd_rand rng(std::random_device{}());
-    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(3);
-    while (!stop.stop_requested() && std::chrono::steady_clock::now() < end) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50 + rng() % 150));  // pacing, not syncing
-      server().kill_clients();
-      ++kills;
-    }
-    killing = false;
-  });
+  ClientKiller killer;
   auto expect_link_trouble = [](const Error& e) {
     if (!link_trouble(e)) throw;
   };
   env(
       [&]() -> asio::awaitable<void> {
-        while (killing) {
+        while (killer.killing) {
           for (int i = 0; i < keys; ++i) {
             try {
               co_await lax->inc(key(i), i % 7 + 1);
@@ -503,8 +503,8 @@ TEST_CASE("lax counter: flushes are applied exactly once while connections keep 
   }());
   int wrong = 0;
   for (int i = 0; i < keys; ++i) wrong += in_redis[static_cast<std::size_t>(i)] != made[static_cast<std::size_t>(i)];
-  INFO(kills << " kills");
-  CHECK(kills > 0);
+  INFO(killer.kills << " kills");
+  CHECK(killer.kills > 0);
   CHECK(std::accumulate(in_redis.begin(), in_redis.end(), std::int64_t{0}) ==
         std::accumulate(made.begin(), made.end(), std::int64_t{0}));
   CHECK(wrong == 0);
