@@ -168,7 +168,7 @@ constexpr std::size_t warm_keys_per_thread = 16;
 std::uint64_t hot_path_ops(const Setup& s) { return s.quick ? 2'000'000 : 20'000'000; }
 
 template <class Lax>
-double lax_warm_inc_ops(const Setup& setup, int threads) {
+double lax_warm_inc_ops(const Setup& setup, int threads, Via via) {
   Session s(setup.port);
   // A long allowed_lag: the figure is the cost of an inc on a cached key.
   auto c = create<Lax>(s, 10s);
@@ -190,7 +190,12 @@ double lax_warm_inc_ops(const Setup& setup, int threads) {
         for (const auto& key : mine) co_await c->get(key);
         warmed.count_down();
         start.arrive_and_wait();  // blocks this thread's own io_context only
-        for (std::uint64_t i = 0; i < ops; ++i) co_await c->inc(mine[i % warm_keys_per_thread], 1);
+        for (std::uint64_t i = 0; i < ops; ++i) {
+          if (via == Via::add)
+            c->add(mine[i % warm_keys_per_thread], 1);
+          else
+            co_await c->inc(mine[i % warm_keys_per_thread], 1);
+        }
       }, asio::detached);
       local.run();
     });
@@ -390,9 +395,9 @@ double strict_inc_p50_us(const Setup& s, Kind kind, std::size_t ops) {
   return kind == Kind::plain ? strict_inc_p50_us<StrictCounter>(s, ops)
                              : strict_inc_p50_us<StrictInstanceAwareCounter>(s, ops);
 }
-double lax_warm_inc_ops(const Setup& s, Kind kind, int threads) {
-  return kind == Kind::plain ? lax_warm_inc_ops<LaxCounter>(s, threads)
-                             : lax_warm_inc_ops<LaxInstanceAwareCounter>(s, threads);
+double lax_warm_inc_ops(const Setup& s, Kind kind, int threads, Via via) {
+  return kind == Kind::plain ? lax_warm_inc_ops<LaxCounter>(s, threads, via)
+                             : lax_warm_inc_ops<LaxInstanceAwareCounter>(s, threads, via);
 }
 LoadResult lax_under_load(const Setup& s, Kind kind) {
   return kind == Kind::plain ? lax_under_load<LaxCounter>(s) : lax_under_load<LaxInstanceAwareCounter>(s);
@@ -408,21 +413,44 @@ double lax_bytes_per_key(const Setup& s, Kind kind) {
 // overflow checks and no flushing, on the same keys. With several threads,
 // each has a map of its own: nothing is shared, so this is how far the
 // machine itself scales at the moment.
-double bare_map_ops(const Setup& setup, int threads) {
+namespace {
+
+struct BareMap {
+  std::shared_mutex mutex;
+  std::unordered_map<std::string, std::atomic<std::int64_t>> map;
+  void bump(const std::string& key) {
+    std::shared_lock lock(mutex);
+    map.find(key)->second.fetch_add(1, std::memory_order_relaxed);
+  }
+};
+
+// The awaitable floor: the bare map's work inside a trivial awaitable.
+asio::awaitable<void> bumped(BareMap& m, const std::string& key) {
+  m.bump(key);
+  co_return;
+}
+
+}  // namespace
+
+double bare_map_ops(const Setup& setup, int threads, Via via) {
   const std::uint64_t ops = hot_path_ops(setup);
   std::latch start(threads + 1);
   std::vector<std::thread> workers;
   for (int t = 0; t < threads; ++t)
     workers.emplace_back([&, t] {
       const auto keys = make_keys(fmt::format("w{}-", t).c_str(), warm_keys_per_thread);
-      std::shared_mutex mutex;
-      std::unordered_map<std::string, std::atomic<std::int64_t>> map;
-      for (const auto& k : keys) map[k] = 0;
+      BareMap m;
+      for (const auto& k : keys) m.map[k] = 0;
       start.arrive_and_wait();
-      for (std::uint64_t i = 0; i < ops; ++i) {
-        std::shared_lock lock(mutex);
-        map.find(keys[i % warm_keys_per_thread])->second.fetch_add(1, std::memory_order_relaxed);
+      if (via == Via::add) {
+        for (std::uint64_t i = 0; i < ops; ++i) m.bump(keys[i % warm_keys_per_thread]);
+        return;
       }
+      asio::io_context local;
+      asio::co_spawn(local, [&]() -> asio::awaitable<void> {
+        for (std::uint64_t i = 0; i < ops; ++i) co_await bumped(m, keys[i % warm_keys_per_thread]);
+      }, asio::detached);
+      local.run();
     });
   start.arrive_and_wait();
   const auto t0 = Clock::now();

@@ -34,8 +34,11 @@ ThroughputResult strict_inc_throughput(const Setup& s, Kind kind);  // 64 corout
 double strict_inc_p50_us(const Setup& s, Kind kind, std::size_t ops);  // one coroutine, `ops` sequential ops
 
 // shared_mutex + unordered_map + fetch_add, each thread on a map of its own.
-double bare_map_ops(const Setup& s, int threads);
-double lax_warm_inc_ops(const Setup& s, Kind kind, int threads);  // co_await inc on warm keys, ops/s in all
+// How an op is made: a plain call (add(), the bare map's bump) or co_await
+// of an awaitable (inc, the bare map's bump inside a trivial awaitable).
+enum class Via { add, awaited };
+double bare_map_ops(const Setup& s, int threads, Via via = Via::add);
+double lax_warm_inc_ops(const Setup& s, Kind kind, int threads, Via via = Via::awaited);  // warm keys, ops/s in all
 
 struct LoadResult {
   double script_calls_per_key_delta = 0;
