@@ -83,23 +83,20 @@ struct RoutedOp final : Op {
   void complete(std::exception_ptr error, Reply reply) override {
     auto r = std::move(router);
     if (!error && !reply.is_error()) return post_outcome(std::move(handler), nullptr, std::move(reply));
-    errc code{};
-    std::string why;
+    std::optional<std::string> refused;  // the node's reason, if it refused the command
     if (error) {
       try {
         std::rethrow_exception(error);
       } catch (const Error& e) {
-        code = e.value();
-        if (code == errc::not_applied) why = std::string(e.reason());
+        refused = r->refusal_in(e);
       } catch (...) {
       }
-      if (code == errc::connection_lost) r->refresh_soon();  // the master may have died
     }
-    const bool take = error ? code == errc::not_applied : redirect_in(reply) || says_try_again(reply);
+    const bool take = error ? refused.has_value() : redirect_in(reply) || says_try_again(reply);
     if (!take) return post_outcome(std::move(handler), std::move(error), std::move(reply));
     try {
       // Called by `node`'s own code, so it is alive.
-      Router::Outcome first{{node.options().host, node.options().port}, std::nullopt, std::move(why)};
+      Router::Outcome first{{node.options().host, node.options().port}, std::nullopt, refused.value_or("")};
       if (!error) first.reply = std::move(reply);
       Router::take_over(std::move(r), std::move(handler), resend_form(*this), script, deadline, slot,
                         std::move(first));
@@ -158,6 +155,12 @@ void Router::take_over(std::shared_ptr<Router> self, Handler handler, Command cm
       asio::detached);
 }
 
+std::optional<std::string> Router::refusal_in(const Error& e) {
+  if (e.value() == errc::connection_lost) refresh_soon();  // the master may have died
+  if (e.value() != errc::not_applied) return std::nullopt;
+  return std::string(e.reason());
+}
+
 std::shared_ptr<ConnectionImpl> Router::open_node_of(std::uint16_t slot) {
   std::lock_guard lock(mutex_);
   const Address* owner = map_.owner(slot);
@@ -199,11 +202,9 @@ asio::awaitable<Reply> Router::route(std::shared_ptr<Router> /*self, held*/, Com
       try {
         reply = co_await connection->exec(Command(cmd), script, deadline, asked.has_value());
       } catch (const Error& e) {
-        if (e.value() != errc::not_applied) {
-          if (e.value() == errc::connection_lost) refresh_soon();  // the master may have died
-          throw;
-        }
-        why = std::string(e.reason());
+        auto refused = refusal_in(e);
+        if (!refused) throw;
+        why = std::move(*refused);
       }
       asked.reset();
     }

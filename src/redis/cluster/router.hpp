@@ -63,6 +63,11 @@ class Router final : public Backend, public std::enable_shared_from_this<Router>
   static void take_over(std::shared_ptr<Router> self, Handler handler, Command cmd, const Script* script,
                         Clock::time_point deadline, std::uint16_t slot, std::optional<Outcome> first);
 
+  // What a node's failure of a command means here: for not_applied (the
+  // node refused it: it did not run) its reason, for route() to send it
+  // again; nullopt for any other, the caller's. A lost link asks for a
+  // map refresh (the master may have died).
+  std::optional<std::string> refusal_in(const Error& e);
   // The connection to `master`, opened on first use. Any thread.
   std::shared_ptr<ConnectionImpl> node(const Address& master);
   // The open connection to the master of `slot` if it is known and was
