@@ -528,84 +528,143 @@ elseif op == 'clear_on_instance' then  -- ARGV[7] HSCAN cursor; repeated until i
   return reply(status, {cursor, over and 1 or 0, stuck})
 end
 
--- Single-key operations. ARGV[7] key, ARGV[8] operand (ARGV[9..10]: see `before`).
-local key, operand = ARGV[7], ARGV[8]
-local epoch = redis.call('HGET', epochs, key)  -- false if none
--- The caller's current slice of key (false if none or stale), whether its
--- parked slices wait, and whether that slice is one still parked because it
--- cannot come back (its cumulative would leave int64): it is then not
--- counted, and only an op that replaces or removes it may go on.
-local mine = redis.call('HMGET', my_inst, 'p', 'e:' .. key, 's:' .. key)
-local pending, uncounted = mine[1], false
-if pending then
-  if tools().unpark(key) then
-    mine = redis.call('HMGET', my_inst, 'p', 'e:' .. key, 's:' .. key)
+-- Single-key operations: apply(op, key, operand, comparison, its operand)
+-- runs one on the caller's current slice of `key` and returns its reply;
+-- nil and the key on overflow, having changed nothing. Its caller steps
+-- the caller's pending unparking afterwards.
+local pending = false  -- whether the caller's parked slices wait to come back
+local function apply(op, key, operand, kind, against)
+  local epoch = redis.call('HGET', epochs, key)  -- false if none
+  -- The caller's current slice of key (false if none or stale), and whether
+  -- that slice is one still parked because it cannot come back (its
+  -- cumulative would leave int64): it is then not counted, and only an op
+  -- that replaces or removes it may go on.
+  local mine, uncounted = redis.call('HMGET', my_inst, 'p', 'e:' .. key, 's:' .. key), false
+  if mine[1] then
+    pending = true
+    if tools().unpark(key) then
+      mine = redis.call('HMGET', my_inst, 'p', 'e:' .. key, 's:' .. key)
+    else
+      mine, uncounted = redis.call('HMGET', my_park, 'p', 'e:' .. key, 's:' .. key), true
+    end
+  end
+  local slice = epoch and mine[2] == epoch and mine[3]
+  -- A conditional op (inc_if, set_if, set_on_instance_if) compares the
+  -- cumulative, or (set_on_instance_if) the caller's slice (0 if stale, or
+  -- parked for good: set_on_instance replaces it as 0), and leaves the key
+  -- as it is when that fails, or for an inc of 0. Its reply adds the
+  -- cumulative and slice before it, and 1 if it applied.
+  local before
+  if string.sub(op, -3) == '_if' then
+    op = string.sub(op, 1, -4)
+    before = {field_or_zero(cum, key), (not uncounted and slice) or '0'}
+    local applies = passes(op == 'set_on_instance' and before[2] or before[1], kind, against)
+    if not applies or (op == 'inc' and operand == '0') then
+      return {before[1], before[2], before[1], before[2], applies and 1 or 0}
+    end
+  end
+  if uncounted then
+    if op == 'inc' then return nil, key .. ' (a parked slice of it cannot come back)' end
+    -- The op replaces or removes that slice (get only reads it): it leaves
+    -- the park, never having been counted.
+    if op ~= 'get' then redis.call('HDEL', my_park, 's:' .. key, 'e:' .. key) end
+  end
+
+  local result
+  if op == 'get' then
+    result = {field_or_zero(cum, key), slice or '0'}
+  elseif op == 'inc' then
+    local new_total, new_slice = inc(key, operand, epoch or new_epoch(key), slice)
+    if not new_total then return nil, key end
+    result = {new_total, new_slice}
+  elseif op == 'set' then
+    redis.call('HSET', cum, key, operand)
+    redis.call('HSET', my_inst, 's:' .. key, operand, 'e:' .. key, new_epoch(key))
+    result = {operand, operand}
+  elseif op == 'set_on_instance' then
+    slice = slice or '0'
+    if uncounted then slice = '0' end  -- nothing of it to take out of the cumulative
+    if slice ~= '0' and not add_to_field(cum, key, negate(slice)) then return nil, key end
+    local new_total = add_to_field(cum, key, operand)
+    if not new_total then
+      if slice ~= '0' then add_to_field(cum, key, slice) end
+      return nil, key
+    end
+    redis.call('HSET', my_inst, 's:' .. key, operand, 'e:' .. key, epoch or new_epoch(key))
+    result = {new_total, operand}
+  elseif op == 'del' then
+    result = {field_or_zero(cum, key), slice or '0'}
+    redis.call('HDEL', cum, key)
+    redis.call('HDEL', epochs, key)
+    redis.call('HDEL', my_inst, 's:' .. key, 'e:' .. key)
+  elseif op == 'del_on_instance' then
+    slice = slice or '0'
+    local total = field_or_zero(cum, key)
+    if slice ~= '0' and not uncounted then
+      total = add_to_field(cum, key, negate(slice))
+      if not total then return nil, key end  -- the others' sum is beyond int64
+    end
+    redis.call('HDEL', my_inst, 's:' .. key, 'e:' .. key)
+    result = {total, slice}
   else
-    mine, uncounted = redis.call('HMGET', my_park, 'p', 'e:' .. key, 's:' .. key), true
+    return error('unknown instance-aware operation ' .. tostring(op))
   end
-end
-local slice = epoch and mine[2] == epoch and mine[3]
--- A conditional op (inc_if, set_if, set_on_instance_if; ARGV[9] comparison,
--- ARGV[10] its operand) compares the cumulative, or (set_on_instance_if) the
--- caller's slice (0 if stale, or parked for good: set_on_instance replaces
--- it as 0), and leaves the key as it is when that fails, or for an inc of 0.
--- Its reply adds the cumulative and slice before it, and 1 if it applied.
-local before
-if string.sub(op, -3) == '_if' then
-  op = string.sub(op, 1, -4)
-  before = {field_or_zero(cum, key), (not uncounted and slice) or '0'}
-  local applies = passes(op == 'set_on_instance' and before[2] or before[1], ARGV[9], ARGV[10])
-  if not applies or (op == 'inc' and operand == '0') then
-    if pending then tools().step_mine() end
-    return reply(status, {before[1], before[2], before[1], before[2], applies and 1 or 0})
-  end
-end
-local result
-if uncounted then
-  if op == 'inc' then return overflow_error(key .. ' (a parked slice of it cannot come back)') end
-  -- The op replaces or removes that slice (get only reads it): it leaves
-  -- the park, never having been counted.
-  if op ~= 'get' then redis.call('HDEL', my_park, 's:' .. key, 'e:' .. key) end
+  if before then return {result[1], result[2], before[1], before[2], 1} end
+  return result
 end
 
-if op == 'get' then
-  result = {field_or_zero(cum, key), slice or '0'}
-elseif op == 'inc' then
-  local new_total, new_slice = inc(key, operand, epoch or new_epoch(key), slice)
-  if not new_total then return overflow_error(key) end
-  result = {new_total, new_slice}
-elseif op == 'set' then
-  redis.call('HSET', cum, key, operand)
-  redis.call('HSET', my_inst, 's:' .. key, operand, 'e:' .. key, new_epoch(key))
-  result = {operand, operand}
-elseif op == 'set_on_instance' then
-  slice = slice or '0'
-  if uncounted then slice = '0' end  -- nothing of it to take out of the cumulative
-  if slice ~= '0' and not add_to_field(cum, key, negate(slice)) then return overflow_error(key) end
-  local new_total = add_to_field(cum, key, operand)
-  if not new_total then
-    if slice ~= '0' then add_to_field(cum, key, slice) end
-    return overflow_error(key)
+if op == 'all' then
+  -- A batch: ARGV[7] the op of every item, then the items (key; key,
+  -- operand; or key, operand, comparison, its operand), applied in order
+  -- (a key given twice, twice). Reply: each item's, flat. All or nothing:
+  -- if an item would overflow, what the items before it wrote is put back
+  -- as it was (an epoch handed out stays used) and the call fails.
+  local each = ARGV[7]
+  local stride = (each == 'get' and 1) or (string.sub(each, -3) == '_if' and 4) or 2
+  if (#ARGV - 7) / stride > 100 then return redis.error_reply('ERR a batch has at most 100 items') end
+  local keys, known = {}, {}
+  for at = 8, #ARGV, stride do
+    if not known[ARGV[at]] then
+      known[ARGV[at]] = true
+      keys[#keys + 1] = ARGV[at]
+    end
   end
-  redis.call('HSET', my_inst, 's:' .. key, operand, 'e:' .. key, epoch or new_epoch(key))
-  result = {new_total, operand}
-elseif op == 'del' then
-  result = {field_or_zero(cum, key), slice or '0'}
-  redis.call('HDEL', cum, key)
-  redis.call('HDEL', epochs, key)
-  redis.call('HDEL', my_inst, 's:' .. key, 'e:' .. key)
-elseif op == 'del_on_instance' then
-  slice = slice or '0'
-  local total = field_or_zero(cum, key)
-  if slice ~= '0' and not uncounted then
-    total = add_to_field(cum, key, negate(slice))
-    if not total then return overflow_error(key) end  -- the others' sum is beyond int64
+  -- Parked slices come back first: what the undo keeps is then only what
+  -- the items change.
+  pending = redis.call('HEXISTS', my_inst, 'p') == 1
+  if pending then for _, k in ipairs(keys) do tools().unpark(k) end end
+  local saved = {}
+  if each ~= 'get' and #keys > 0 then
+    local fields = {}
+    for _, k in ipairs(keys) do
+      fields[#fields + 1] = 's:' .. k
+      fields[#fields + 1] = 'e:' .. k
+    end
+    saved = {{cum, keys, redis.call('HMGET', cum, unpack(keys))},
+             {epochs, keys, redis.call('HMGET', epochs, unpack(keys))},
+             {my_inst, fields, redis.call('HMGET', my_inst, unpack(fields))},
+             {my_park, fields, redis.call('HMGET', my_park, unpack(fields))}}
   end
-  redis.call('HDEL', my_inst, 's:' .. key, 'e:' .. key)
-  result = {total, slice}
-else
-  return redis.error_reply('ERR unknown instance-aware operation ' .. tostring(op))
+  local out = {}
+  for at = 8, #ARGV, stride do
+    local result, overflowed = apply(each, ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3])
+    if not result then
+      for _, s in ipairs(saved) do
+        for j, field in ipairs(s[2]) do
+          if s[3][j] then redis.call('HSET', s[1], field, s[3][j]) else redis.call('HDEL', s[1], field) end
+        end
+      end
+      if pending then tools().step_mine() end
+      return overflow_error(overflowed)
+    end
+    for _, v in ipairs(result) do out[#out + 1] = v end
+  end
+  if pending then tools().step_mine() end
+  return reply(status, out)
 end
+
+-- One op: ARGV[7] key, ARGV[8] operand, ARGV[9..10] comparison and its operand.
+local result, overflowed = apply(op, ARGV[7], ARGV[8], ARGV[9], ARGV[10])
 if pending then tools().step_mine() end
-if before then result = {result[1], result[2], before[1], before[2], 1} end
+if not result then return overflow_error(overflowed) end
 return reply(status, result)

@@ -10,6 +10,7 @@
 #include "reply_parse.hpp"
 #include "scripts.hpp"
 #include "shards/fan_out.hpp"
+#include "shards/in_calls.hpp"
 #include "shards/layout.hpp"
 
 namespace distkit::detail {
@@ -84,6 +85,30 @@ asio::awaitable<Outcome<std::int64_t>> CounterStore::conditional(std::string_vie
     if (e.value() == errc::overflow) throw_overflow_on(key, "adding", operand);  // only inc_if can overflow
     throw;
   }
+}
+
+template <class T, class Decode>
+asio::awaitable<std::vector<Acknowledged<T>>> CounterStore::batch(std::string_view op, const BatchItems& items,
+                                                                  Decode decode) {
+  co_return co_await shards::in_calls<Acknowledged<T>>(
+      items, keys_.size(),
+      [&](std::size_t shard, std::span<const BatchItem> part) -> asio::awaitable<std::vector<Acknowledged<T>>> {
+        const Reply r = co_await call(keys_[shard].all(op, part));
+        std::vector<Acknowledged<T>> out;
+        out.reserve(part.size());
+        for (auto& value : decode(r, part.size())) out.push_back({std::move(value), r.order});
+        co_return out;
+      });
+}
+
+asio::awaitable<std::vector<Acknowledged<std::int64_t>>> CounterStore::all(std::string_view op,
+                                                                           const BatchItems& items) {
+  return batch<std::int64_t>(op, items, counter_script::decode_values);
+}
+
+asio::awaitable<std::vector<Acknowledged<Outcome<std::int64_t>>>> CounterStore::all_if(std::string_view op,
+                                                                                       const BatchItems& items) {
+  return batch<Outcome<std::int64_t>>(op, items, counter_script::decode_outcomes);
 }
 
 asio::awaitable<Acknowledged<std::int64_t>> CounterStore::del(std::string_view key) {

@@ -33,6 +33,11 @@ class CounterStore {
   // inc_if or set_if: `operand` if `cmp` holds, atomically in Redis.
   asio::awaitable<Outcome<std::int64_t>> conditional(std::string_view op, std::string_view key, Compare cmp,
                                                      std::int64_t operand);
+  // A batch of `op` (get, inc, set): a value per item, with its reply's
+  // order; or of inc_if, set_if (all_if). See shards::in_calls.
+  asio::awaitable<std::vector<Acknowledged<std::int64_t>>> all(std::string_view op, const BatchItems& items);
+  asio::awaitable<std::vector<Acknowledged<Outcome<std::int64_t>>>> all_if(std::string_view op,
+                                                                           const BatchItems& items);
   asio::awaitable<Acknowledged<std::int64_t>> del(std::string_view key);  // the old total
   // Every sub-family, one after the other; each one's reply order.
   asio::awaitable<std::vector<std::uint64_t>> clear();
@@ -46,6 +51,8 @@ class CounterStore {
   asio::awaitable<redis::Reply> call(redis::Command cmd);
   asio::awaitable<redis::Reply> check_then_call(redis::Command cmd);
   const counter_script::Keys& keys_of(std::string_view key) const;
+  template <class T, class Decode>
+  asio::awaitable<std::vector<Acknowledged<T>>> batch(std::string_view op, const BatchItems& items, Decode decode);
   asio::awaitable<std::vector<Acknowledged<std::int64_t>>> flush_part(std::string_view writer, std::uint64_t sequence,
                                                                       std::size_t shard,
                                                                       const std::vector<KeyDelta>& part);

@@ -5,6 +5,7 @@
 #include "counter_store.hpp"
 #include "distkit/detail/checked.hpp"
 #include "distkit/detail/holding.hpp"
+#include "distkit/detail/lax_batch.hpp"
 #include "instance_id.hpp"
 
 namespace distkit {
@@ -164,6 +165,43 @@ asio::awaitable<Outcome<std::int64_t>> LaxCounter::conditional_from_redis(std::s
     if (e.value() == errc::overflow && write == Write::inc) detail::throw_overflow_on(key, "adding", n);
     throw;
   }
+}
+
+template <class R, class Apply>
+asio::awaitable<std::vector<R>> LaxCounter::batch(detail::BatchItems items, bool stale_too, Apply apply) {
+  return detail::holding_items<std::vector<R>>(
+      shared_from_this(), std::move(items), [stale_too, apply](LaxCounter& c, const detail::BatchItems& i) {
+        return detail::lax_batch<R>(
+            c.engine_, i, stale_too, [&c](const detail::BatchItems& keys) { return c.store_->all("get", keys); },
+            [&c, apply](const detail::BatchItem& item) { return apply(c, item); });
+      });
+}
+
+asio::awaitable<std::vector<std::int64_t>> LaxCounter::get_all(KeyList keys) {
+  return batch<std::int64_t>(detail::batch_items(keys), true,
+                             [](LaxCounter& c, const detail::BatchItem& item) { return c.get(item.key); });
+}
+
+asio::awaitable<std::vector<std::int64_t>> LaxCounter::inc_all(const std::vector<Change>& items) {
+  return batch<std::int64_t>(detail::batch_items(items), false,
+                             [](LaxCounter& c, const detail::BatchItem& item) { return c.inc(item.key, item.n); });
+}
+
+asio::awaitable<std::vector<std::int64_t>> LaxCounter::set_all(const std::vector<Change>& items) {
+  return batch<std::int64_t>(detail::batch_items(items), true,
+                             [](LaxCounter& c, const detail::BatchItem& item) { return c.set(item.key, item.n); });
+}
+
+asio::awaitable<std::vector<Outcome<std::int64_t>>> LaxCounter::inc_all_if(const std::vector<ConditionalChange>& items) {
+  return batch<Outcome<std::int64_t>>(detail::batch_items(items), true, [](LaxCounter& c, const detail::BatchItem& item) {
+    return c.inc_if(item.key, item.cmp, item.n);
+  });
+}
+
+asio::awaitable<std::vector<Outcome<std::int64_t>>> LaxCounter::set_all_if(const std::vector<ConditionalChange>& items) {
+  return batch<Outcome<std::int64_t>>(detail::batch_items(items), true, [](LaxCounter& c, const detail::BatchItem& item) {
+    return c.set_if(item.key, item.cmp, item.n);
+  });
 }
 
 // del and clear flush first, so that Redis holds every delta the caller has

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "distkit/compare.hpp"
+#include "distkit/detail/batch_items.hpp"
 #include "distkit/detail/delta_map.hpp"
 #include "distkit/redis/command.hpp"
 #include "distkit/redis/reply.hpp"
@@ -25,6 +26,8 @@ class Keys {
   redis::Command begin(std::string_view op) const;
   // inc_if or set_if of `key`: `operand` (a delta or a value) if `cmp` holds.
   redis::Command conditional(std::string_view op, std::string_view key, Compare cmp, std::int64_t operand) const;
+  // A batch of `op` (get, inc, set, inc_if, set_if) on at most 100 items.
+  redis::Command all(std::string_view op, std::span<const BatchItem> items) const;
   // A flush batch of `writer` (applied once per writer and sequence).
   redis::Command flush(std::string_view writer, std::uint64_t sequence, std::span<const KeyDelta> batch) const;
 
@@ -45,5 +48,8 @@ struct FlushOutcome {
 FlushOutcome decode_flush(const redis::Reply& r, std::size_t keys);
 // inc_if's and set_if's {value, previous, applied}; throws as decode_flush.
 Outcome<std::int64_t> decode_outcome(const redis::Reply& r);
+// A batch's reply: a value per item, or (decode_outcomes) an outcome.
+std::vector<std::int64_t> decode_values(const redis::Reply& r, std::size_t items);
+std::vector<Outcome<std::int64_t>> decode_outcomes(const redis::Reply& r, std::size_t items);
 
 }  // namespace distkit::detail::counter_script

@@ -1,6 +1,7 @@
 #include "distkit/counter/strict_counter.hpp"
 
 #include "counter_store.hpp"
+#include "distkit/detail/batch_items.hpp"
 #include "distkit/detail/checked.hpp"
 #include "distkit/detail/holding.hpp"
 
@@ -53,6 +54,42 @@ asio::awaitable<Outcome<std::int64_t>> StrictCounter::set_if(std::string_view ke
   return holding<Outcome<std::int64_t>>(store_, key, [cmp, n](CounterStore& s, std::string_view k) {
     return s.conditional("set_if", k, cmp, n);
   });
+}
+
+namespace {
+
+using Values = std::vector<std::int64_t>;
+using Outcomes = std::vector<Outcome<std::int64_t>>;
+
+asio::awaitable<Values> all(std::shared_ptr<CounterStore> store, std::string_view op, detail::BatchItems items) {
+  return detail::holding_items<Values>(
+      std::move(store), std::move(items), [op](CounterStore& s, const detail::BatchItems& i) -> asio::awaitable<Values> {
+        co_return detail::values_of(co_await s.all(op, i));
+      });
+}
+
+asio::awaitable<Outcomes> all_if(std::shared_ptr<CounterStore> store, std::string_view op, detail::BatchItems items) {
+  return detail::holding_items<Outcomes>(
+      std::move(store), std::move(items),
+      [op](CounterStore& s, const detail::BatchItems& i) -> asio::awaitable<Outcomes> {
+        co_return detail::values_of(co_await s.all_if(op, i));
+      });
+}
+
+}  // namespace
+
+asio::awaitable<Values> StrictCounter::get_all(KeyList keys) { return all(store_, "get", detail::batch_items(keys)); }
+asio::awaitable<Values> StrictCounter::inc_all(const std::vector<Change>& items) {
+  return all(store_, "inc", detail::batch_items(items));
+}
+asio::awaitable<Values> StrictCounter::set_all(const std::vector<Change>& items) {
+  return all(store_, "set", detail::batch_items(items));
+}
+asio::awaitable<Outcomes> StrictCounter::inc_all_if(const std::vector<ConditionalChange>& items) {
+  return all_if(store_, "inc_if", detail::batch_items(items));
+}
+asio::awaitable<Outcomes> StrictCounter::set_all_if(const std::vector<ConditionalChange>& items) {
+  return all_if(store_, "set_if", detail::batch_items(items));
 }
 
 asio::awaitable<void> StrictCounter::clear() {

@@ -129,6 +129,42 @@ asio::awaitable<Acknowledged<Outcome<Counts>>> Core::conditional(std::string_vie
   co_return Acknowledged<Outcome<Counts>>{reply.outcome, r.order};
 }
 
+redis::Command Core::all_command(std::string_view op, std::span<const BatchItem> items) {
+  throw_if_stopped();
+  redis::Command cmd = begin("all");
+  cmd.push(op);
+  const bool conditional = op.ends_with("_if");
+  for (const auto& item : items) {
+    cmd.push(item.key);
+    if (op == "get") continue;
+    cmd.push(item.n);
+    if (conditional) cmd.push(item.cmp.name()).push(item.cmp.value());
+  }
+  touch();
+  return cmd;
+}
+
+template <class T, class Decode>
+asio::awaitable<std::vector<Acknowledged<T>>> Core::batch(std::string_view op, std::span<const BatchItem> items,
+                                                          Decode decode) {
+  const redis::Reply r = co_await scripts::instance_aware.call(*options_.connection, all_command(op, items));
+  Header header;
+  std::vector<Acknowledged<T>> out;
+  out.reserve(items.size());
+  for (auto& value : decode(r, items.size(), header)) out.push_back({std::move(value), r.order});
+  note(header, r.order);
+  co_return out;
+}
+
+asio::awaitable<std::vector<Acknowledged<Counts>>> Core::all(std::string_view op, std::span<const BatchItem> items) {
+  return batch<Counts>(op, items, decode_all);
+}
+
+asio::awaitable<std::vector<Acknowledged<Outcome<Counts>>>> Core::all_if(std::string_view op,
+                                                                         std::span<const BatchItem> items) {
+  return batch<Outcome<Counts>>(op, items, decode_all_if);
+}
+
 asio::awaitable<Acknowledged<Counts>> Core::acknowledged(KeyOp op, std::string_view key, std::int64_t n) {
   static constexpr std::string_view names[] = {"get", "set", "del", "del_on_instance"};  // in KeyOp's order
   Acknowledged<Counts> out{};

@@ -11,6 +11,7 @@
 #include "distkit/redis_key.hpp"
 #include "instance_id.hpp"
 #include "shards/fan_out.hpp"
+#include "shards/in_calls.hpp"
 #include "shards/layout.hpp"
 #include "shards/record.hpp"
 
@@ -110,6 +111,26 @@ asio::awaitable<void> Family::on_each_started(Op op) {
 asio::awaitable<Counts> Family::call(std::string_view op, std::string_view key, std::int64_t operand) {
   if (record_->checked()) return started(sub_family_of(RedisKey::validate(key), cores_.size())).call(op, key, operand);
   return check_then([op, key, operand](Core& core) { return core.call(op, key, operand); }, key);
+}
+
+template <class T, class Send>
+asio::awaitable<std::vector<Acknowledged<T>>> Family::in_calls(const BatchItems& items, Send send) {
+  co_return co_await shards::in_calls<Acknowledged<T>>(
+      items, cores_.size(),
+      [&](std::size_t s, std::span<const BatchItem> part) -> asio::awaitable<std::vector<Acknowledged<T>>> {
+        co_await check();
+        co_return co_await send(started(s), part);
+      });
+}
+
+asio::awaitable<std::vector<Acknowledged<Counts>>> Family::all(std::string_view op, const BatchItems& items) {
+  return in_calls<Counts>(items, [op](Core& core, std::span<const BatchItem> part) { return core.all(op, part); });
+}
+
+asio::awaitable<std::vector<Acknowledged<Outcome<Counts>>>> Family::all_if(std::string_view op,
+                                                                           const BatchItems& items) {
+  return in_calls<Outcome<Counts>>(items,
+                                   [op](Core& core, std::span<const BatchItem> part) { return core.all_if(op, part); });
 }
 
 asio::awaitable<Acknowledged<Outcome<Counts>>> Family::conditional(std::string_view op, std::string_view key,

@@ -36,6 +36,12 @@ Counts counts_at(const std::vector<redis::Reply>& values, std::size_t at) {
   return {to_int64(values[at]), to_int64(values[at + 1])};
 }
 
+// A conditional write's {cumulative, slice, cumulative before, slice before, applied}.
+Outcome<Counts> outcome_at(const std::vector<redis::Reply>& values, std::size_t at, std::string_view what) {
+  if (values[at + 4].type != redis::Reply::Type::integer) malformed(what);
+  return {counts_at(values, at), counts_at(values, at + 2), values[at + 4].integer == 1};
+}
+
 }  // namespace
 
 Keys::Keys(std::string_view prefix, std::string_view kind, Caller caller)
@@ -85,9 +91,25 @@ KeyReply decode_key(const redis::Reply& r) {
 
 ConditionalReply decode_conditional(const redis::Reply& r) {
   ConditionalReply out;
-  const auto& p = decode_into(out, r, "conditional", 5);
-  if (p.elements[4].type != redis::Reply::Type::integer) malformed("conditional");
-  out.outcome = {counts_at(p.elements, 0), counts_at(p.elements, 2), p.elements[4].integer == 1};
+  out.outcome = outcome_at(decode_into(out, r, "conditional", 5).elements, 0, "conditional");
+  return out;
+}
+
+std::vector<Counts> decode_all(const redis::Reply& r, std::size_t items, Header& header) {
+  header = decode_header(r);
+  const auto& p = payload(r, "batch", 2 * items);
+  std::vector<Counts> out;
+  out.reserve(items);
+  for (std::size_t i = 0; i < items; ++i) out.push_back(counts_at(p.elements, 2 * i));
+  return out;
+}
+
+std::vector<Outcome<Counts>> decode_all_if(const redis::Reply& r, std::size_t items, Header& header) {
+  header = decode_header(r);
+  const auto& p = payload(r, "batch", 5 * items);
+  std::vector<Outcome<Counts>> out;
+  out.reserve(items);
+  for (std::size_t i = 0; i < items; ++i) out.push_back(outcome_at(p.elements, 5 * i, "batch"));
   return out;
 }
 

@@ -105,6 +105,9 @@ Header decode_header(const redis::Reply& r);
 KeyReply decode_key(const redis::Reply& r);
 ConditionalReply decode_conditional(const redis::Reply& r);
 FlushReply decode_flush(const redis::Reply& r, std::size_t keys);
+// A batch's reply: per item {cumulative, slice}, or (decode_all_if) an outcome.
+std::vector<Counts> decode_all(const redis::Reply& r, std::size_t items, Header& header);
+std::vector<Outcome<Counts>> decode_all_if(const redis::Reply& r, std::size_t items, Header& header);
 WorkReply decode_work(const redis::Reply& r);
 LeaveReply decode_leave(const redis::Reply& r);
 ScanReply decode_clear(const redis::Reply& r);

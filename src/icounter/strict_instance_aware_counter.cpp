@@ -1,5 +1,6 @@
 #include "distkit/icounter/strict_instance_aware_counter.hpp"
 
+#include "distkit/detail/batch_items.hpp"
 #include "distkit/detail/checked.hpp"
 #include "distkit/detail/holding.hpp"
 #include "distkit/detail/instance_aware_family.hpp"
@@ -49,6 +50,58 @@ asio::awaitable<Counts> StrictInstanceAwareCounter::set_on_instance(std::string_
 asio::awaitable<Counts> StrictInstanceAwareCounter::del(std::string_view key) { return call("del", key, 0); }
 asio::awaitable<Counts> StrictInstanceAwareCounter::del_on_instance(std::string_view key) {
   return call("del_on_instance", key, 0);
+}
+
+namespace {
+
+using CountsList = std::vector<Counts>;
+using Outcomes = std::vector<Outcome<Counts>>;
+
+// An operand of INT64_MIN is refused before any I/O, as by the single ops.
+asio::awaitable<CountsList> all(std::shared_ptr<Family> family, std::string_view op, detail::BatchItems items) {
+  return detail::holding_items<CountsList>(
+      std::move(family), std::move(items),
+      [op](Family& f, const detail::BatchItems& i) -> asio::awaitable<CountsList> {
+        co_return detail::values_of(co_await f.all(op, i));
+      },
+      true);
+}
+
+asio::awaitable<Outcomes> all_if(std::shared_ptr<Family> family, std::string_view op, detail::BatchItems items) {
+  return detail::holding_items<Outcomes>(
+      std::move(family), std::move(items),
+      [op](Family& f, const detail::BatchItems& i) -> asio::awaitable<Outcomes> {
+        co_return detail::values_of(co_await f.all_if(op, i));
+      },
+      true);
+}
+
+}  // namespace
+
+asio::awaitable<CountsList> StrictInstanceAwareCounter::get_all(KeyList keys) {
+  return all(family_, "get", detail::batch_items(keys));
+}
+asio::awaitable<CountsList> StrictInstanceAwareCounter::get_all_on_instance(KeyList keys) {
+  return get_all(std::move(keys));
+}
+asio::awaitable<CountsList> StrictInstanceAwareCounter::inc_all(const std::vector<Change>& items) {
+  return all(family_, "inc", detail::batch_items(items));
+}
+asio::awaitable<CountsList> StrictInstanceAwareCounter::set_all(const std::vector<Change>& items) {
+  return all(family_, "set", detail::batch_items(items));
+}
+asio::awaitable<CountsList> StrictInstanceAwareCounter::set_all_on_instance(const std::vector<Change>& items) {
+  return all(family_, "set_on_instance", detail::batch_items(items));
+}
+asio::awaitable<Outcomes> StrictInstanceAwareCounter::inc_all_if(const std::vector<ConditionalChange>& items) {
+  return all_if(family_, "inc_if", detail::batch_items(items));
+}
+asio::awaitable<Outcomes> StrictInstanceAwareCounter::set_all_if(const std::vector<ConditionalChange>& items) {
+  return all_if(family_, "set_if", detail::batch_items(items));
+}
+asio::awaitable<Outcomes> StrictInstanceAwareCounter::set_all_on_instance_if(
+    const std::vector<ConditionalChange>& items) {
+  return all_if(family_, "set_on_instance_if", detail::batch_items(items));
 }
 
 asio::awaitable<Outcome<Counts>> StrictInstanceAwareCounter::conditional(std::string_view op, std::string_view key,

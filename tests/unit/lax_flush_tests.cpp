@@ -77,6 +77,18 @@ class FakeBackend {
     if (holds) total = n;
     co_return detail::Acknowledged<Outcome<Counts>>{Outcome<Counts>{Counts{total, total}, before, holds}, ++replies_};
   }
+  // Batches as their single ops, one after the other.
+  asio::awaitable<std::vector<detail::Acknowledged<Counts>>> all(std::string_view op, const detail::BatchItems& items) {
+    std::vector<detail::Acknowledged<Counts>> out;
+    for (const auto& i : items) out.push_back(co_await acknowledged(op == "get" ? KeyOp::get : KeyOp::set, i.key, i.n));
+    co_return out;
+  }
+  asio::awaitable<std::vector<detail::Acknowledged<Outcome<Counts>>>> all_if(std::string_view,
+                                                                              const detail::BatchItems& items) {
+    std::vector<detail::Acknowledged<Outcome<Counts>>> out;
+    for (const auto& i : items) out.push_back(co_await set_if(i.key, i.cmp, i.n));
+    co_return out;
+  }
   asio::awaitable<std::vector<std::uint64_t>> clear() {
     totals.clear();
     co_return std::vector<std::uint64_t>(1, ++replies_);

@@ -11,8 +11,10 @@
 
 #include <asio/awaitable.hpp>
 
+#include "distkit/batch.hpp"
 #include "distkit/compare.hpp"
 #include "distkit/counter/options.hpp"
+#include "distkit/detail/batch_items.hpp"
 #include "distkit/detail/lax_engine.hpp"
 
 namespace distkit {
@@ -60,6 +62,18 @@ class LaxCounter : public std::enable_shared_from_this<LaxCounter> {
   asio::awaitable<Outcome<std::int64_t>> inc_if(std::string_view key, Compare cmp, std::int64_t n);
   asio::awaitable<Outcome<std::int64_t>> set_if(std::string_view key, Compare cmp, std::int64_t n);
 
+  // Batches: one result per item, in the items' order (a key given twice
+  // is applied twice, in order). The keys to read (not yet read, or, but
+  // for inc_all, cached longer than allowed_lag) are read in one batch;
+  // then each item applies locally as its single op. An item that fails
+  // (overflow) stops the batch: BatchError says which items were applied.
+  // An empty batch does no I/O; a bad key fails the batch before any.
+  asio::awaitable<std::vector<std::int64_t>> get_all(KeyList keys);
+  asio::awaitable<std::vector<std::int64_t>> inc_all(const std::vector<Change>& items);
+  asio::awaitable<std::vector<std::int64_t>> set_all(const std::vector<Change>& items);
+  asio::awaitable<std::vector<Outcome<std::int64_t>>> inc_all_if(const std::vector<ConditionalChange>& items);
+  asio::awaitable<std::vector<Outcome<std::int64_t>>> set_all_if(const std::vector<ConditionalChange>& items);
+
   // Adds n, and returns at once: no I/O, no waiting, not even for a key
   // seen for the first time (its flush brings its total back). For tight
   // loops and code that is not a coroutine. Throws what inc would
@@ -89,6 +103,8 @@ class LaxCounter : public std::enable_shared_from_this<LaxCounter> {
   asio::awaitable<Outcome<std::int64_t>> conditional_from_redis(std::string_view key, Compare cmp, Write write,
                                                                 std::int64_t n);
   asio::awaitable<std::int64_t> del_held(std::string_view key);
+  template <class R, class Apply>
+  asio::awaitable<std::vector<R>> batch(detail::BatchItems items, bool stale_too, Apply apply);
   asio::awaitable<void> clear_held();
 
   std::shared_ptr<detail::CounterStore> store_;

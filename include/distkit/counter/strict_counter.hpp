@@ -3,9 +3,11 @@
 #include <cstdint>
 #include <memory>
 #include <string_view>
+#include <vector>
 
 #include <asio/awaitable.hpp>
 
+#include "distkit/batch.hpp"
 #include "distkit/compare.hpp"
 #include "distkit/counter/options.hpp"
 
@@ -39,6 +41,19 @@ class StrictCounter {
   // `(co_await c->inc_if(key, Compare::lt(limit), 1)).applied`.
   asio::awaitable<Outcome<std::int64_t>> inc_if(std::string_view key, Compare cmp, std::int64_t n);
   asio::awaitable<Outcome<std::int64_t>> set_if(std::string_view key, Compare cmp, std::int64_t n);
+
+  // Batches: one result per item, in the items' order; a key given twice
+  // is applied twice, in order, each position with its own result. Up to
+  // 100 items of one sub-family (see CounterOptions::shards) are one
+  // atomic script call; a larger batch goes in such calls (a sub-family's
+  // one after the other), so on failure BatchError says per item whether
+  // it was applied. An empty batch does no I/O; a bad key fails the batch
+  // before any.
+  asio::awaitable<std::vector<std::int64_t>> get_all(KeyList keys);
+  asio::awaitable<std::vector<std::int64_t>> inc_all(const std::vector<Change>& items);
+  asio::awaitable<std::vector<std::int64_t>> set_all(const std::vector<Change>& items);
+  asio::awaitable<std::vector<Outcome<std::int64_t>>> inc_all_if(const std::vector<ConditionalChange>& items);
+  asio::awaitable<std::vector<Outcome<std::int64_t>>> set_all_if(const std::vector<ConditionalChange>& items);
 
  private:
   explicit StrictCounter(std::shared_ptr<detail::CounterStore> store);

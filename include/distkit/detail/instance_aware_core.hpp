@@ -11,6 +11,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +22,7 @@
 #include "distkit/compare.hpp"
 #include "distkit/counts.hpp"
 #include "distkit/detail/background_loop.hpp"
+#include "distkit/detail/batch_items.hpp"
 #include "distkit/detail/delta_map.hpp"
 #include "distkit/detail/lax_backend.hpp"
 #include "distkit/icounter/options.hpp"
@@ -69,6 +71,11 @@ class Core : public std::enable_shared_from_this<Core> {
   // atomically in Redis; with the reply's order.
   asio::awaitable<Acknowledged<Outcome<Counts>>> conditional(std::string_view op, std::string_view key, Compare cmp,
                                                              std::int64_t operand);
+  // A batch of `op` ("get", "inc", "set", "set_on_instance"; all_if: their
+  // _if forms) on at most 100 items, checked by the caller.
+  asio::awaitable<std::vector<Acknowledged<Counts>>> all(std::string_view op, std::span<const BatchItem> items);
+  asio::awaitable<std::vector<Acknowledged<Outcome<Counts>>>> all_if(std::string_view op,
+                                                                     std::span<const BatchItem> items);
   asio::awaitable<Acknowledged<Counts>> acknowledged(KeyOp op, std::string_view key, std::int64_t n = 0);
   asio::awaitable<std::vector<Acknowledged<Counts>>> inc_batch(std::size_t lane, std::uint64_t sequence,
                                                                const std::vector<KeyDelta>& batch);
@@ -92,6 +99,10 @@ class Core : public std::enable_shared_from_this<Core> {
   redis::Command begin(std::string_view op) const;
   // begin(op) with `key` and `operand`, refusing an operand of INT64_MIN.
   redis::Command key_command(std::string_view op, std::string_view key, std::int64_t operand);
+  redis::Command all_command(std::string_view op, std::span<const BatchItem> items);
+  template <class T, class Decode>
+  asio::awaitable<std::vector<Acknowledged<T>>> batch(std::string_view op, std::span<const BatchItem> items,
+                                                      Decode decode);
   void note(const Header& header, std::uint64_t order);
   void start_driver();
   static asio::awaitable<void> drive(std::weak_ptr<Core> weak);

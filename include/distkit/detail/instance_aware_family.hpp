@@ -58,6 +58,10 @@ class Family {
     return conditional("set_if", key, cmp, n);
   }
   asio::awaitable<Acknowledged<Counts>> acknowledged(KeyOp op, std::string_view key, std::int64_t n = 0);
+  // A batch (see Core::all), in calls of at most 100 items per sub-family
+  // (see shards::in_calls); the items are checked.
+  asio::awaitable<std::vector<Acknowledged<Counts>>> all(std::string_view op, const BatchItems& items);
+  asio::awaitable<std::vector<Acknowledged<Outcome<Counts>>>> all_if(std::string_view op, const BatchItems& items);
   asio::awaitable<std::vector<Acknowledged<Counts>>> inc_batch(std::size_t lane, std::uint64_t sequence,
                                                                const std::vector<KeyDelta>& batch);
   // One after the other, each returns its reply order in every sub-family:
@@ -81,6 +85,9 @@ class Family {
   template <class Op>
   auto check_then(Op op, std::string_view key) -> decltype(op(std::declval<Core&>()));
   asio::awaitable<void> check();
+  // A batch in calls (shards::in_calls): send(core, part) on each part's started core.
+  template <class T, class Send>
+  asio::awaitable<std::vector<Acknowledged<T>>> in_calls(const BatchItems& items, Send send);
   Core& started(std::size_t sub_family);
   // Runs op(sub-family, core) on each started core, one after the other;
   // then throws the first failure.

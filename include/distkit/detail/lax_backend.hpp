@@ -14,6 +14,7 @@
 
 #include "distkit/compare.hpp"
 #include "distkit/counts.hpp"
+#include "distkit/detail/batch_items.hpp"
 #include "distkit/detail/delta_map.hpp"
 
 namespace distkit::detail::ia {
@@ -23,7 +24,8 @@ enum class KeyOp { get, set, del, del_on_instance };
 
 template <class B>
 concept LaxBackend = requires(B& backend, const B& const_backend, std::string_view key, std::int64_t n,
-                              std::size_t lane, std::uint64_t sequence, const std::vector<KeyDelta>& batch) {
+                              std::size_t lane, std::uint64_t sequence, const std::vector<KeyDelta>& batch,
+                              const BatchItems& items) {
   { const_backend.get_executor() } -> std::convertible_to<asio::any_io_executor>;
   { const_backend.instance_id() } -> std::same_as<const std::string&>;
   // With the reply's order (redis::Reply::order); n is set's value.
@@ -31,6 +33,10 @@ concept LaxBackend = requires(B& backend, const B& const_backend, std::string_vi
   { backend.acknowledged(KeyOp::get, key) } -> std::same_as<asio::awaitable<Acknowledged<Counts>>>;
   // set_if, atomically in Redis.
   { backend.set_if(key, Compare::always(), n) } -> std::same_as<asio::awaitable<Acknowledged<Outcome<Counts>>>>;
+  // A batch of "get" or "set" (all), or "set_if" (all_if), in Redis (see
+  // shards::in_calls); one Acknowledged per item.
+  { backend.all("get", items) } -> std::same_as<asio::awaitable<std::vector<Acknowledged<Counts>>>>;
+  { backend.all_if("set_if", items) } -> std::same_as<asio::awaitable<std::vector<Acknowledged<Outcome<Counts>>>>>;
   // A whole flush batch, applied once per sequence of a lane (see LaxEngine);
   // one Acknowledged per delta.
   { backend.inc_batch(lane, sequence, batch) } -> std::same_as<asio::awaitable<std::vector<Acknowledged<Counts>>>>;

@@ -156,6 +156,15 @@ class LaxEngine {
     return view;
   }
 
+  // Whether an op on `key` must read it first: it has not been read, or
+  // (`stale_too`: a read or a comparison) its cached remote value is older
+  // than allowed_lag with no local delta on top.
+  bool must_read(std::string_view key, bool stale_too) {
+    const auto view = map_->peek(key);
+    if (!view) return true;
+    return stale_too && view->local == 0 && Clock::now() - view->synced_at > allowed_lag_;
+  }
+
   // The counters' try_get(): the view of a key already read, or nullopt.
   std::optional<typename DeltaMap<Remote>::View> peek(std::string_view key) {
     throw_if_stopped();

@@ -11,14 +11,17 @@
 #include <asio/awaitable.hpp>
 #include <fmt/format.h>
 
+#include "distkit/batch.hpp"
 #include "distkit/compare.hpp"
 #include "distkit/counts.hpp"
 #include "distkit/detail/check_duration.hpp"
 #include "distkit/detail/checked.hpp"
 #include "distkit/detail/access.hpp"
+#include "distkit/detail/batch_items.hpp"
 #include "distkit/detail/holding.hpp"
 #include "distkit/detail/instance_aware_family.hpp"
 #include "distkit/error.hpp"
+#include "distkit/detail/lax_batch.hpp"
 #include "distkit/detail/lax_engine.hpp"
 #include "distkit/icounter/options.hpp"
 
@@ -159,6 +162,43 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
       c.engine_.map().seed(k, {done.value.value, done.order});
       co_return done.value;
     });
+  }
+
+  // Batches: one result per item, in the items' order (a key given twice
+  // is applied twice, in order). get_all, inc_all, set_all_on_instance and
+  // the _if forms of the last two read the keys they must in one batch
+  // (see LaxCounter's), then apply locally, each item as its single op;
+  // an item that fails stops the batch. set_all and set_all_if flush every
+  // pending delta first (fresh ones too), then set in Redis in calls of up
+  // to 100 items per sub-family, each atomic (see
+  // StrictInstanceAwareCounter's). BatchError says which items were applied.
+  asio::awaitable<std::vector<Counts>> get_all(KeyList keys) {
+    return local_batch<Counts>(detail::batch_items(keys), true, [](Self& c, const Item& i) { return c.get(i.key); });
+  }
+  asio::awaitable<std::vector<Counts>> get_all_on_instance(KeyList keys) { return get_all(std::move(keys)); }
+  asio::awaitable<std::vector<Counts>> inc_all(const std::vector<Change>& items) {
+    return local_batch<Counts>(detail::batch_items(items), false,
+                               [](Self& c, const Item& i) { return c.inc(i.key, i.n); });
+  }
+  asio::awaitable<std::vector<Counts>> set_all_on_instance(const std::vector<Change>& items) {
+    return local_batch<Counts>(detail::batch_items(items), true,
+                               [](Self& c, const Item& i) { return c.set_on_instance(i.key, i.n); });
+  }
+  asio::awaitable<std::vector<Outcome<Counts>>> inc_all_if(const std::vector<ConditionalChange>& items) {
+    return local_batch<Outcome<Counts>>(detail::batch_items(items), true,
+                                        [](Self& c, const Item& i) { return c.inc_if(i.key, i.cmp, i.n); });
+  }
+  asio::awaitable<std::vector<Outcome<Counts>>> set_all_on_instance_if(const std::vector<ConditionalChange>& items) {
+    return local_batch<Outcome<Counts>>(detail::batch_items(items), true,
+                                        [](Self& c, const Item& i) { return c.set_on_instance_if(i.key, i.cmp, i.n); });
+  }
+  asio::awaitable<std::vector<Counts>> set_all(const std::vector<Change>& items) {
+    return flushed_batch<Counts>(detail::batch_items(items),
+                                 [](Self& c, const Items& i) { return c.backend_->all("set", i); });
+  }
+  asio::awaitable<std::vector<Outcome<Counts>>> set_all_if(const std::vector<ConditionalChange>& items) {
+    return flushed_batch<Outcome<Counts>>(detail::batch_items(items),
+                                          [](Self& c, const Items& i) { return c.backend_->all_if("set_if", i); });
   }
 
   asio::awaitable<Counts> del(std::string_view key) {
@@ -367,6 +407,51 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
         detail::throw_overflow_on(key, "adding", n, detail::instance_aware_range);
       throw;
     }
+  }
+
+  using Item = detail::BatchItem;
+  using Items = detail::BatchItems;
+
+  // An operand of INT64_MIN fails the batch before any I/O, as the strict one's.
+  template <class R, class Apply>
+  asio::awaitable<std::vector<R>> local_batch(Items items, bool stale_too, Apply apply) {
+    return detail::holding_items<std::vector<R>>(
+        this->shared_from_this(), std::move(items),
+        [stale_too, apply](Self& c, const Items& i) {
+          return detail::lax_batch<R>(
+              c.engine_, i, stale_too, [&c](const Items& keys) { return c.backend_->all("get", keys); },
+              [&c, apply](const Item& item) { return apply(c, item); });
+        },
+        true);
+  }
+
+  static const Counts& counts_in(const Counts& c) { return c; }
+  static const Counts& counts_in(const Outcome<Counts>& o) { return o.value; }
+
+  // set_all, set_all_if: everything flushed, then send(counter, items) in
+  // Redis; its keys' views are then what it returned (or, if it failed,
+  // expire: a timed-out call may still run, late).
+  template <class R, class Send>
+  asio::awaitable<std::vector<R>> flushed_batch(Items items, Send send) {
+    return detail::holding_items<std::vector<R>>(
+        this->shared_from_this(), std::move(items),
+        [send](Self& c, const Items& i) -> asio::awaitable<std::vector<R>> {
+          try {
+            if (!i.empty()) co_await c.flush();
+          } catch (const Error& e) {
+            detail::throw_batch(e, std::vector<ItemState>(i.size(), ItemState::not_applied));
+          }
+          std::vector<detail::Acknowledged<R>> done;
+          try {
+            done = co_await send(c, i);
+          } catch (...) {
+            for (const auto& item : i) c.engine_.map().expire(item.key);
+            throw;
+          }
+          for (std::size_t k = 0; k < i.size(); ++k) c.engine_.map().seed(i[k].key, {counts_in(done[k].value), done[k].order});
+          co_return detail::values_of(std::move(done));
+        },
+        true);
   }
 
   // clear, clear_on_instance: everything flushed, then `op`. Failed, every

@@ -4,10 +4,12 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
 
+#include "distkit/batch.hpp"
 #include "distkit/compare.hpp"
 #include "distkit/counts.hpp"
 #include "distkit/icounter/options.hpp"
@@ -55,6 +57,19 @@ class StrictInstanceAwareCounter {
   asio::awaitable<Outcome<Counts>> inc_if(std::string_view key, Compare cmp, std::int64_t n);
   asio::awaitable<Outcome<Counts>> set_if(std::string_view key, Compare cmp, std::int64_t n);
   asio::awaitable<Outcome<Counts>> set_on_instance_if(std::string_view key, Compare cmp, std::int64_t n);
+
+  // Batches, as StrictCounter's (each item as its single op): up to 100
+  // items of one sub-family are one atomic script call; on failure,
+  // BatchError says per item whether it was applied. get_all_on_instance
+  // is get_all: each Counts has this instance's slice.
+  asio::awaitable<std::vector<Counts>> get_all(KeyList keys);
+  asio::awaitable<std::vector<Counts>> get_all_on_instance(KeyList keys);
+  asio::awaitable<std::vector<Counts>> inc_all(const std::vector<Change>& items);
+  asio::awaitable<std::vector<Counts>> set_all(const std::vector<Change>& items);
+  asio::awaitable<std::vector<Counts>> set_all_on_instance(const std::vector<Change>& items);
+  asio::awaitable<std::vector<Outcome<Counts>>> inc_all_if(const std::vector<ConditionalChange>& items);
+  asio::awaitable<std::vector<Outcome<Counts>>> set_all_if(const std::vector<ConditionalChange>& items);
+  asio::awaitable<std::vector<Outcome<Counts>>> set_all_on_instance_if(const std::vector<ConditionalChange>& items);
 
   // Takes this instance's slices out of the cumulatives, a bounded step per
   // script call. A slice whose cumulative would leave int64 without it stays

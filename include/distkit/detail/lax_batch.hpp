@@ -1,0 +1,58 @@
+#pragma once
+// The lax counters' batches: the keys that must be read first (see
+// LaxEngine::must_read) are read in one batch, then the items apply
+// locally, in order, each as its single op would (done when called, for a
+// key now warm).
+
+#include <cstddef>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+#include <asio/awaitable.hpp>
+
+#include "distkit/detail/batch_items.hpp"
+#include "distkit/detail/lax_engine.hpp"
+
+namespace distkit::detail {
+
+// `read(keys)`: an awaitable of one Acknowledged<Remote> per key (a strict
+// get_all); `apply(item)`: the item's single op. A failed read applies
+// nothing; an item that fails stops the batch there (the items before it
+// are applied): BatchError says so.
+template <class R, class Remote, class Read, class Apply>
+asio::awaitable<std::vector<R>> lax_batch(LaxEngine<Remote>& engine, const BatchItems& items, bool stale_too,
+                                          Read read, Apply apply) {
+  std::vector<ItemState> states(items.size(), ItemState::not_applied);
+  BatchItems unread;
+  std::unordered_set<std::string_view> seen;
+  try {
+    engine.throw_if_stopped();
+    for (const auto& item : items)
+      if (seen.insert(item.key).second && engine.must_read(item.key, stale_too)) unread.push_back({item.key});
+  } catch (const Error& e) {
+    throw_batch(e, states);
+  }
+  if (!unread.empty()) {
+    std::vector<Acknowledged<Remote>> fresh;
+    try {
+      fresh = co_await read(unread);
+    } catch (const Error& e) {
+      throw_batch(e, states);  // a read applies nothing
+    }
+    for (std::size_t i = 0; i < unread.size(); ++i) engine.map().seed(unread[i].key, fresh[i]);
+  }
+  std::vector<R> out;
+  out.reserve(items.size());
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    try {
+      out.push_back(co_await apply(items[i]));
+    } catch (const Error& e) {
+      std::fill(states.begin(), states.begin() + static_cast<std::ptrdiff_t>(i), ItemState::applied);
+      throw_batch(e, states);
+    }
+  }
+  co_return out;
+}
+
+}  // namespace distkit::detail
