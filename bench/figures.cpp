@@ -126,6 +126,21 @@ Args flush_command(const Setup& setup) {
   return args;
 }
 
+// `count` batches of 100 changes of keys drawn at random from `range`, named as
+// redis-benchmark -r names its __rand_int__ (12 digits).
+struct RandomBatches {
+  std::vector<std::string> names;
+  std::vector<std::vector<Change>> batches;
+  RandomBatches(long range, std::size_t count) {
+    std::mt19937 rng(7);
+    std::uniform_int_distribution<long> pick(0, range - 1);
+    names.reserve(count * 100);
+    for (std::size_t i = 0; i < count * 100; ++i) names.push_back(fmt::format("ball{:012d}", pick(rng)));
+    batches.resize(count);
+    for (std::size_t i = 0; i < names.size(); ++i) batches[i / 100].push_back({names[i], 1});
+  }
+};
+
 template <class Strict>
 ThroughputResult strict_inc_throughput(const Setup& setup) {
   Session s(setup.port);
@@ -402,6 +417,50 @@ double lax_warm_inc_ops(const Setup& s, Kind kind, int threads, Via via) {
 LoadResult lax_under_load(const Setup& s, Kind kind) {
   return kind == Kind::plain ? lax_under_load<LaxCounter>(s) : lax_under_load<LaxInstanceAwareCounter>(s);
 }
+Args inc_all_command(const Setup& setup) {
+  Session s(setup.port);
+  auto c = create<StrictCounter>(s);
+  const RandomBatches random(static_cast<long>(inc_all_keys(setup)), 1);
+  s.run(c->inc_all(random.batches[0]));  // loads the script, checks the family's shard count
+  auto args = capture_evalsha(setup.port, [&] { s.run(c->inc_all(random.batches[0])); });
+  constexpr std::size_t fixed = 3 + 1 + 2;  // EVALSHA sha 1 {p}:totals all inc, then key, n pairs
+  if (args.size() != fixed + 200)
+    throw std::runtime_error(fmt::format("expected one inc_all of 100 keys, captured {} arguments", args.size()));
+  for (std::size_t i = 0; i < 100; ++i) {
+    auto& key = args[fixed + 2 * i];
+    key = key.substr(0, key.size() - 12) + "__rand_int__";
+  }
+  return args;
+}
+
+std::size_t inc_all_keys(const Setup& s) { return flush_capacity_keys(s); }
+
+ThroughputResult strict_inc_all_throughput(const Setup& setup) {
+  Session s(setup.port);
+  auto c = create<StrictCounter>(s);
+  const RandomBatches random(static_cast<long>(inc_all_keys(setup)), 1000);
+  // Untimed, one pass: the keys' fields exist, as they soon do under the ceiling's calls.
+  s.run_all(64, [&](int w) -> asio::awaitable<void> {
+    for (std::size_t b = static_cast<std::size_t>(w); b < random.batches.size(); b += 64)
+      co_await c->inc_all(random.batches[b]);
+  });
+  ServerWatch watch(setup.port);
+  const double cpu0 = process_cpu_us();
+  const auto t0 = Clock::now();
+  const auto end = t0 + (setup.quick ? 500ms : 2s);
+  std::uint64_t calls = 0;
+  s.run_all(64, [&](int w) -> asio::awaitable<void> {
+    for (std::size_t b = static_cast<std::size_t>(w); Clock::now() < end; b = (b + 64) % random.batches.size()) {
+      co_await c->inc_all(random.batches[b]);
+      ++calls;
+    }
+  });
+  const double key_deltas = 100.0 * static_cast<double>(calls);
+  const double rate = key_deltas / seconds_since(t0);
+  const double cpu_us = process_cpu_us() - cpu0;
+  return {rate, cpu_us / key_deltas, watch.stop()};
+}
+
 FlushResult lax_flush_capacity(const Setup& s, Kind kind) {
   return kind == Kind::plain ? lax_flush_capacity<LaxCounter>(s) : lax_flush_capacity<LaxInstanceAwareCounter>(s);
 }

@@ -31,6 +31,12 @@ struct ThroughputResult {
   ServerLoad server;
 };
 ThroughputResult strict_inc_throughput(const Setup& s, Kind kind);  // 64 coroutines, one connection
+// A StrictCounter's inc_all of 100 keys drawn at random of inc_all_keys()
+// (ops_per_s: key-deltas/s, by 64 coroutines), and its ceiling's command:
+// the captured EVALSHA with its keys made __rand_int__.
+ThroughputResult strict_inc_all_throughput(const Setup& s);
+Args inc_all_command(const Setup& s);
+std::size_t inc_all_keys(const Setup& s);
 double strict_inc_p50_us(const Setup& s, Kind kind, std::size_t ops);  // one coroutine, `ops` sequential ops
 
 // shared_mutex + unordered_map + fetch_add, each thread on a map of its own.

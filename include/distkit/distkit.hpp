@@ -1,6 +1,7 @@
 #pragma once
 // Everything distkit offers, in one include.
 
+#include "distkit/batch.hpp"
 #include "distkit/compare.hpp"
 #include "distkit/concepts.hpp"
 #include "distkit/counter/lax_counter.hpp"

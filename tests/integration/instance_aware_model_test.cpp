@@ -1,5 +1,5 @@
-// Randomized model test of StrictInstanceAwareCounter: random ops by 4-6
-// instances of mixed thresholds, with pauses long enough to get some of them
+// Randomized model test of StrictInstanceAwareCounter: random ops (single,
+// conditional and batch) by 4-6 instances of mixed thresholds, with pauses long enough to get some of them
 // reaped (parked) and back, re-sent flush batches, and replies the client
 // never reads. After every script call it checks, read straight from Redis:
 // - SPEC's invariant: each cumulative is the sum of the current slices in
@@ -67,6 +67,21 @@ std::int64_t current_in(const std::map<std::string, std::string>& hash, const st
   return std::stoll(s->second);
 }
 
+// One of every kind of comparison, against `v`.
+Compare comparison(int kind, std::int64_t v) {
+  const Compare all[] = {Compare::eq(v), Compare::ne(v), Compare::lt(v), Compare::le(v),
+                         Compare::gt(v), Compare::ge(v), Compare::always()};
+  return all[kind];
+}
+
+// An item of a batch, or a single op, and what Redis answered for it.
+struct Item {
+  std::string op;  // inc, set, set_on_instance, get, or one of the first three with _if
+  std::string key;
+  std::int64_t operand;
+  Compare cmp;
+};
+
 }  // namespace
 
 TEST_CASE("instance-aware model: random ops, deaths, returns and re-sent batches keep every slice once, in each "
@@ -126,7 +141,7 @@ TEST_CASE("instance-aware model: random ops, deaths, returns and re-sent batches
       const int i = pick(0, n - 1);
       const std::string& k = keys[pick(0, static_cast<int>(keys.size()) - 1)];
       const std::int64_t operand = pick(-5, 20);
-      const int what = pick(0, 99);
+      const int what = pick(0, 119);
       const bool read_reply = pick(0, 9) != 0;  // else as if the reply were lost: Redis applied it all the same
       if (what < 1 && pauses < 8) {  // a process pause: everyone else must see it die
         ++pauses;
@@ -161,9 +176,42 @@ TEST_CASE("instance-aware model: random ops, deaths, returns and re-sent batches
       else if (what < 86) op = "del_on_instance", got = co_await cs[i]->del_on_instance(k);
       else if (what < 91) op = "clear_on_instance", co_await cs[i]->clear_on_instance();
       else if (what < 92) op = "clear", co_await cs[i]->clear();
-      else op = "heartbeat", co_await cs[i]->heartbeat();
+      else if (what < 100) op = "heartbeat", co_await cs[i]->heartbeat();
+      else op = "items";
+      // Conditional ops, single (what < 108) or in a batch of 1-5 items (a
+      // key may come twice), and batches of the other ops.
+      std::vector<Item> items;
+      std::vector<Outcome<Counts>> outcomes;
+      std::vector<Counts> batch_counts;
+      if (op == "items") {
+        static const std::string kinds[] = {"inc_if", "set_if", "set_on_instance_if", "inc", "set", "set_on_instance",
+                                            "get"};
+        const bool single = what < 108;
+        const std::string kind = kinds[pick(0, single ? 2 : 6)];
+        const int count = single ? 1 : pick(1, 5);
+        for (int j = 0; j < count; ++j)
+          items.push_back({kind, keys[pick(0, static_cast<int>(keys.size()) - 1)], pick(-5, 20),
+                           comparison(pick(0, 6), pick(-5, 30))});
+        std::vector<ConditionalChange> changes;
+        std::vector<std::string_view> names;
+        for (const auto& item : items) changes.push_back({item.key, item.cmp, item.operand}), names.push_back(item.key);
+        std::vector<Change> plain;
+        for (const auto& c : changes) plain.push_back({c.key, c.n});
+        if (single && kind == "inc_if") outcomes.push_back(co_await cs[i]->inc_if(items[0].key, items[0].cmp, items[0].operand));
+        else if (single && kind == "set_if") outcomes.push_back(co_await cs[i]->set_if(items[0].key, items[0].cmp, items[0].operand));
+        else if (single) outcomes.push_back(co_await cs[i]->set_on_instance_if(items[0].key, items[0].cmp, items[0].operand));
+        else if (kind == "inc_if") outcomes = co_await cs[i]->inc_all_if(changes);
+        else if (kind == "set_if") outcomes = co_await cs[i]->set_all_if(changes);
+        else if (kind == "set_on_instance_if") outcomes = co_await cs[i]->set_all_on_instance_if(changes);
+        else if (kind == "inc") batch_counts = co_await cs[i]->inc_all(plain);
+        else if (kind == "set") batch_counts = co_await cs[i]->set_all(plain);
+        else if (kind == "set_on_instance") batch_counts = co_await cs[i]->set_all_on_instance(plain);
+        else batch_counts = co_await cs[i]->get_all(names);
+        op = single ? kind : kind + " batch";
+      }
       std::ostringstream batch_text;
       for (const auto& [key, delta] : batch) batch_text << ' ' << std::string_view(key) << ' ' << delta;
+      for (const auto& item : items) batch_text << ' ' << item.key << ' ' << item.cmp << ' ' << item.operand;
       INFO("step " << step << ": instance " << i << ' ' << op << '(' << k << ", " << operand << ')'
                    << batch_text.str());
 
@@ -188,6 +236,29 @@ TEST_CASE("instance-aware model: random ops, deaths, returns and re-sent batches
           if (read_reply && times[key] == 1) CHECK(got_batch[j].instance == m.current(i, key));
         }
         one_key_reply = false;
+      }
+      // Items apply in order, each as its single op: a conditional one if
+      // its comparison held against the values before it (the caller's
+      // slice as the model says; the cumulative as Redis said).
+      for (std::size_t j = 0; j < items.size(); ++j) {
+        const Item& item = items[j];
+        const std::int64_t before = m.current(i, item.key);
+        INFO("item " << j << ": " << item.op << '(' << item.key << ", " << item.cmp << ", " << item.operand << ')');
+        bool applies = true;
+        std::string write = item.op;
+        if (item.op.ends_with("_if")) {
+          const Outcome<Counts>& o = outcomes.at(j);
+          CHECK(o.previous.instance == before);
+          write.resize(write.size() - 3);
+          CHECK(o.applied == item.cmp.holds(write == "set_on_instance" ? before : o.previous.cumulative));
+          applies = o.applied;
+          if (!applies) CHECK(o.value == o.previous);
+        }
+        if (applies && write == "inc") m.write(i, item.key, before + item.operand);
+        else if (applies && write == "set") ++m.epoch[item.key], m.write(i, item.key, item.operand);
+        else if (applies && write == "set_on_instance") m.write(i, item.key, item.operand);
+        const Counts after = item.op.ends_with("_if") ? outcomes.at(j).value : batch_counts.at(j);
+        CHECK(after.instance == m.current(i, item.key));
       }
       const bool has_counts = op == "inc" || op == "get" || op == "set" || op == "set_on_instance";
       check_redis(i, k, one_key_reply && has_counts ? &got : nullptr);
