@@ -40,8 +40,9 @@ elseif op == 'clear' then
   return 'OK'
 elseif op == 'all' then        -- ARGV[2]: the op of every item, then the items
   -- Applied in order (a field given twice, twice); the reply is each
-  -- item's, in order. All or nothing: if an item would overflow, the
-  -- fields the batch wrote get their old values back and the call fails.
+  -- item's, in order. All or nothing: if an item would overflow (or fails:
+  -- a field that is no integer), the fields the batch wrote get their old
+  -- values back and the call fails.
   local each = ARGV[2]
   local stride = (each == 'get' and 1) or (string.sub(each, -3) == '_if' and 4) or 2
   if (#ARGV - 2) / stride > 100 then return redis.error_reply('ERR a batch has at most 100 items') end
@@ -52,11 +53,12 @@ elseif op == 'all' then        -- ARGV[2]: the op of every item, then the items
   end
   local out = {}
   for at = 3, #ARGV, stride do
-    local value = apply(each, at)
-    if value == nil then
+    local ok, value = pcall(apply, each, at)
+    if not ok or value == nil then
       for j, field in ipairs(fields) do  -- read before any write: a field given twice has its old value twice
         if old[j] then redis.call('HSET', totals, field, old[j]) else redis.call('HDEL', totals, field) end
       end
+      if not ok then return error(value, 0) end
       return overflow_error(ARGV[at])
     end
     out[#out + 1] = value

@@ -617,8 +617,9 @@ if op == 'all' then
   -- A batch: ARGV[7] the op of every item, then the items (key; key,
   -- operand; or key, operand, comparison, its operand), applied in order
   -- (a key given twice, twice). Reply: each item's, flat. All or nothing:
-  -- if an item would overflow, what the items before it wrote is put back
-  -- as it was (an epoch handed out stays used) and the call fails.
+  -- if an item would overflow (or fails), what the items before it wrote
+  -- is put back as it was (an epoch handed out stays used) and the call
+  -- fails.
   local each = ARGV[7]
   local stride = (each == 'get' and 1) or (string.sub(each, -3) == '_if' and 4) or 2
   if (#ARGV - 7) / stride > 100 then return redis.error_reply('ERR a batch has at most 100 items') end
@@ -647,14 +648,14 @@ if op == 'all' then
   end
   local out = {}
   for at = 8, #ARGV, stride do
-    local result, overflowed = apply(each, ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3])
-    if not result then
+    local ok, result, overflowed = pcall(apply, each, ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3])
+    if not ok or not result then
       for _, s in ipairs(saved) do
         for j, field in ipairs(s[2]) do
           if s[3][j] then redis.call('HSET', s[1], field, s[3][j]) else redis.call('HDEL', s[1], field) end
         end
       end
-      if pending then tools().step_mine() end
+      if not ok then return error(result, 0) end
       return overflow_error(overflowed)
     end
     for _, v in ipairs(result) do out[#out + 1] = v end
@@ -665,6 +666,6 @@ end
 
 -- One op: ARGV[7] key, ARGV[8] operand, ARGV[9..10] comparison and its operand.
 local result, overflowed = apply(op, ARGV[7], ARGV[8], ARGV[9], ARGV[10])
+if not result then return overflow_error(overflowed) end  -- nothing else moves either
 if pending then tools().step_mine() end
-if not result then return overflow_error(overflowed) end
 return reply(status, result)

@@ -43,10 +43,10 @@ LaxCounter::~LaxCounter() { engine_.log_abandoned("LaxCounter"); }
 // awaitable only delivers the result (or the failure, when awaited), so
 // neither the caller's key nor the counter need outlive the call. Otherwise
 // (first touch, stale read) the op runs holding both (detail/holding.hpp).
-asio::awaitable<std::int64_t> LaxCounter::update(std::string_view key, std::int64_t n) {
+asio::awaitable<std::int64_t> LaxCounter::update(std::string_view key, std::int64_t n, Stale stale) {
   std::optional<detail::DeltaMap<std::int64_t>::View> view;
   try {
-    view = engine_.add_local(key, n, check_total);
+    view = engine_.add_local(key, n, check_total, stale);
   } catch (...) {
     return detail::failing<std::int64_t>(detail::failure_adding(key, n));
   }
@@ -102,8 +102,8 @@ asio::awaitable<std::int64_t> LaxCounter::set(std::string_view key, std::int64_t
                                        [n](LaxCounter& c, std::string_view k) { return c.set_held(k, n); });
 }
 
-asio::awaitable<std::int64_t> LaxCounter::set_held(std::string_view key, std::int64_t n) {
-  const std::int64_t current = co_await update(key, 0);
+asio::awaitable<std::int64_t> LaxCounter::set_held(std::string_view key, std::int64_t n, Stale stale) {
+  const std::int64_t current = co_await update(key, 0, stale);
   std::int64_t delta;
   if (__builtin_sub_overflow(n, current, &delta))
     detail::throw_overflow_on(key, "set to", n, fmt::format("int64 as a delta from the local total {}", current));
@@ -139,11 +139,12 @@ std::int64_t decided_delta(std::string_view key, const View& v, Compare cmp, boo
 
 // Not a coroutine for a warm key, as update().
 asio::awaitable<Outcome<std::int64_t>> LaxCounter::conditional(std::string_view key, Compare cmp, Write write,
-                                                               std::int64_t n) {
+                                                               std::int64_t n, Stale stale) {
   bool applied = false;
   auto rule = [&](const View& v) { return decided_delta(key, v, cmp, write == Write::set, n, applied); };
   try {
-    if (auto change = engine_.decide_local(key, rule, check_total)) return detail::ready(outcome_of(*change, applied));
+    if (auto change = engine_.decide_local(key, rule, check_total, stale))
+      return detail::ready(outcome_of(*change, applied));
   } catch (...) {
     return detail::failing<Outcome<std::int64_t>>(write == Write::inc ? detail::failure_adding(key, n)
                                                                      : std::current_exception());
@@ -177,30 +178,33 @@ asio::awaitable<std::vector<R>> LaxCounter::batch(detail::BatchItems items, bool
       });
 }
 
-asio::awaitable<std::vector<std::int64_t>> LaxCounter::get_all(KeyList keys) {
-  return batch<std::int64_t>(detail::batch_items(keys), true,
-                             [](LaxCounter& c, const detail::BatchItem& item) { return c.get(item.key); });
+asio::awaitable<std::vector<std::int64_t>> LaxCounter::get_all(const KeyList& keys) {
+  return batch<std::int64_t>(detail::batch_items(keys), true, [](LaxCounter& c, const detail::BatchItem& item) {
+    return c.update(item.key, 0, Stale::accept);
+  });
 }
 
 asio::awaitable<std::vector<std::int64_t>> LaxCounter::inc_all(const std::vector<Change>& items) {
-  return batch<std::int64_t>(detail::batch_items(items), false,
-                             [](LaxCounter& c, const detail::BatchItem& item) { return c.inc(item.key, item.n); });
+  return batch<std::int64_t>(detail::batch_items(items), false, [](LaxCounter& c, const detail::BatchItem& item) {
+    return c.update(item.key, item.n, Stale::accept);
+  });
 }
 
 asio::awaitable<std::vector<std::int64_t>> LaxCounter::set_all(const std::vector<Change>& items) {
-  return batch<std::int64_t>(detail::batch_items(items), true,
-                             [](LaxCounter& c, const detail::BatchItem& item) { return c.set(item.key, item.n); });
+  return batch<std::int64_t>(detail::batch_items(items), true, [](LaxCounter& c, const detail::BatchItem& item) {
+    return c.set_held(item.key, item.n, Stale::accept);
+  });
 }
 
 asio::awaitable<std::vector<Outcome<std::int64_t>>> LaxCounter::inc_all_if(const std::vector<ConditionalChange>& items) {
   return batch<Outcome<std::int64_t>>(detail::batch_items(items), true, [](LaxCounter& c, const detail::BatchItem& item) {
-    return c.inc_if(item.key, item.cmp, item.n);
+    return c.conditional(item.key, item.cmp, Write::inc, item.n, Stale::accept);
   });
 }
 
 asio::awaitable<std::vector<Outcome<std::int64_t>>> LaxCounter::set_all_if(const std::vector<ConditionalChange>& items) {
   return batch<Outcome<std::int64_t>>(detail::batch_items(items), true, [](LaxCounter& c, const detail::BatchItem& item) {
-    return c.set_if(item.key, item.cmp, item.n);
+    return c.conditional(item.key, item.cmp, Write::set, item.n, Stale::accept);
   });
 }
 
@@ -217,7 +221,8 @@ asio::awaitable<std::int64_t> LaxCounter::del(std::string_view key) {
 
 asio::awaitable<std::int64_t> LaxCounter::del_held(std::string_view key) {
   engine_.throw_if_stopped();
-  co_await Engine::flush_from(shared_from_this(), Engine::Scope::key, std::string(key));
+  std::vector<std::string> keys(1, std::string(key));  // (no braced list in a coroutine: g++ 12)
+  co_await Engine::flush_from(shared_from_this(), Engine::Scope::keys, std::move(keys));
   try {
     const auto old = co_await store_->del(key);
     engine_.map().seed(key, {0, old.order});

@@ -78,7 +78,7 @@ asio::awaitable<Outcomes> all_if(std::shared_ptr<CounterStore> store, std::strin
 
 }  // namespace
 
-asio::awaitable<Values> StrictCounter::get_all(KeyList keys) { return all(store_, "get", detail::batch_items(keys)); }
+asio::awaitable<Values> StrictCounter::get_all(const KeyList& keys) { return all(store_, "get", detail::batch_items(keys)); }
 asio::awaitable<Values> StrictCounter::inc_all(const std::vector<Change>& items) {
   return all(store_, "inc", detail::batch_items(items));
 }

@@ -78,11 +78,11 @@ asio::awaitable<Outcomes> all_if(std::shared_ptr<Family> family, std::string_vie
 
 }  // namespace
 
-asio::awaitable<CountsList> StrictInstanceAwareCounter::get_all(KeyList keys) {
+asio::awaitable<CountsList> StrictInstanceAwareCounter::get_all(const KeyList& keys) {
   return all(family_, "get", detail::batch_items(keys));
 }
-asio::awaitable<CountsList> StrictInstanceAwareCounter::get_all_on_instance(KeyList keys) {
-  return get_all(std::move(keys));
+asio::awaitable<CountsList> StrictInstanceAwareCounter::get_all_on_instance(const KeyList& keys) {
+  return get_all(keys);
 }
 asio::awaitable<CountsList> StrictInstanceAwareCounter::inc_all(const std::vector<Change>& items) {
   return all(family_, "inc", detail::batch_items(items));

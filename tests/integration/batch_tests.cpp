@@ -1,6 +1,8 @@
 // Batch ops (get_all, inc_all, set_all, inc_all_if, set_all_if and the
 // _on_instance forms) against a real redis-server.
 #include <map>
+#include <ranges>
+#include <type_traits>
 
 #include <fmt/format.h>
 
@@ -287,6 +289,11 @@ TEST_CASE("batches: a lax batch applies locally, in order, each position with it
   f.env(f.lax->flush());
   CHECK(f.env(f.strict->get_all({"k", "j"})) == std::vector<std::int64_t>{7, 1});
   CHECK(f.env(f.lax->get_all(std::vector<std::string>{})).empty());
+  // A set over a pending delta: the delta is taken into the set, not added on top.
+  f.env(f.lax->inc_all({{"p", 5}}));
+  CHECK(f.env(f.lax->set_all({{"p", 10}})) == std::vector<std::int64_t>{10});
+  f.env(f.lax->flush());
+  CHECK(f.env(f.strict->get("p")) == 10);
   f.env(f.lax->shutdown());
 }
 
@@ -344,4 +351,79 @@ TEST_CASE("batches: lax instance-aware set_all flushes every pending delta first
   CHECK(refused->code == errc::overflow);
   env(lax->shutdown());
   env(strict->shutdown());
+}
+
+// ---- what a hostile review found ----------------------------------------------------
+
+static_assert(!std::is_constructible_v<Change, std::string, std::int64_t>, "a temporary string's view would dangle");
+static_assert(!std::is_constructible_v<ConditionalChange, std::string, Compare, std::int64_t>);
+static_assert(std::is_constructible_v<Change, std::string&, std::int64_t>);
+static_assert(std::is_constructible_v<Change, const char*, std::int64_t>);
+
+TEST_CASE("batches: get_all keeps the keys a range makes as temporaries") {
+  Env env;
+  auto c = strict_on(env);
+  env(c->inc_all({{"user1", 1}, {"user2", 2}, {"user3", 3}}));
+  const std::vector<int> ids{3, 1, 2};
+  auto names = ids | std::views::transform([](int i) { return fmt::format("user{}", i); });
+  CHECK(env(c->get_all(names)) == std::vector<std::int64_t>{3, 1, 2});
+}
+
+TEST_CASE("batches: a call that fails part-way (a field that is no integer) leaves what it wrote as it was") {
+  Env env;
+  auto c = strict_on(env);
+  const std::string totals = "{" + env.prefix.str() + "}:totals";
+  server().command({"HSET", totals, "x", "abc"});
+  const auto failure = env(failure_of(c->inc_all({{"a", 1}, {"x", 1}})));
+  REQUIRE(failure);
+  CHECK(failure->code == errc::script_error);
+  CHECK(server().command({"HEXISTS", totals, "a"}) == "0");
+  auto ia = StrictInstanceAwareCounter::create({.prefix = env.prefix, .connection = env.conn});
+  env(ia->inc("a", 2));
+  const std::string cum = "{" + env.prefix.str() + "}:ia:v2:cum";
+  server().command({"HSET", cum, "x", "abc"});
+  CHECK(env(failure_of(ia->inc_all({{"a", 1}, {"x", 1}})))->code == errc::script_error);
+  CHECK(server().command({"HGET", cum, "a"}) == "2");
+  env(ia->shutdown());
+}
+
+TEST_CASE("batches: a lax batch answers stale keys from its cache when Redis cannot be read, as get does") {
+  Proxy proxy(server().port());
+  auto options = redis::ConnectionOptions::from_url(proxy.url());
+  options.command_timeout = 200ms;
+  Env env(options);
+  auto lax = LaxCounter::create({.prefix = env.prefix, .connection = env.conn, .allowed_lag = 50ms});
+  env(lax->inc_all({{"a", 3}, {"b", 4}}));
+  env(lax->flush());
+  env(sleep_for(120ms));  // stale now
+  proxy.set(Proxy::Mode::drop_all);
+  CHECK(env(lax->get_all({"a", "b"})) == std::vector<std::int64_t>{3, 4});
+  CHECK(env(lax->inc_all_if({{"a", Compare::eq(3), 1}})) == Outcomes{{4, 3, true}});
+  // A key never read cannot be answered: the batch fails, nothing applied.
+  const auto failure = env(failure_of(lax->inc_all({{"a", 1}, {"new", 1}})));
+  REQUIRE(failure);
+  CHECK(failure->items == all_in(2, ItemState::not_applied));
+  proxy.heal();
+  env(lax->shutdown());
+}
+
+TEST_CASE("batches: a lax batch with allowed_lag 0 reads its keys once; set_all flushes only its own keys") {
+  Env env;
+  auto lax = LaxInstanceAwareCounter::create({.prefix = env.prefix,
+                                              .connection = env.conn,
+                                              .flush_interval = std::chrono::hours(1),
+                                              .allowed_lag = 0ms});
+  env(lax->get("warm"));
+  const auto keys = keys_0_to(50);
+  auto before = server().script_calls();
+  CHECK(env(lax->get_all(keys)).size() == 50);
+  CHECK(server().script_calls() - before == 1);
+  const auto others = keys_0_to(1000, "other");
+  for (const auto& k : others) lax->add(k, 1);  // pending, never read
+  env(lax->inc("k", 1));
+  before = server().script_calls();
+  CHECK(env(lax->set_all({{"k", 5}})) == std::vector<Counts>{{5, 5}});
+  CHECK(server().script_calls() - before == 2);  // k's flush, then the set: the 1,000 others wait
+  CHECK(lax->stats().pending_keys == 1000);
+  env(lax->shutdown());
 }

@@ -68,7 +68,7 @@ class LaxCounter : public std::enable_shared_from_this<LaxCounter> {
   // then each item applies locally as its single op. An item that fails
   // (overflow) stops the batch: BatchError says which items were applied.
   // An empty batch does no I/O; a bad key fails the batch before any.
-  asio::awaitable<std::vector<std::int64_t>> get_all(KeyList keys);
+  asio::awaitable<std::vector<std::int64_t>> get_all(const KeyList& keys);
   asio::awaitable<std::vector<std::int64_t>> inc_all(const std::vector<Change>& items);
   asio::awaitable<std::vector<std::int64_t>> set_all(const std::vector<Change>& items);
   asio::awaitable<std::vector<Outcome<std::int64_t>>> inc_all_if(const std::vector<ConditionalChange>& items);
@@ -95,11 +95,13 @@ class LaxCounter : public std::enable_shared_from_this<LaxCounter> {
   friend struct detail::Access;  // the flush engine's way to engine_ and send_batch()
   asio::awaitable<std::vector<detail::Acknowledged<std::int64_t>>> send_batch(
       std::size_t lane, std::uint64_t sequence, const std::vector<detail::KeyDelta>& batch);
-  asio::awaitable<std::int64_t> update(std::string_view key, std::int64_t n);
+  using Stale = detail::LaxEngine<std::int64_t>::Stale;
+  asio::awaitable<std::int64_t> update(std::string_view key, std::int64_t n, Stale stale = Stale::reread);
   asio::awaitable<std::int64_t> update_from_redis(std::string_view key, std::int64_t n);
-  asio::awaitable<std::int64_t> set_held(std::string_view key, std::int64_t n);
+  asio::awaitable<std::int64_t> set_held(std::string_view key, std::int64_t n, Stale stale = Stale::reread);
   enum class Write { inc, set };
-  asio::awaitable<Outcome<std::int64_t>> conditional(std::string_view key, Compare cmp, Write write, std::int64_t n);
+  asio::awaitable<Outcome<std::int64_t>> conditional(std::string_view key, Compare cmp, Write write, std::int64_t n,
+                                                     Stale stale = Stale::reread);
   asio::awaitable<Outcome<std::int64_t>> conditional_from_redis(std::string_view key, Compare cmp, Write write,
                                                                 std::int64_t n);
   asio::awaitable<std::int64_t> del_held(std::string_view key);

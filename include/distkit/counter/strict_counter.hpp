@@ -49,7 +49,7 @@ class StrictCounter {
   // one after the other), so on failure BatchError says per item whether
   // it was applied. An empty batch does no I/O; a bad key fails the batch
   // before any.
-  asio::awaitable<std::vector<std::int64_t>> get_all(KeyList keys);
+  asio::awaitable<std::vector<std::int64_t>> get_all(const KeyList& keys);
   asio::awaitable<std::vector<std::int64_t>> inc_all(const std::vector<Change>& items);
   asio::awaitable<std::vector<std::int64_t>> set_all(const std::vector<Change>& items);
   asio::awaitable<std::vector<Outcome<std::int64_t>>> inc_all_if(const std::vector<ConditionalChange>& items);

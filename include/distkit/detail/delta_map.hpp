@@ -21,6 +21,7 @@
 #include <string_view>
 #include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -46,6 +47,9 @@ inline std::size_t resp_bytes(std::span<const KeyDelta> batch, std::size_t more_
   for (const auto& kd : batch) bytes += key_head + std::string_view(kd.key).size() + integer * (1 + more_integers);
   return bytes;
 }
+
+// Some keys (DeltaMap::take's `only`).
+using KeySet = std::unordered_set<std::string_view>;
 
 // Hashes std::string keys so lookups can take a std::string_view.
 // Deliberately not noexcept: libstdc++ then stores each node's hash, and a
@@ -225,35 +229,42 @@ class DeltaMap {
   }
 
   // Takes up to `max` keys with a non-zero pending delta whose last flush is
-  // not after `cutoff` (or just `only`, if given) and that are in no batch in
-  // flight, moving their pending delta into flight. Visits only keys touched
-  // since their last flush.
-  std::vector<KeyDelta> take(std::size_t max, Clock::time_point cutoff, std::optional<std::string_view> only = {}) {
+  // not after `cutoff` (or just those in `only`, if given) and that are in
+  // no batch in flight, moving their pending delta into flight. Visits only
+  // keys touched since their last flush.
+  std::vector<KeyDelta> take(std::size_t max, Clock::time_point cutoff, const KeySet* only = nullptr) {
     std::vector<KeyDelta> batch;
     batch.reserve(std::min<std::size_t>(max, 1024));
     const auto now = Clock::now();
-    auto take_entry = [&](Node& node) {
-      Entry& e = node.second;
-      e.unqueue();  // before the exchange: a later add queues the key again
-      const std::int64_t delta = e.pending.exchange(0, std::memory_order_relaxed);
-      if (delta == 0) return;
-      e.in_flight += delta;
-      e.flushed_at = now;
-      batch.push_back({node.first, delta});
-    };
-    for (std::size_t i = 0; i < shards_.size() && batch.size() < max; ++i) {
-      Shard& s = only ? shard_for(*only) : shards_[(next_shard_ + i) % shards_.size()];
+    auto take_from = [&](Shard& s) {
       std::unique_lock lock(s.mutex);
       std::lock_guard dirty_lock(s.dirty_mutex);
       std::erase_if(s.dirty, [&](Node* node) {
-        if (batch.size() >= max || (only && std::string_view(node->first) != *only)) return false;
+        if (batch.size() >= max || (only && !only->contains(std::string_view(node->first)))) return false;
         if (node->second.flushed_at > cutoff) return false;  // flushed too recently: stays queued
         if (node->second.in_flight != 0) return false;       // in a batch not yet acknowledged: waits for it
-        take_entry(*node);
+        Entry& e = node->second;
+        e.unqueue();  // before the exchange: a later add queues the key again
+        const std::int64_t delta = e.pending.exchange(0, std::memory_order_relaxed);
+        if (delta == 0) return true;
+        e.in_flight += delta;
+        e.flushed_at = now;
+        batch.push_back({node->first, delta});
         return true;
       });
-      if (only) break;
+    };
+    if (only) {
+      std::vector<Shard*> visited;
+      for (std::string_view key : *only) {
+        Shard* s = &shard_for(key);
+        if (std::find(visited.begin(), visited.end(), s) != visited.end()) continue;
+        visited.push_back(s);
+        take_from(*s);
+      }
+      return batch;
     }
+    for (std::size_t i = 0; i < shards_.size() && batch.size() < max; ++i)
+      take_from(shards_[(next_shard_ + i) % shards_.size()]);
     next_shard_ = (next_shard_ + 1) % shards_.size();  // round-robin: no shard starves
     return batch;
   }

@@ -4,6 +4,7 @@
 // locally, in order, each as its single op would (done when called, for a
 // key now warm).
 
+#include <algorithm>
 #include <cstddef>
 #include <string_view>
 #include <unordered_set>
@@ -13,16 +14,20 @@
 
 #include "distkit/detail/batch_items.hpp"
 #include "distkit/detail/lax_engine.hpp"
+#include "distkit/logging.hpp"
 
 namespace distkit::detail {
 
 // `read(keys)`: an awaitable of one Acknowledged<Remote> per key (a strict
-// get_all); `apply(item)`: the item's single op. A failed read applies
-// nothing; an item that fails stops the batch there (the items before it
-// are applied): BatchError says so.
+// get_all); `apply(item)`: the item's single op, taking a stale key's cached
+// value (LaxEngine::Stale::accept: the batch has just read it). A failed
+// read fails the batch if it leaves a key never read, else the cached
+// values stand, as for a single op; an item that fails stops the batch
+// there (the items before it are applied): BatchError says so.
 template <class R, class Remote, class Read, class Apply>
 asio::awaitable<std::vector<R>> lax_batch(LaxEngine<Remote>& engine, const BatchItems& items, bool stale_too,
                                           Read read, Apply apply) {
+  if (items.empty()) co_return std::vector<R>{};
   std::vector<ItemState> states(items.size(), ItemState::not_applied);
   BatchItems unread;
   std::unordered_set<std::string_view> seen;
@@ -38,9 +43,11 @@ asio::awaitable<std::vector<R>> lax_batch(LaxEngine<Remote>& engine, const Batch
     try {
       fresh = co_await read(unread);
     } catch (const Error& e) {
-      throw_batch(e, states);  // a read applies nothing
+      if (!std::all_of(unread.begin(), unread.end(), [&](const BatchItem& k) { return engine.has_been_read(k.key); }))
+        throw_batch(e, states);  // a read applies nothing
+      logger()->debug("refreshing stale cached values failed: {}", e.what());
     }
-    for (std::size_t i = 0; i < unread.size(); ++i) engine.map().seed(unread[i].key, fresh[i]);
+    for (std::size_t i = 0; i < fresh.size(); ++i) engine.map().seed(unread[i].key, fresh[i]);
   }
   std::vector<R> out;
   out.reserve(items.size());

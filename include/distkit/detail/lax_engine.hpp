@@ -59,7 +59,7 @@ class LaxEngine {
   enum class Scope {
     due,  // keys whose last flush is at least allowed_lag old
     all,  // everything now
-    key,  // one key now
+    keys,  // some keys now
   };
 
   LaxEngine(const asio::any_io_executor& ex, std::chrono::milliseconds flush_interval,
@@ -78,6 +78,15 @@ class LaxEngine {
   }
 
   DeltaMap<Remote>& map() noexcept { return *map_; }
+
+  // What a read or a comparison does with a stale key (its cached remote
+  // value older than allowed_lag, with no local delta on top): read it
+  // again first, or (a batch that has just read it, or tried) take the
+  // cached value.
+  enum class Stale { reread, accept };
+  bool is_stale(const typename DeltaMap<Remote>::View& v) const {
+    return v.local == 0 && Clock::now() - v.synced_at > allowed_lag_;
+  }
 
   FlushStats stats() {
     return {batches_sent_.load(std::memory_order_relaxed), keys_flushed_.load(std::memory_order_relaxed),
@@ -111,11 +120,12 @@ class LaxEngine {
   // remote value back. `check(view)` throws to refuse an add that would
   // overflow.
   template <class Check>
-  std::optional<typename DeltaMap<Remote>::View> add_local(std::string_view key, std::int64_t n, Check& check) {
+  std::optional<typename DeltaMap<Remote>::View> add_local(std::string_view key, std::int64_t n, Check& check,
+                                                           Stale stale = Stale::reread) {
     throw_if_stopped();
     RedisKey::validate(key);
     auto view = map_->add(key, n, check);
-    if (!view || (n == 0 && view->local == 0 && Clock::now() - view->synced_at > allowed_lag_)) return std::nullopt;
+    if (!view || (n == 0 && stale == Stale::reread && is_stale(*view))) return std::nullopt;
     if (n != 0) note_activity();
     return view;
   }
@@ -157,13 +167,13 @@ class LaxEngine {
   }
 
   // Whether an op on `key` must read it first: it has not been read, or
-  // (`stale_too`: a read or a comparison) its cached remote value is older
-  // than allowed_lag with no local delta on top.
+  // (`stale_too`: a read or a comparison) it is stale.
   bool must_read(std::string_view key, bool stale_too) {
     const auto view = map_->peek(key);
     if (!view) return true;
-    return stale_too && view->local == 0 && Clock::now() - view->synced_at > allowed_lag_;
+    return stale_too && is_stale(*view);
   }
+  bool has_been_read(std::string_view key) { return map_->peek(key).has_value(); }
 
   // The counters' try_get(): the view of a key already read, or nullopt.
   std::optional<typename DeltaMap<Remote>::View> peek(std::string_view key) {
@@ -179,18 +189,19 @@ class LaxEngine {
   // first: it is seen for the first time, or, as for a read, its cached
   // remote value is older than allowed_lag with no local delta on top.
   template <class Decide, class Check>
-  std::optional<typename DeltaMap<Remote>::Change> decide_local(std::string_view key, Decide& decide, Check& check) {
+  std::optional<typename DeltaMap<Remote>::Change> decide_local(std::string_view key, Decide& decide, Check& check,
+                                                                Stale stale = Stale::reread) {
     throw_if_stopped();
     RedisKey::validate(key);
-    bool stale = false;
+    bool reread = false;
     auto change = map_->add_decided(
         key,
         [&](const typename DeltaMap<Remote>::View& view) -> std::int64_t {
-          stale = view.local == 0 && Clock::now() - view.synced_at > allowed_lag_;
-          return stale ? 0 : decide(view);
+          reread = stale == Stale::reread && is_stale(view);
+          return reread ? 0 : decide(view);
         },
         check);
-    if (!change || stale) return std::nullopt;
+    if (!change || reread) return std::nullopt;
     if (change->after.local != change->before.local) note_activity();
     return change;
   }
@@ -217,11 +228,12 @@ class LaxEngine {
     }
   }
 
-  // Flushes on the strand from any coroutine; throws what the send threw
-  // (the batch stays queued for the flush loop to retry).
+  // Flushes on the strand from any coroutine (Scope::keys: `keys`); throws
+  // what the send threw (the batch stays queued for the flush loop to retry).
   template <class Owner>
-  static asio::awaitable<void> flush_from(std::shared_ptr<Owner> owner, Scope scope, std::string key = {}) {
-    co_await asio::co_spawn(Access::engine(*owner).strand_, flush_on_strand(owner, scope, std::move(key)),
+  static asio::awaitable<void> flush_from(std::shared_ptr<Owner> owner, Scope scope,
+                                          std::vector<std::string> keys = {}) {
+    co_await asio::co_spawn(Access::engine(*owner).strand_, flush_on_strand(owner, scope, std::move(keys)),
                             asio::use_awaitable);
   }
 
@@ -251,12 +263,13 @@ class LaxEngine {
 
  private:
   template <class Owner>
-  static asio::awaitable<void> flush_on_strand(std::shared_ptr<Owner> owner, Scope scope, std::string key) {
+  static asio::awaitable<void> flush_on_strand(std::shared_ptr<Owner> owner, Scope scope,
+                                               std::vector<std::string> keys) {
     // A flush runs to its end even when its caller is cancelled (say, a
     // timeout around flush(), del or clear): its lanes' batches are in
     // flight, and their bookkeeping lives in this coroutine's frames.
     co_await asio::this_coro::reset_cancellation_state(asio::disable_cancellation());
-    co_await Access::engine(*owner).flush(*owner, scope, key);
+    co_await Access::engine(*owner).flush(*owner, scope, keys);
   }
 
   struct Batch {
@@ -276,7 +289,7 @@ class LaxEngine {
   }
 
   template <class Owner>
-  asio::awaitable<void> flush(Owner& owner, Scope scope, std::string_view key = {}) {
+  asio::awaitable<void> flush(Owner& owner, Scope scope, const std::vector<std::string>& keys = {}) {
     co_await wait_until([this] { return !busy_; });  // one flush at a time: a lane's batches stay in order
     busy_ = true;
     struct Release {
@@ -290,12 +303,12 @@ class LaxEngine {
     // `all` takes each key at most once, so that it ends under steady load:
     // what arrives after it took a key waits for the next flush.
     const auto cutoff = scope == Scope::due ? Clock::now() - allowed_lag_ : Clock::now();
-    std::optional<std::string_view> only;
-    if (scope == Scope::key) only = key;
+    const KeySet only(keys.begin(), keys.end());
     std::size_t running = lanes;
     std::exception_ptr failure;
     for (Lane& lane : lanes_)
-      asio::co_spawn(strand_, flush_lane(owner, lane, cutoff, only), [&](std::exception_ptr e) {
+      asio::co_spawn(strand_, flush_lane(owner, lane, cutoff, scope == Scope::keys ? &only : nullptr),
+                     [&](std::exception_ptr e) {
         if (e && !failure) failure = e;
         if (--running == 0) wake_.cancel();
       });
@@ -311,8 +324,7 @@ class LaxEngine {
   // A lane re-sends its unacknowledged batch, then sends new ones until
   // nothing is left to take.
   template <class Owner>
-  asio::awaitable<void> flush_lane(Owner& owner, Lane& lane, Clock::time_point cutoff,
-                                   std::optional<std::string_view> only) {
+  asio::awaitable<void> flush_lane(Owner& owner, Lane& lane, Clock::time_point cutoff, const KeySet* only) {
     if (lane.unacked) co_await send(owner, lane);
     for (;;) {
       auto deltas = map_->take(max_batch_keys, cutoff, only);

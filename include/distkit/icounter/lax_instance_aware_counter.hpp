@@ -126,14 +126,7 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
   }
 
   asio::awaitable<Counts> set_on_instance(std::string_view key, std::int64_t n) {
-    return held<Counts>(key, [n](Self& c, std::string_view k) -> asio::awaitable<Counts> {
-      if (n == std::numeric_limits<std::int64_t>::min())
-        detail::throw_overflow_on(k, "set_on_instance to", n, detail::instance_aware_range);
-      const Counts now = co_await c.update(k, 0);
-      std::int64_t delta;
-      if (__builtin_sub_overflow(n, now.instance, &delta)) detail::throw_overflow_on(k, "set_on_instance to", n);
-      co_return co_await c.update(k, delta);
-    });
+    return held<Counts>(key, [n](Self& c, std::string_view k) { return c.set_on_instance_held(k, n); });
   }
 
   asio::awaitable<Counts> set(std::string_view key, std::int64_t n) {
@@ -172,25 +165,28 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
   // pending delta first (fresh ones too), then set in Redis in calls of up
   // to 100 items per sub-family, each atomic (see
   // StrictInstanceAwareCounter's). BatchError says which items were applied.
-  asio::awaitable<std::vector<Counts>> get_all(KeyList keys) {
-    return local_batch<Counts>(detail::batch_items(keys), true, [](Self& c, const Item& i) { return c.get(i.key); });
+  asio::awaitable<std::vector<Counts>> get_all(const KeyList& keys) {
+    return local_batch<Counts>(detail::batch_items(keys), true,
+                               [](Self& c, const Item& i) { return c.update(i.key, 0, Stale::accept); });
   }
-  asio::awaitable<std::vector<Counts>> get_all_on_instance(KeyList keys) { return get_all(std::move(keys)); }
+  asio::awaitable<std::vector<Counts>> get_all_on_instance(const KeyList& keys) { return get_all(keys); }
   asio::awaitable<std::vector<Counts>> inc_all(const std::vector<Change>& items) {
     return local_batch<Counts>(detail::batch_items(items), false,
-                               [](Self& c, const Item& i) { return c.inc(i.key, i.n); });
+                               [](Self& c, const Item& i) { return c.update(i.key, i.n, Stale::accept); });
   }
   asio::awaitable<std::vector<Counts>> set_all_on_instance(const std::vector<Change>& items) {
     return local_batch<Counts>(detail::batch_items(items), true,
-                               [](Self& c, const Item& i) { return c.set_on_instance(i.key, i.n); });
+                               [](Self& c, const Item& i) { return c.set_on_instance_held(i.key, i.n, Stale::accept); });
   }
   asio::awaitable<std::vector<Outcome<Counts>>> inc_all_if(const std::vector<ConditionalChange>& items) {
     return local_batch<Outcome<Counts>>(detail::batch_items(items), true,
-                                        [](Self& c, const Item& i) { return c.inc_if(i.key, i.cmp, i.n); });
+                                        [](Self& c, const Item& i) { return c.decide(i.key, i.cmp, LocalWrite::inc, i.n, Stale::accept); });
   }
   asio::awaitable<std::vector<Outcome<Counts>>> set_all_on_instance_if(const std::vector<ConditionalChange>& items) {
     return local_batch<Outcome<Counts>>(detail::batch_items(items), true,
-                                        [](Self& c, const Item& i) { return c.set_on_instance_if(i.key, i.cmp, i.n); });
+                                        [](Self& c, const Item& i) {
+                                          return c.decide(i.key, i.cmp, LocalWrite::set_on_instance, i.n, Stale::accept);
+                                        });
   }
   asio::awaitable<std::vector<Counts>> set_all(const std::vector<Change>& items) {
     return flushed_batch<Counts>(detail::batch_items(items),
@@ -297,11 +293,12 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
   // Not a coroutine: an op on a warm key is done here, when called, and its
   // awaitable only delivers the result (or the failure, when awaited).
   // Otherwise (first touch, stale read) it runs holding the counter and the key.
-  asio::awaitable<Counts> update(std::string_view key, std::int64_t n) {
+  using Stale = typename Engine::Stale;
+  asio::awaitable<Counts> update(std::string_view key, std::int64_t n, Stale stale = Stale::reread) {
     std::optional<detail::DeltaMap<Counts>::View> view;
     try {
       if (n == std::numeric_limits<std::int64_t>::min()) detail::throw_overflow("operand", 0, n);  // as the strict one
-      view = engine_.add_local(key, n, check_counts);
+      view = engine_.add_local(key, n, check_counts, stale);
     } catch (...) {
       return detail::failing<Counts>(detail::failure_adding(key, n, detail::instance_aware_range));
     }
@@ -321,6 +318,15 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
     }
   }
 
+  asio::awaitable<Counts> set_on_instance_held(std::string_view key, std::int64_t n, Stale stale = Stale::reread) {
+    if (n == std::numeric_limits<std::int64_t>::min())
+      detail::throw_overflow_on(key, "set_on_instance to", n, detail::instance_aware_range);
+    const Counts now = co_await update(key, 0, stale);
+    std::int64_t delta;
+    if (__builtin_sub_overflow(n, now.instance, &delta)) detail::throw_overflow_on(key, "set_on_instance to", n);
+    co_return co_await update(key, delta);
+  }
+
   template <class T, class Op>
   asio::awaitable<T> held(std::string_view key, Op op) {
     return detail::holding<T>(this->shared_from_this(), key, std::move(op));
@@ -333,7 +339,8 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
   asio::awaitable<void> flush_key(std::string_view key) {
     engine_.throw_if_stopped();
     RedisKey::validate(key);
-    co_await Engine::flush_from(this->shared_from_this(), Engine::Scope::key, std::string(key));
+    std::vector<std::string> keys(1, std::string(key));  // (no braced list in a coroutine: g++ 12)
+    co_await Engine::flush_from(this->shared_from_this(), Engine::Scope::keys, std::move(keys));
   }
 
   // set, del, del_on_instance: the key flushed, then the op in Redis. If the
@@ -375,14 +382,16 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
   }
 
   // Not a coroutine for a warm key, as update().
-  asio::awaitable<Outcome<Counts>> decide(std::string_view key, Compare cmp, LocalWrite write, std::int64_t n) {
+  asio::awaitable<Outcome<Counts>> decide(std::string_view key, Compare cmp, LocalWrite write, std::int64_t n,
+                                          Stale stale = Stale::reread) {
     bool applied = false;
     auto rule = [&](const detail::DeltaMap<Counts>::View& v) { return decided_delta(key, v, cmp, write, n, applied); };
     try {
       if (n == std::numeric_limits<std::int64_t>::min())  // as the strict one
         detail::throw_overflow_on(key, write == LocalWrite::inc ? "adding" : "set_on_instance to", n,
                                   detail::instance_aware_range);
-      if (auto change = engine_.decide_local(key, rule, check_counts)) return detail::ready(outcome_of(*change, applied));
+      if (auto change = engine_.decide_local(key, rule, check_counts, stale))
+        return detail::ready(outcome_of(*change, applied));
     } catch (...) {
       return detail::failing<Outcome<Counts>>(write == LocalWrite::inc
                                                   ? detail::failure_adding(key, n, detail::instance_aware_range)
@@ -428,16 +437,20 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
   static const Counts& counts_in(const Counts& c) { return c; }
   static const Counts& counts_in(const Outcome<Counts>& o) { return o.value; }
 
-  // set_all, set_all_if: everything flushed, then send(counter, items) in
-  // Redis; its keys' views are then what it returned (or, if it failed,
-  // expire: a timed-out call may still run, late).
+  // set_all, set_all_if: the items' keys flushed (every pending delta),
+  // then send(counter, items) in Redis; its keys' views are then what it
+  // returned (or, if it failed, expire: a timed-out call may still run, late).
   template <class R, class Send>
   asio::awaitable<std::vector<R>> flushed_batch(Items items, Send send) {
     return detail::holding_items<std::vector<R>>(
         this->shared_from_this(), std::move(items),
         [send](Self& c, const Items& i) -> asio::awaitable<std::vector<R>> {
+          if (i.empty()) co_return std::vector<R>{};
           try {
-            if (!i.empty()) co_await c.flush();
+            c.engine_.throw_if_stopped();
+            std::vector<std::string> keys;
+            for (const auto& item : i) keys.push_back(item.key);
+            co_await Engine::flush_from(c.shared_from_this(), Engine::Scope::keys, std::move(keys));
           } catch (const Error& e) {
             detail::throw_batch(e, std::vector<ItemState>(i.size(), ItemState::not_applied));
           }

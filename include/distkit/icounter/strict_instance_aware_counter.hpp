@@ -62,8 +62,8 @@ class StrictInstanceAwareCounter {
   // items of one sub-family are one atomic script call; on failure,
   // BatchError says per item whether it was applied. get_all_on_instance
   // is get_all: each Counts has this instance's slice.
-  asio::awaitable<std::vector<Counts>> get_all(KeyList keys);
-  asio::awaitable<std::vector<Counts>> get_all_on_instance(KeyList keys);
+  asio::awaitable<std::vector<Counts>> get_all(const KeyList& keys);
+  asio::awaitable<std::vector<Counts>> get_all_on_instance(const KeyList& keys);
   asio::awaitable<std::vector<Counts>> inc_all(const std::vector<Change>& items);
   asio::awaitable<std::vector<Counts>> set_all(const std::vector<Change>& items);
   asio::awaitable<std::vector<Counts>> set_all_on_instance(const std::vector<Change>& items);
