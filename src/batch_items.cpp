@@ -42,11 +42,8 @@ ItemState state_after(errc e) noexcept {
 }
 
 void throw_batch(const Error& e, std::vector<ItemState> states) {
-  const auto count = [&](ItemState s) { return std::count(states.begin(), states.end(), s); };
-  const std::string what = fmt::format("{} (a batch of {} items: {} applied, {} not applied, {} unknown)",
-                                       e.reason(), states.size(), count(ItemState::applied),
-                                       count(ItemState::not_applied), count(ItemState::unknown));
-  throw BatchError(e.value(), what, std::move(states));
+  const auto* batch = dynamic_cast<const BatchError*>(&e);  // of a part: its cause, not its count
+  throw BatchError(e.value(), batch ? batch->cause() : std::string(e.reason()), std::move(states));
 }
 
 void check_items(std::span<const BatchItem> items, bool min_refused) {
@@ -62,3 +59,18 @@ void check_items(std::span<const BatchItem> items, bool min_refused) {
 }
 
 }  // namespace distkit::detail
+
+namespace distkit {
+
+namespace {
+std::string summary(const std::string& cause, const std::vector<ItemState>& states) {
+  const auto count = [&](ItemState s) { return std::count(states.begin(), states.end(), s); };
+  return fmt::format("{} (a batch of {} items: {} applied, {} not applied, {} unknown)", cause, states.size(),
+                     count(ItemState::applied), count(ItemState::not_applied), count(ItemState::unknown));
+}
+}  // namespace
+
+BatchError::BatchError(errc code, std::string cause, std::vector<ItemState> items)
+    : Error(code, summary(cause, items)), state_(std::make_shared<const State>(State{std::move(cause), std::move(items)})) {}
+
+}  // namespace distkit

@@ -21,46 +21,51 @@
 namespace distkit {
 
 namespace detail {
-// A key an item may view: not a temporary std::string, whose view would
-// dangle before the batch copies it (`{"k" + std::to_string(i), 1}` does
-// not compile; keep the string in a variable).
+// A key an item may view until the batch op copies it: an lvalue, or a
+// view (std::string_view, a C string). Not a temporary that owns its bytes
+// (`{"k" + std::to_string(i), 1}` does not compile: keep the string in a
+// variable).
 template <class K>
-concept ViewableKey = std::convertible_to<K, std::string_view> &&
-                      (std::is_lvalue_reference_v<K> || !std::same_as<std::remove_cvref_t<K>, std::string>);
+concept ViewableKey =
+    std::convertible_to<K, std::string_view> &&
+    (std::is_lvalue_reference_v<K> || std::same_as<std::remove_cvref_t<K>, std::string_view> ||
+     std::is_pointer_v<std::decay_t<K>>);
 }  // namespace detail
 
-// An item of inc_all, set_all, set_all_on_instance: `n` for `key`. A view:
-// the batch op copies the key before it returns.
+// An item of inc_all, set_all, set_all_on_instance: `n` for `key`, which it
+// views: the batch op copies the key before it returns.
 struct Change {
   template <detail::ViewableKey K>
-  Change(K&& key, std::int64_t n = 0) : key(std::forward<K>(key)), n(n) {}  // NOLINT: {key, n} reads as a change
+  Change(K&& key, std::int64_t n) : key(std::forward<K>(key)), n(n) {}  // NOLINT: {key, n} reads as a change
   std::string_view key;
-  std::int64_t n = 0;
+  std::int64_t n;
 };
 
 // An item of inc_all_if, set_all_if, set_all_on_instance_if.
 struct ConditionalChange {
   template <detail::ViewableKey K>
-  ConditionalChange(K&& key, Compare cmp, std::int64_t n = 0) : key(std::forward<K>(key)), cmp(cmp), n(n) {}
+  ConditionalChange(K&& key, Compare cmp, std::int64_t n) : key(std::forward<K>(key)), cmp(cmp), n(n) {}
   std::string_view key;
   Compare cmp;
-  std::int64_t n = 0;
+  std::int64_t n;
 };
 
 // The keys of get_all: a braced list, or any range of strings or views
 // (std::vector<std::string>, std::array<std::string_view, N>, a view that
-// makes strings, ...). Keys the range makes as temporaries are kept here;
-// the others are viewed. The batch op copies them before it returns.
+// makes keys, ...). It views the keys of a container the caller holds, and
+// keeps a copy of any other (made by the range, or in a temporary
+// container); the batch op copies them before it returns.
 class KeyList {
  public:
   KeyList(std::initializer_list<std::string_view> keys) : keys_(keys) {}
   template <std::ranges::input_range R>
     requires std::convertible_to<std::ranges::range_reference_t<R>, std::string_view>
   KeyList(R&& keys) {  // NOLINT(google-explicit-constructor): a list of keys is what it is
-    if constexpr (detail::ViewableKey<std::ranges::range_reference_t<R>>) {
+    if constexpr (std::ranges::forward_range<R> && (std::is_lvalue_reference_v<R> || std::ranges::borrowed_range<R>) &&
+                  detail::ViewableKey<std::ranges::range_reference_t<R>>) {
       for (auto&& key : keys) keys_.emplace_back(key);
     } else {
-      for (auto&& key : keys) made_.emplace_back(std::move(key));
+      for (auto&& key : keys) made_.emplace_back(std::string_view(key));
       keys_.assign(made_.begin(), made_.end());  // once made_ has stopped moving
     }
   }
@@ -89,12 +94,18 @@ enum class ItemState : std::uint8_t {
 // applied items.
 class BatchError : public Error {
  public:
-  BatchError(errc code, const std::string& what, std::vector<ItemState> items)
-      : Error(code, what), items_(std::make_shared<const std::vector<ItemState>>(std::move(items))) {}
-  const std::vector<ItemState>& items() const noexcept { return *items_; }
+  // `cause`: what failed; what() adds how many items were applied, not
+  // applied and unknown.
+  BatchError(errc code, std::string cause, std::vector<ItemState> items);
+  const std::vector<ItemState>& items() const noexcept { return state_->items; }
+  const std::string& cause() const noexcept { return state_->cause; }
 
  private:
-  std::shared_ptr<const std::vector<ItemState>> items_;  // shared: copying an exception must not throw
+  struct State {
+    std::string cause;
+    std::vector<ItemState> items;
+  };
+  std::shared_ptr<const State> state_;  // shared: copying an exception must not throw
 };
 
 }  // namespace distkit

@@ -107,7 +107,7 @@ asio::awaitable<std::int64_t> LaxCounter::set_held(std::string_view key, std::in
   std::int64_t delta;
   if (__builtin_sub_overflow(n, current, &delta))
     detail::throw_overflow_on(key, "set to", n, fmt::format("int64 as a delta from the local total {}", current));
-  co_await update(key, delta);
+  co_await update(key, delta, stale);  // a delta of 0 is a read
   co_return n;
 }
 

@@ -2,6 +2,7 @@
 // _on_instance forms) against a real redis-server.
 #include <map>
 #include <ranges>
+#include <sstream>
 #include <type_traits>
 
 #include <fmt/format.h>
@@ -426,4 +427,36 @@ TEST_CASE("batches: a lax batch with allowed_lag 0 reads its keys once; set_all 
   CHECK(server().script_calls() - before == 2);  // k's flush, then the set: the 1,000 others wait
   CHECK(lax->stats().pending_keys == 1000);
   env(lax->shutdown());
+}
+
+static_assert(!std::is_constructible_v<Change, RedisKey, std::int64_t>, "an owning temporary's view would dangle");
+static_assert(!std::is_convertible_v<const char*, Change>, "a lone key is no change");
+
+TEST_CASE("batches: get_all copies keys that a range makes or reads once, of any owning type") {
+  Env env;
+  auto c = strict_on(env);
+  env(c->inc_all({{"user1", 1}, {"user2", 2}, {"user3", 3}}));
+  const std::vector<std::string> names{"user3", "user1"};
+  auto keys = names | std::views::transform([](const std::string& n) { return RedisKey(n); });
+  CHECK(env(c->get_all(keys)) == std::vector<std::int64_t>{3, 1});
+  std::istringstream in("user2 user3 user1");
+  CHECK(env(c->get_all(std::views::istream<std::string>(in))) == std::vector<std::int64_t>{2, 3, 1});
+  CHECK(env(c->get_all(std::vector<std::string>{"user2", "user1"})) == std::vector<std::int64_t>{2, 1});
+}
+
+TEST_CASE("batches: a lax inc_all of 0 on a stale key reads it, as inc of 0 does; sets to the same value read "
+          "nothing more") {
+  LaxFixture f;
+  auto lax = LaxCounter::create({.prefix = f.env.prefix, .connection = f.env.conn, .allowed_lag = 50ms});
+  f.env(lax->inc("k", 1));
+  f.env(lax->flush());
+  f.env(f.strict->set("k", 100));
+  f.env(sleep_for(120ms));
+  CHECK(f.env(lax->inc_all({{"k", 0}})) == std::vector<std::int64_t>{100});
+  f.env(sleep_for(120ms));
+  const auto before = server().script_calls();
+  CHECK(f.env(lax->set_all({{"k", 100}, {"k", 100}})) == std::vector<std::int64_t>{100, 100});
+  CHECK(server().script_calls() - before == 1);  // the batch read: no read per item
+  f.env(lax->shutdown());
+  f.env(f.lax->shutdown());
 }

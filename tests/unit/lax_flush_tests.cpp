@@ -350,7 +350,8 @@ TEST_CASE("delta map: forget_idle drops idle keys only; a key with a delta, queu
   for (const char* key : {"idle", "pending", "in flight"}) map.seed(key, {10, 1});
   map.add("pending", 5, no_check);
   map.add("in flight", 3, no_check);
-  const detail::KeySet in_flight{"in flight"};
+  const std::vector<std::string> wanted{"in flight"};
+  const detail::KeySet in_flight = map.key_set(wanted);
   const auto taken = map.take(100, detail::Clock::now(), &in_flight);
   REQUIRE(taken.size() == 1);
   map.forget_idle(detail::Clock::now() + 1h);  // everything counts as idle by time

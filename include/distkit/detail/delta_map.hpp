@@ -48,8 +48,12 @@ inline std::size_t resp_bytes(std::span<const KeyDelta> batch, std::size_t more_
   return bytes;
 }
 
-// Some keys (DeltaMap::take's `only`).
-using KeySet = std::unordered_set<std::string_view>;
+// Some keys, and the lock stripes they are in (DeltaMap::take's `only`,
+// made by DeltaMap::key_set).
+struct KeySet {
+  std::unordered_set<std::string_view> keys;
+  std::vector<std::size_t> shards;
+};
 
 // Hashes std::string keys so lookups can take a std::string_view.
 // Deliberately not noexcept: libstdc++ then stores each node's hash, and a
@@ -240,7 +244,7 @@ class DeltaMap {
       std::unique_lock lock(s.mutex);
       std::lock_guard dirty_lock(s.dirty_mutex);
       std::erase_if(s.dirty, [&](Node* node) {
-        if (batch.size() >= max || (only && !only->contains(std::string_view(node->first)))) return false;
+        if (batch.size() >= max || (only && !only->keys.contains(std::string_view(node->first)))) return false;
         if (node->second.flushed_at > cutoff) return false;  // flushed too recently: stays queued
         if (node->second.in_flight != 0) return false;       // in a batch not yet acknowledged: waits for it
         Entry& e = node->second;
@@ -254,19 +258,25 @@ class DeltaMap {
       });
     };
     if (only) {
-      std::vector<Shard*> visited;
-      for (std::string_view key : *only) {
-        Shard* s = &shard_for(key);
-        if (std::find(visited.begin(), visited.end(), s) != visited.end()) continue;
-        visited.push_back(s);
-        take_from(*s);
-      }
+      for (std::size_t i = 0; i < only->shards.size() && batch.size() < max; ++i) take_from(shards_[only->shards[i]]);
       return batch;
     }
     for (std::size_t i = 0; i < shards_.size() && batch.size() < max; ++i)
       take_from(shards_[(next_shard_ + i) % shards_.size()]);
     next_shard_ = (next_shard_ + 1) % shards_.size();  // round-robin: no shard starves
     return batch;
+  }
+
+  // `keys` (which must outlive the set) for take().
+  KeySet key_set(const std::vector<std::string>& keys) const {
+    KeySet out{{keys.begin(), keys.end()}, {}};
+    std::vector<bool> seen(shards_.size());
+    for (std::string_view key : out.keys) {
+      const std::size_t shard = shard_index(key);
+      if (!seen[shard]) out.shards.push_back(shard);
+      seen[shard] = true;
+    }
+    return out;
   }
 
   // How many keys wait to be flushed; how many are held.
@@ -397,10 +407,11 @@ class DeltaMap {
     return n;
   }
 
-  Shard& shard_for(std::string_view key) noexcept {
+  static std::size_t shard_index(std::string_view key) noexcept {
     // Mix the hash so shard choice and bucket choice use different bits.
-    return shards_[(StringHash{}(key) * 0x9E3779B97F4A7C15ull) >> (64 - shard_bits)];
+    return (StringHash{}(key) * 0x9E3779B97F4A7C15ull) >> (64 - shard_bits);
   }
+  Shard& shard_for(std::string_view key) noexcept { return shards_[shard_index(key)]; }
 
   // Enough shards that threads on different keys rarely share a lock: two
   // threads with k hot keys each share about k * k / 1024 shards, and a

@@ -33,8 +33,11 @@ asio::awaitable<std::vector<R>> lax_batch(LaxEngine<Remote>& engine, const Batch
   std::unordered_set<std::string_view> seen;
   try {
     engine.throw_if_stopped();
-    for (const auto& item : items)
-      if (seen.insert(item.key).second && engine.must_read(item.key, stale_too)) unread.push_back({item.key});
+    for (const auto& item : items)  // (an inc_all item of 0 is a read)
+      if (!seen.contains(item.key) && engine.must_read(item.key, stale_too || item.n == 0)) {
+        seen.insert(item.key);
+        unread.push_back({item.key});
+      }
   } catch (const Error& e) {
     throw_batch(e, states);
   }

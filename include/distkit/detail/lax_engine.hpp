@@ -303,7 +303,7 @@ class LaxEngine {
     // `all` takes each key at most once, so that it ends under steady load:
     // what arrives after it took a key waits for the next flush.
     const auto cutoff = scope == Scope::due ? Clock::now() - allowed_lag_ : Clock::now();
-    const KeySet only(keys.begin(), keys.end());
+    const KeySet only = map_->key_set(keys);
     std::size_t running = lanes;
     std::exception_ptr failure;
     for (Lane& lane : lanes_)

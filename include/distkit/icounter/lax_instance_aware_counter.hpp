@@ -324,7 +324,7 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
     const Counts now = co_await update(key, 0, stale);
     std::int64_t delta;
     if (__builtin_sub_overflow(n, now.instance, &delta)) detail::throw_overflow_on(key, "set_on_instance to", n);
-    co_return co_await update(key, delta);
+    co_return co_await update(key, delta, stale);  // a delta of 0 is a read
   }
 
   template <class T, class Op>
