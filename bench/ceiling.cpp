@@ -174,10 +174,21 @@ Args capture_evalsha(std::uint16_t port, const std::function<void()>& op) {
 
 BenchmarkResult redis_benchmark(std::uint16_t port, int pipeline, const Args& command, double seconds,
                                 long random_range) {
-  const auto probe = run_once(port, pipeline, command, 20L * pipeline + 1000, random_range);
-  const long requests = std::max(1000L, static_cast<long>(probe.rps * seconds));
+  // redis-benchmark 7.0 -P N now and then aborts at the end of a run ("All
+  // clients disconnected... aborting", its exit racing its last replies):
+  // whole pipelines, and one more try.
+  const auto whole = [pipeline](long requests) { return (requests + pipeline - 1) / pipeline * pipeline; };
+  const auto once = [&](long requests) {
+    try {
+      return run_once(port, pipeline, command, requests, random_range);
+    } catch (const std::runtime_error&) {
+      return run_once(port, pipeline, command, requests, random_range);
+    }
+  };
+  const auto probe = once(whole(20L * pipeline + 1000));
+  const long requests = whole(std::max(1000L, static_cast<long>(probe.rps * seconds)));
   ServerWatch watch(port);
-  auto result = run_once(port, pipeline, command, requests, random_range);
+  auto result = once(requests);
   result.server = watch.stop();
   return result;
 }
