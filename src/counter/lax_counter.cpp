@@ -170,12 +170,9 @@ asio::awaitable<Outcome<std::int64_t>> LaxCounter::conditional_from_redis(std::s
 
 template <class R, class Apply>
 asio::awaitable<std::vector<R>> LaxCounter::batch(detail::BatchItems items, bool stale_too, Apply apply) {
-  return detail::holding_items<std::vector<R>>(
-      shared_from_this(), std::move(items), [stale_too, apply](LaxCounter& c, const detail::BatchItems& i) {
-        return detail::lax_batch<R>(
-            c.engine_, i, stale_too, [&c](const detail::BatchItems& keys) { return c.store_->all("get", keys); },
-            [&c, apply](const detail::BatchItem& item) { return apply(c, item); });
-      });
+  return detail::lax_batch<R>(
+      shared_from_this(), std::move(items), stale_too,
+      [](LaxCounter& c, const detail::BatchItems& keys) { return c.store_->all("get", keys); }, apply);
 }
 
 asio::awaitable<std::vector<std::int64_t>> LaxCounter::get_all(const KeyList& keys) {

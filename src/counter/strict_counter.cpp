@@ -62,18 +62,13 @@ using Values = std::vector<std::int64_t>;
 using Outcomes = std::vector<Outcome<std::int64_t>>;
 
 asio::awaitable<Values> all(std::shared_ptr<CounterStore> store, std::string_view op, detail::BatchItems items) {
-  return detail::holding_items<Values>(
-      std::move(store), std::move(items), [op](CounterStore& s, const detail::BatchItems& i) -> asio::awaitable<Values> {
-        co_return detail::values_of(co_await s.all(op, i));
-      });
+  return detail::holding_values<std::int64_t>(std::move(store), std::move(items),
+                                              [op](CounterStore& s, const detail::BatchItems& i) { return s.all(op, i); });
 }
 
 asio::awaitable<Outcomes> all_if(std::shared_ptr<CounterStore> store, std::string_view op, detail::BatchItems items) {
-  return detail::holding_items<Outcomes>(
-      std::move(store), std::move(items),
-      [op](CounterStore& s, const detail::BatchItems& i) -> asio::awaitable<Outcomes> {
-        co_return detail::values_of(co_await s.all_if(op, i));
-      });
+  return detail::holding_values<Outcome<std::int64_t>>(
+      std::move(store), std::move(items), [op](CounterStore& s, const detail::BatchItems& i) { return s.all_if(op, i); });
 }
 
 }  // namespace

@@ -59,20 +59,13 @@ using Outcomes = std::vector<Outcome<Counts>>;
 
 // An operand of INT64_MIN is refused before any I/O, as by the single ops.
 asio::awaitable<CountsList> all(std::shared_ptr<Family> family, std::string_view op, detail::BatchItems items) {
-  return detail::holding_items<CountsList>(
-      std::move(family), std::move(items),
-      [op](Family& f, const detail::BatchItems& i) -> asio::awaitable<CountsList> {
-        co_return detail::values_of(co_await f.all(op, i));
-      },
-      true);
+  return detail::holding_values<Counts>(
+      std::move(family), std::move(items), [op](Family& f, const detail::BatchItems& i) { return f.all(op, i); }, true);
 }
 
 asio::awaitable<Outcomes> all_if(std::shared_ptr<Family> family, std::string_view op, detail::BatchItems items) {
-  return detail::holding_items<Outcomes>(
-      std::move(family), std::move(items),
-      [op](Family& f, const detail::BatchItems& i) -> asio::awaitable<Outcomes> {
-        co_return detail::values_of(co_await f.all_if(op, i));
-      },
+  return detail::holding_values<Outcome<Counts>>(
+      std::move(family), std::move(items), [op](Family& f, const detail::BatchItems& i) { return f.all_if(op, i); },
       true);
 }
 

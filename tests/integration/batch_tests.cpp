@@ -460,3 +460,39 @@ TEST_CASE("batches: a lax inc_all of 0 on a stale key reads it, as inc of 0 does
   f.env(lax->shutdown());
   f.env(f.lax->shutdown());
 }
+
+TEST_CASE("batches: on four sub-families, a call that fails leaves the other sub-families' calls applied") {
+  Env env;
+  auto c = sharded_on(env, 4);
+  env(c->set("near", int64_max));
+  const auto keys = keys_0_to(20);
+  auto items = one_up_each(keys);
+  items.push_back({"near", 1});
+  const auto failure = env(failure_of(c->inc_all(items)));
+  REQUIRE(failure);
+  CHECK(failure->code == errc::overflow);
+  const std::size_t failed = detail::sub_family_of("near", 4);
+  States want;
+  std::vector<std::int64_t> totals;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    const bool applied = detail::sub_family_of(keys[i], 4) != failed;
+    want.push_back(applied ? ItemState::applied : ItemState::not_applied);
+    totals.push_back(applied ? static_cast<std::int64_t>(i) + 1 : 0);
+  }
+  want.push_back(ItemState::not_applied);
+  CHECK(failure->items == want);
+  CHECK(env(c->get_all(keys)) == totals);
+}
+
+TEST_CASE("batches: a batch after the script cache was flushed is sent again as EVAL and applied once") {
+  Env env;
+  auto c = strict_on(env);
+  auto ia = StrictInstanceAwareCounter::create({.prefix = env.prefix, .connection = env.conn});
+  env(c->inc_all({{"a", 1}}));
+  env(ia->inc_all({{"a", 1}}));
+  server().command({"SCRIPT", "FLUSH"});
+  CHECK(env(c->inc_all({{"a", 1}, {"b", 2}})) == std::vector<std::int64_t>{2, 2});
+  server().command({"SCRIPT", "FLUSH"});
+  CHECK(env(ia->inc_all({{"a", 1}, {"b", 2}})) == std::vector<Counts>{{2, 2}, {2, 2}});
+  env(ia->shutdown());
+}

@@ -57,4 +57,13 @@ asio::awaitable<T> holding_items(std::shared_ptr<Owner> owner, BatchItems items,
   co_return co_await op(*owner, items);
 }
 
+// A strict batch: holding_items of send(*owner, items), an awaitable of one
+// Acknowledged<T> per item, answering their values.
+template <class T, class Owner, class Send>
+asio::awaitable<std::vector<T>> holding_values(std::shared_ptr<Owner> owner, BatchItems items, Send send,
+                                               bool min_refused = false) {
+  check_items(items, min_refused);
+  co_return values_of(co_await send(*owner, items));
+}
+
 }  // namespace distkit::detail

@@ -6,28 +6,34 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <memory>
 #include <string_view>
 #include <unordered_set>
 #include <vector>
 
 #include <asio/awaitable.hpp>
 
+#include "distkit/detail/access.hpp"
 #include "distkit/detail/batch_items.hpp"
 #include "distkit/detail/lax_engine.hpp"
 #include "distkit/logging.hpp"
 
 namespace distkit::detail {
 
-// `read(keys)`: an awaitable of one Acknowledged<Remote> per key (a strict
-// get_all); `apply(item)`: the item's single op, taking a stale key's cached
-// value (LaxEngine::Stale::accept: the batch has just read it). A failed
-// read fails the batch if it leaves a key never read, else the cached
-// values stand, as for a single op; an item that fails stops the batch
-// there (the items before it are applied): BatchError says so.
-template <class R, class Remote, class Read, class Apply>
-asio::awaitable<std::vector<R>> lax_batch(LaxEngine<Remote>& engine, const BatchItems& items, bool stale_too,
-                                          Read read, Apply apply) {
+// A batch of the lax counter `owner`, holding it and the items until done
+// (see holding_items; `min_refused` as there). `read(owner, keys)`: an
+// awaitable of one Acknowledged per key (a strict get_all); `apply(owner,
+// item)`: the item's single op, taking a stale key's cached value
+// (LaxEngine::Stale::accept: the batch has just read it). A failed read
+// fails the batch if it leaves a key never read, else the cached values
+// stand, as for a single op; an item that fails stops the batch there (the
+// items before it are applied): BatchError says so.
+template <class R, class Owner, class Read, class Apply>
+asio::awaitable<std::vector<R>> lax_batch(std::shared_ptr<Owner> owner, BatchItems items, bool stale_too, Read read,
+                                          Apply apply, bool min_refused = false) {
+  check_items(items, min_refused);
   if (items.empty()) co_return std::vector<R>{};
+  auto& engine = Access::engine(*owner);
   std::vector<ItemState> states(items.size(), ItemState::not_applied);
   BatchItems unread;
   std::unordered_set<std::string_view> seen;
@@ -42,9 +48,9 @@ asio::awaitable<std::vector<R>> lax_batch(LaxEngine<Remote>& engine, const Batch
     throw_batch(e, states);
   }
   if (!unread.empty()) {
-    std::vector<Acknowledged<Remote>> fresh;
+    typename decltype(read(*owner, unread))::value_type fresh;  // one Acknowledged per key
     try {
-      fresh = co_await read(unread);
+      fresh = co_await read(*owner, unread);
     } catch (const Error& e) {
       if (!std::all_of(unread.begin(), unread.end(), [&](const BatchItem& k) { return engine.has_been_read(k.key); }))
         throw_batch(e, states);  // a read applies nothing
@@ -56,7 +62,7 @@ asio::awaitable<std::vector<R>> lax_batch(LaxEngine<Remote>& engine, const Batch
   out.reserve(items.size());
   for (std::size_t i = 0; i < items.size(); ++i) {
     try {
-      out.push_back(co_await apply(items[i]));
+      out.push_back(co_await apply(*owner, items[i]));
     } catch (const Error& e) {
       std::fill(states.begin(), states.begin() + static_cast<std::ptrdiff_t>(i), ItemState::applied);
       throw_batch(e, states);

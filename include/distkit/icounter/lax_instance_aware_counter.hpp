@@ -162,8 +162,8 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
   // the _if forms of the last two read the keys they must in one batch
   // (see LaxCounter's), then apply locally, each item as its single op;
   // an item that fails stops the batch. set_all and set_all_if flush every
-  // pending delta first (fresh ones too), then set in Redis in calls of up
-  // to 100 items per sub-family, each atomic (see
+  // pending delta of their keys first (fresh ones too), then set in Redis
+  // in calls of up to 100 items per sub-family, each atomic (see
   // StrictInstanceAwareCounter's). BatchError says which items were applied.
   asio::awaitable<std::vector<Counts>> get_all(const KeyList& keys) {
     return local_batch<Counts>(detail::batch_items(keys), true,
@@ -175,18 +175,19 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
                                [](Self& c, const Item& i) { return c.update(i.key, i.n, Stale::accept); });
   }
   asio::awaitable<std::vector<Counts>> set_all_on_instance(const std::vector<Change>& items) {
-    return local_batch<Counts>(detail::batch_items(items), true,
-                               [](Self& c, const Item& i) { return c.set_on_instance_held(i.key, i.n, Stale::accept); });
+    return local_batch<Counts>(detail::batch_items(items), true, [](Self& c, const Item& i) {
+      return c.set_on_instance_held(i.key, i.n, Stale::accept);
+    });
   }
   asio::awaitable<std::vector<Outcome<Counts>>> inc_all_if(const std::vector<ConditionalChange>& items) {
-    return local_batch<Outcome<Counts>>(detail::batch_items(items), true,
-                                        [](Self& c, const Item& i) { return c.decide(i.key, i.cmp, LocalWrite::inc, i.n, Stale::accept); });
+    return local_batch<Outcome<Counts>>(detail::batch_items(items), true, [](Self& c, const Item& i) {
+      return c.decide(i.key, i.cmp, LocalWrite::inc, i.n, Stale::accept);
+    });
   }
   asio::awaitable<std::vector<Outcome<Counts>>> set_all_on_instance_if(const std::vector<ConditionalChange>& items) {
-    return local_batch<Outcome<Counts>>(detail::batch_items(items), true,
-                                        [](Self& c, const Item& i) {
-                                          return c.decide(i.key, i.cmp, LocalWrite::set_on_instance, i.n, Stale::accept);
-                                        });
+    return local_batch<Outcome<Counts>>(detail::batch_items(items), true, [](Self& c, const Item& i) {
+      return c.decide(i.key, i.cmp, LocalWrite::set_on_instance, i.n, Stale::accept);
+    });
   }
   asio::awaitable<std::vector<Counts>> set_all(const std::vector<Change>& items) {
     return flushed_batch<Counts>(detail::batch_items(items),
@@ -424,14 +425,9 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
   // An operand of INT64_MIN fails the batch before any I/O, as the strict one's.
   template <class R, class Apply>
   asio::awaitable<std::vector<R>> local_batch(Items items, bool stale_too, Apply apply) {
-    return detail::holding_items<std::vector<R>>(
-        this->shared_from_this(), std::move(items),
-        [stale_too, apply](Self& c, const Items& i) {
-          return detail::lax_batch<R>(
-              c.engine_, i, stale_too, [&c](const Items& keys) { return c.backend_->all("get", keys); },
-              [&c, apply](const Item& item) { return apply(c, item); });
-        },
-        true);
+    return detail::lax_batch<R>(
+        this->shared_from_this(), std::move(items), stale_too,
+        [](Self& c, const Items& keys) { return c.backend_->all("get", keys); }, apply, true);
   }
 
   static const Counts& counts_in(const Counts& c) { return c; }
@@ -461,7 +457,8 @@ class BasicLaxInstanceAwareCounter : public std::enable_shared_from_this<BasicLa
             for (const auto& item : i) c.engine_.map().expire(item.key);
             throw;
           }
-          for (std::size_t k = 0; k < i.size(); ++k) c.engine_.map().seed(i[k].key, {counts_in(done[k].value), done[k].order});
+          for (std::size_t k = 0; k < i.size(); ++k)
+            c.engine_.map().seed(i[k].key, {counts_in(done[k].value), done[k].order});
           co_return detail::values_of(std::move(done));
         },
         true);
