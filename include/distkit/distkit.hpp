@@ -10,6 +10,7 @@
 #include "distkit/error.hpp"
 #include "distkit/flush_stats.hpp"
 #include "distkit/logging.hpp"
+#include "distkit/ratelimit/rate_limiter.hpp"
 #include "distkit/redis/connection.hpp"
 #include "distkit/redis/options.hpp"
 #include "distkit/redis/script.hpp"
