@@ -77,11 +77,15 @@ struct Acknowledged {
 template <class Remote>
 class DeltaMap {
  public:
+  // A synced_at older than any: the steady clock's epoch is the host's boot,
+  // which may be less than an allowed_lag ago.
+  static constexpr Clock::time_point never = Clock::time_point::min();
+
   struct Entry {
     std::atomic<std::int64_t> pending{0};
     std::int64_t in_flight = 0;
     Remote remote{};
-    Clock::time_point synced_at{};   // when `remote` was last read or acknowledged
+    Clock::time_point synced_at = never;  // when `remote` was last read or acknowledged
     Clock::time_point flushed_at{};  // when a delta of this key was last taken
 
     // The Acknowledged::order of `remote`. Changed under the shard's
@@ -342,13 +346,13 @@ class DeltaMap {
   // Every cached remote value counts as older than any allowed lag: the next
   // read of each key goes to Redis. Local deltas stay.
   void expire_all() {
-    for_each([](std::string_view, Entry& e) { e.synced_at = Clock::time_point{}; });
+    for_each([](std::string_view, Entry& e) { e.synced_at = never; });
   }
   // The same for one key (an op on it failed, and may still run late).
   void expire(std::string_view key) {
     Shard& s = shard_for(key);
     std::unique_lock lock(s.mutex);
-    if (auto it = s.map.find(key); it != s.map.end()) it->second.synced_at = Clock::time_point{};
+    if (auto it = s.map.find(key); it != s.map.end()) it->second.synced_at = never;
   }
   // After a clear whose replies had `orders`, one per sub-family (see
   // sub_family_of): every cached remote value becomes f(value), as the
@@ -371,7 +375,7 @@ class DeltaMap {
       if (order < e.order()) return;
       e.remote = f(e.remote);
       e.set_order(order);
-      e.synced_at = Clock::time_point{};
+      e.synced_at = never;
     });
   }
 

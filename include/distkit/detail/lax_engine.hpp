@@ -85,7 +85,7 @@ class LaxEngine {
   // cached value.
   enum class Stale { reread, accept };
   bool is_stale(const typename DeltaMap<Remote>::View& v) const {
-    return v.local == 0 && Clock::now() - v.synced_at > allowed_lag_;
+    return v.local == 0 && v.synced_at < Clock::now() - allowed_lag_;  // (now - never would overflow)
   }
 
   FlushStats stats() {
