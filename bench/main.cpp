@@ -6,7 +6,7 @@
 //
 // --only runs the figures whose "<counter> <group>" contains TEXT; groups:
 // throughput, latency, batch (StrictCounter), hot-path, load, flush, memory; "Cluster" for those of
-// the cluster whose masters --cluster names.
+// the cluster whose masters --cluster names; "RateLimiter" for the rate limiter's.
 
 #include <sys/utsname.h>
 
@@ -28,6 +28,7 @@
 #include "cluster_figures.hpp"
 #include "distkit/logging.hpp"
 #include "figures.hpp"
+#include "rate_limit_figures.hpp"
 #include "scripts.hpp"
 
 namespace distkit::bench {
@@ -409,6 +410,45 @@ void cluster_figures(const Options& o, Report& report) {
   spread("1 family, shards = 3", cluster_incs(c, 1, 3));
 }
 
+// The rate limiter (issue #16): the redis provider against redis-benchmark
+// of its EVALSHA over random keys, the local and hybrid hot paths against
+// the bare map, and Redis memory per key.
+void rate_limit_figures(const Options& o, Report& report) {
+  const Group g{o, report, Kind::plain, "RateLimiter"};
+  if (!report.wanted(g.name)) return;
+  const Args command = rate_limit_command(g.s());
+  MeanLoad by_benchmark, by_library;
+  const auto r = g.paired(
+      [&] {
+        const auto b = redis_benchmark(g.s().port, 64, command, g.secs(), rate_limit_keys);
+        by_benchmark.add(b.server);
+        return b.rps;
+      },
+      [&] {
+        const auto t = rate_limit_throughput(g.s());
+        by_library.add(t.server);
+        return t.ops_per_s;
+      });
+  report.add({"RateLimiter redis absolute inc, 64 coroutines, random keys", "decisions/s", r.value,
+              fmt::format("redis-benchmark -c 1 -P 64, same EVALSHA, keys at random of {}", rate_limit_keys),
+              r.reference, r.ratio, ">= 0.90", r.ratio >= 0.90});
+  report_server_load(g, "redis absolute inc", by_library, by_benchmark);
+  const std::size_t ops = g.s().quick ? 700 : 7000;
+  const auto p50 = g.paired([&] { return redis_benchmark(g.s().port, 1, command, g.secs() / 3, rate_limit_keys).p50_us; },
+                            [&] { return rate_limit_p50_us(g.s(), ops); }, 3 * o.repeat);
+  report.add({"RateLimiter redis absolute inc p50, one coroutine, random keys", "us", p50.value,
+              "redis-benchmark -c 1 -P 1 p50", p50.reference, p50.ratio, "<= 1.2", p50.ratio <= 1.2});
+  const auto local = g.paired([&] { return 1e9 / bare_map_ops(g.s(), 1); }, [&] { return 1e9 / local_limit_ops(g.s()); });
+  report.add({"RateLimiter local absolute inc_now, warm key, 1 thread", "ns/op", local.value,
+              "shared_mutex + unordered_map + fetch_add", local.reference, local.ratio, "(info)", true});
+  const auto hybrid = g.paired([&] { return 1e9 / bare_map_ops(g.s(), 1, Via::awaited); },
+                               [&] { return 1e9 / hybrid_limit_ops(g.s()); });
+  report.add({"RateLimiter hybrid absolute co_await inc, warm key, 1 thread", "ns/op", hybrid.value,
+              "the bare map's work in a trivial co_awaited awaitable", hybrid.reference, hybrid.ratio, "(info)", true});
+  report.add({"RateLimiter Redis memory per key, 10 s window of 100 buckets, every bucket used", "B",
+              rate_limit_bytes_per_key(g.s()), "", 0, 0, "(info)", true});
+}
+
 int main(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
@@ -437,7 +477,7 @@ int main(int argc, char** argv) {
 
   // The scripts, loaded the way redis-benchmark will call them.
   Admin admin(o.setup.port);
-  for (const auto* script : {&detail::scripts::counter, &detail::scripts::instance_aware})
+  for (const auto* script : {&detail::scripts::counter, &detail::scripts::instance_aware, &detail::scripts::rate_limit})
     if (admin.command({"SCRIPT", "LOAD", std::string(script->body())}) != script->sha1())
       throw std::runtime_error("SCRIPT LOAD returned another SHA1");
 
@@ -451,6 +491,7 @@ int main(int argc, char** argv) {
   lax_figures(o, report, Kind::plain);
   mass_death_figures(o, report);
   cluster_figures(o, report);
+  rate_limit_figures(o, report);
   report.print();
   report.write_json(when);
   return 0;

@@ -17,18 +17,19 @@ local op = ARGV[1]
 local window_ms, bucket_ms, extra = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local shape = ARGV[2] .. ':' .. ARGV[3] .. ':' .. ARGV[4]
 local slots = window_ms / bucket_ms + extra
-local now = (function()
+local now_us = (function()
   local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
 end)()
+local now = math.floor(now_us / 1000)
 
 -- Opens the window in `hash`, dropping the buckets that have left it; nil
--- and an error reply if the hash holds a window of another shape.
+-- and an error if the hash holds a window of another shape, or is no hash.
 local function open(hash)
-  local v = redis.call('HMGET', hash, 'c', 't', 'h')
+  local v = redis.pcall('HMGET', hash, 'c', 't', 'h')
+  if v.err then return nil, v.err end
   if v[1] and v[1] ~= shape then
-    return nil, redis.error_reply('INVALID ' .. hash .. ' is limited with window:bucket:extra ' .. v[1] ..
-                                  ' ms, this client uses ' .. shape)
+    return nil, 'INVALID ' .. hash .. ' is limited with window:bucket:extra ' .. v[1] .. ' ms, this client uses ' .. shape
   end
   local w = {hash = hash, total = tonumber(v[2] or '0'), head = tonumber(v[3] or '-1'), dirty = false}
   local bucket = math.floor(now / bucket_ms)
@@ -85,7 +86,7 @@ end
 if op == 'absolute' then
   local limit, n = tonumber(ARGV[5]), tonumber(ARGV[6])
   local w, err = open(KEYS[1])
-  if not w then return err end
+  if not w then return redis.error_reply(err) end
   local admitted = w.total + n <= limit
   if admitted and ARGV[7] == '1' then add(w, w.head, n) end
   save(w)
@@ -100,9 +101,9 @@ end
 if op == 'suppressed' then
   local limit, hard, n, count = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8] == '1'
   local asked, err = open(KEYS[1])
-  if not asked then return err end
+  if not asked then return redis.error_reply(err) end
   local admitted, err2 = open(KEYS[2])
-  if not admitted then return err2 end
+  if not admitted then return redis.error_reply(err2) end
   if count then add(asked, asked.head, n) end
   local factor = 0
   if asked.total > limit then factor = 1 - limit / asked.total end
@@ -126,7 +127,9 @@ end
 -- of bucket j + extra, so the window counts `extra` buckets more than the
 -- limit's (slots = window buckets + extra): whatever window a lease is
 -- spent in, the check that granted it saw every unit spent there. Returns
--- per key {units granted, their bucket, ms until the lease ends}.
+-- per key {units granted, their bucket, ms the lease lasts (rounded down,
+-- less 1 ms for the clocks' rounding)}, or {-1, error} for a key that
+-- cannot be limited (another shape, not a hash): the others go on.
 if op == 'lease' then
   local out = {}
   for i, hash in ipairs(KEYS) do
@@ -134,33 +137,42 @@ if op == 'lease' then
     local limit, want, back, back_bucket = tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2]),
                                            tonumber(ARGV[at + 3]), tonumber(ARGV[at + 4])
     local w, err = open(hash)
-    if not w then return err end
-    if back > 0 and back_bucket <= w.head and back_bucket > w.head - slots then
-      local held = tonumber(redis.call('HGET', hash, back_bucket % slots) or '0')
-      if held > 0 then add(w, back_bucket, -math.min(back, held)) end
+    if not w then
+      out[i] = {-1, err}
+    else
+      if back > 0 and back_bucket <= w.head and back_bucket > w.head - slots then
+        local held = tonumber(redis.call('HGET', hash, back_bucket % slots) or '0')
+        if held > 0 then add(w, back_bucket, -math.min(back, held)) end
+      end
+      local granted = math.max(0, math.min(want, limit - w.total))
+      if granted > 0 then add(w, w.head, granted) end
+      save(w)
+      out[i] = {granted, w.head, math.floor(((w.head + extra + 1) * bucket_ms * 1000 - now_us) / 1000) - 1}
     end
-    local granted = math.max(0, math.min(want, limit - w.total))
-    if granted > 0 then add(w, w.head, granted) end
-    save(w)
-    out[i] = {granted, w.head, (w.head + extra + 1) * bucket_ms - now}
   end
   return out
 end
 
 -- Hybrid suppressed: per key, two hashes in KEYS (asked, admitted) and two
 -- units in ARGV from ARGV[5] on (asked and admitted since the last report).
--- Returns the windows' totals after them, two per key.
+-- Returns per key the windows' totals after them, or {-1, error}.
 if op == 'report' then
   local out = {}
   for i = 1, #KEYS, 2 do
     local at = 4 + i - 1
-    for j = 0, 1 do
-      local w, err = open(KEYS[i + j])
-      if not w then return err end
-      local units = tonumber(ARGV[at + 1 + j])
-      if units > 0 then add(w, w.head, units) end
-      save(w)
-      out[#out + 1] = string.format('%d', w.total)
+    local asked, err = open(KEYS[i])
+    local admitted, err2
+    if asked then admitted, err2 = open(KEYS[i + 1]) end
+    if not (asked and admitted) then
+      out[#out + 1] = {-1, err or err2}
+    else
+      local windows = {asked, admitted}
+      for j = 1, 2 do
+        local units = tonumber(ARGV[at + j])
+        if units > 0 then add(windows[j], windows[j].head, units) end
+        save(windows[j])
+      end
+      out[#out + 1] = {string.format('%d', asked.total), string.format('%d', admitted.total)}
     end
   end
   return out

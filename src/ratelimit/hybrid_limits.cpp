@@ -1,7 +1,6 @@
 #include "hybrid_limits.hpp"
 
 #include <algorithm>
-#include <numeric>
 #include <string>
 
 #include <asio/co_spawn.hpp>
@@ -14,15 +13,6 @@
 
 namespace distkit::detail::ratelimit {
 namespace {
-
-// A failure that says Redis cannot be reached now (rather than a bug or a
-// misconfiguration, which are thrown to the caller).
-bool is_outage(const Error& e) {
-  const errc c = e.value();
-  return c == errc::timeout || c == errc::connection_lost || c == errc::not_applied || c == errc::connection_failed;
-}
-
-std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
 std::int64_t units_held(const std::vector<HybridLimits::Lease>& leases, std::int64_t valid_after) {
   std::int64_t held = 0;
@@ -37,19 +27,30 @@ HybridLimits::HybridLimits(const Settings& s, OutagePolicy on_outage, std::share
     : settings_(s),
       on_outage_(on_outage),
       redis_(std::move(redis)),
-      extra_buckets_(ceil_div(s.sync_interval_ms, s.bucket_ms)),
       absolute_(forget_ms_of(s)),
       suppressed_(forget_ms_of(s)) {}
 
-void HybridLimits::outage(bool down, const char* why) {
+void HybridLimits::outage(bool down, std::string_view why) {
   if (outage_.exchange(down, std::memory_order_relaxed) != down) {
     if (down) logger()->warn("rate limiter: Redis unreachable ({}); hybrid decisions follow on_outage", why);
     else logger()->info("rate limiter: Redis reachable again; hybrid decisions use leases");
   }
 }
 
+bool HybridLimits::outage_from(std::exception_ptr failure) {
+  try {
+    std::rethrow_exception(failure);
+  } catch (const Error& e) {
+    if (e.value() == errc::invalid_argument || e.value() == errc::invalid_key) return false;
+    outage(true, e.what());  // unreachable, stalled, or refusing (BUSY, OOM, READONLY)
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
 void HybridLimits::start_loop() {
-  if (loop_started_.exchange(true, std::memory_order_acq_rel)) return;
+  if (loop_started_.load(std::memory_order_relaxed) || loop_started_.exchange(true, std::memory_order_acq_rel)) return;
   auto strand = asio::make_strand(redis_->connection().get_executor());
   timer_ = std::make_unique<BackgroundTimer>(strand);
   asio::co_spawn(
@@ -63,10 +64,28 @@ void HybridLimits::start_loop() {
       asio::detached);
 }
 
+void HybridLimits::queue(std::vector<std::string>& q, bool& queued, std::string_view key) {
+  if (queued) return;
+  queued = true;
+  const std::lock_guard lock(queue_mutex_);
+  q.emplace_back(key);
+}
+
+asio::awaitable<void> HybridLimits::sync() {
+  try {
+    co_await sync_absolute();
+    co_await sync_suppressed();
+  } catch (const std::exception& e) {  // the loop goes on
+    logger()->error("rate limiter: hybrid sync failed: {}", e.what());
+  }
+}
+
 // ---- absolute ----
 
 HybridLimits::AbsoluteEntry HybridLimits::new_absolute() const {
-  return AbsoluteEntry{{}, {}, 0, 0, -1, Window(settings_.bucket_ms, settings_.buckets)};
+  AbsoluteEntry e;
+  if (on_outage_ == OutagePolicy::local_only) e.local.emplace(settings_.bucket_ms, settings_.buckets);
+  return e;
 }
 
 bool HybridLimits::spend(AbsoluteEntry& e, std::int64_t now, std::int64_t n, bool count) {
@@ -89,22 +108,21 @@ bool HybridLimits::spend(AbsoluteEntry& e, std::int64_t now, std::int64_t n, boo
   return true;
 }
 
-std::optional<Decision> HybridLimits::absolute_now(AbsoluteEntry& e, std::int64_t now, std::int64_t limit,
-                                                   std::int64_t n, bool count) {
+std::optional<Decision> HybridLimits::absolute_now(AbsoluteEntry& e, std::int64_t limit, std::int64_t n, bool count) {
+  const std::int64_t now = steady_ms();  // under the key's lock: a lease is never spent past its end
   e.limit = limit;
   if (spend(e, now, n, count)) {
-    if (count) e.local.add(now, n);
+    if (count && e.local) e.local->add(now, n);
     return Decision::allow();
   }
   if (in_outage()) {
     switch (on_outage_) {
       case OutagePolicy::fail_open:
-        if (count) e.local.add(now, n);
         return Decision::allow();
       case OutagePolicy::fail_closed:
         return Decision::reject(std::chrono::milliseconds(settings_.sync_interval_ms), 0);
       case OutagePolicy::local_only:
-        return absolute_decision(count ? e.local.inc(now, n, limit) : e.local.check(now, n, limit));
+        return absolute_decision(count ? e.local->inc(now, n, limit) : e.local->check(now, n, limit));
     }
   }
   if (e.refused_at >= 0 && now - e.refused_at < settings_.sync_interval_ms)
@@ -114,99 +132,122 @@ std::optional<Decision> HybridLimits::absolute_now(AbsoluteEntry& e, std::int64_
 
 asio::awaitable<Decision> HybridLimits::absolute(std::string_view key, std::int64_t limit, std::int64_t n, bool count) {
   start_loop();
-  const std::int64_t now = steady_ms();
+  std::int64_t want = n;
   const auto d = absolute_.with(
-      key, now, [&] { return new_absolute(); },
+      key, steady_ms(), [&] { return new_absolute(); },
       [&](AbsoluteEntry& e) {
-        if (count) e.asked += n;
-        return absolute_now(e, now, limit, n, count);
+        if (!e.refusal.empty()) throw refusal_error(std::exchange(e.refusal, {}));
+        if (count) {
+          e.asked += n;
+          queue(absolute_queue_, e.queued, key);
+        }
+        // A burst the last lease did not foresee: enough for the demand since the last sync.
+        want = std::clamp(e.asked, n, limit);
+        return absolute_now(e, limit, n, count);
       });
   if (d) return ready(*d);
-  return acquire(std::string(key), limit, n, count);
+  return acquire(std::string(key), limit, n, want, count);
 }
 
-// A key with no lease to spend (a quiet one) takes one for this call.
-asio::awaitable<Decision> HybridLimits::acquire(std::string key, std::int64_t limit, std::int64_t n, bool count) {
+// A key with no lease to spend (a quiet one, or one busier than its lease)
+// takes one now: `want` units, of which this call spends n. A check takes
+// none: it asks Redis' window.
+asio::awaitable<Decision> HybridLimits::acquire(std::string key, std::int64_t limit, std::int64_t n, std::int64_t want,
+                                                bool count) {
   auto self = shared_from_this();
-  const std::int64_t sent = steady_ms();
-  const RedisLimits::LeaseAsk ask[] = {{key, limit, n, 0, 0}};
   std::optional<RedisLimits::Lease> lease;
-  try {
-    lease = (co_await redis_->lease(ask, extra_buckets_)).front();
-    outage(false, "");
-  } catch (const Error& e) {
-    if (!is_outage(e)) throw;
-    outage(true, e.what());
+  if (!count) {
+    try {
+      const Decision d = co_await redis_->absolute(key, limit, n, false, true);
+      outage(false, "");
+      co_return d;
+    } catch (...) {
+      if (!outage_from(std::current_exception())) throw;
+    }
+  } else {
+    const std::int64_t sent = steady_ms();
+    std::vector<RedisLimits::LeaseAsk> ask(1);  // (no braced list in a coroutine: g++ 12)
+    ask[0].key = key;
+    ask[0].limit = limit;
+    ask[0].want = want;
+    lease = (co_await redis_->lease(ask)).front();
+    if (lease->failure && !outage_from(lease->failure)) std::rethrow_exception(lease->failure);
+    if (!lease->refusal.empty()) throw refusal_error(lease->refusal);
+    if (lease->failure) lease.reset();
+    else outage(false, "");
+    if (lease) lease->lasts_ms += sent;  // now when it ends, on this clock
   }
-  const std::int64_t now = steady_ms();
   co_return absolute_.with(
-      key, now, [&] { return new_absolute(); },
+      key, steady_ms(), [&] { return new_absolute(); },
       [&](AbsoluteEntry& e) {
         if (lease) {
-          if (lease->granted > 0) e.leases.push_back({lease->granted, lease->bucket, sent + lease->lasts_ms});
-          if (lease->granted < n) e.refused_at = now;
+          if (lease->granted > 0) e.leases.push_back({lease->granted, lease->bucket, lease->lasts_ms});
+          if (lease->granted < want) e.refused_at = steady_ms();
+          queue(absolute_queue_, e.queued, key);  // to give back what is left
         }
-        if (auto d = absolute_now(e, now, limit, n, count)) return *d;
+        if (auto d = absolute_now(e, limit, n, count)) return *d;
         return Decision::reject(std::chrono::milliseconds(settings_.sync_interval_ms), 0);
       });
 }
 
 asio::awaitable<void> HybridLimits::sync_absolute() {
-  struct Ask {
-    std::string key;
-    RedisLimits::LeaseAsk ask;
-  };
+  std::vector<std::string> keys;
+  {
+    const std::lock_guard lock(queue_mutex_);
+    keys.swap(absolute_queue_);
+  }
   const std::int64_t sent = steady_ms();
-  std::vector<Ask> asks;
-  absolute_.for_each([&](std::string_view key, AbsoluteEntry& e) {
-    spend(e, sent, 0, false);  // ends the leases that have ended
-    // Twice the last interval's demand, less what will still be held at the next sync.
-    const std::int64_t held = units_held(e.leases, sent + settings_.sync_interval_ms);
-    const std::int64_t want = std::clamp<std::int64_t>(2 * e.asked - held, 0, e.limit);
-    e.asked = 0;
-    HybridLimits::Lease back{0, 0, 0};
-    if (!e.ended.empty()) {  // one bucket per call; same-bucket leases go together
-      back = e.ended.front();
-      std::int64_t units = 0;
-      std::erase_if(e.ended, [&](const Lease& l) { return l.bucket == back.bucket && (units += l.units, true); });
-      back.units = units;
-    }
-    if (want > 0 || back.units > 0) asks.push_back({std::string(key), {{}, e.limit, want, back.units, back.bucket}});
-  });
+  std::vector<RedisLimits::LeaseAsk> asks;
+  for (const std::string& key : keys)
+    absolute_.if_held(key, [&](AbsoluteEntry& e) {
+      e.queued = false;
+      spend(e, sent, 0, false);  // ends the leases that have ended
+      // Twice the last interval's demand, less what will still be held at the next sync.
+      const std::int64_t held = units_held(e.leases, sent + settings_.sync_interval_ms);
+      const std::int64_t want = std::clamp<std::int64_t>(2 * e.asked - held, 0, e.limit);
+      e.asked = 0;
+      Lease back{0, 0, 0};
+      if (!e.ended.empty()) {  // one bucket per call; same-bucket leases go together
+        back = e.ended.front();
+        back.units = 0;
+        std::erase_if(e.ended, [&](const Lease& l) { return l.bucket == back.bucket && (back.units += l.units, true); });
+      }
+      if (want > 0 || back.units > 0) asks.push_back({key, e.limit, want, back.units, back.bucket});
+      // A lease still held is given back once it ends.
+      if (!e.leases.empty() || !e.ended.empty()) queue(absolute_queue_, e.queued, key);
+    });
   if (asks.empty()) co_return;
-  std::vector<RedisLimits::LeaseAsk> batch;
-  for (auto& a : asks) {
-    a.ask.key = a.key;
-    batch.push_back(a.ask);
-  }
-  std::vector<RedisLimits::Lease> leases;
-  try {
-    leases = co_await redis_->lease(batch, extra_buckets_);
-    outage(false, "");
-  } catch (const Error& e) {
-    // Units given back in a call whose outcome is unknown are not given
-    // again (twice would free others' units); leases granted there are lost
-    // until their window passes.
-    if (is_outage(e)) outage(true, e.what());
-    else logger()->error("rate limiter: hybrid sync failed: {}", e.what());
-    co_return;
-  }
+  // Units given back in a call whose outcome is unknown are not given again
+  // (twice would free others' units); leases granted there stay charged
+  // until their window passes.
+  const std::vector<RedisLimits::Lease> leases = co_await redis_->lease(asks);
   const std::int64_t now = steady_ms();
-  for (std::size_t i = 0; i < asks.size(); ++i)
-    absolute_.with(
-        asks[i].key, now, [&] { return new_absolute(); },
-        [&](AbsoluteEntry& e) {
-          const auto& l = leases[i];
-          if (l.granted > 0) e.leases.push_back({l.granted, l.bucket, sent + l.lasts_ms});
-          if (batch[i].want > 0) e.refused_at = l.granted < batch[i].want ? now : -1;
-        });
+  bool reached = false;
+  for (std::size_t i = 0; i < asks.size(); ++i) {
+    const auto& l = leases[i];
+    if (l.failure) {
+      outage_from(l.failure);
+      continue;
+    }
+    reached = true;
+    absolute_.if_held(asks[i].key, [&](AbsoluteEntry& e) {
+      if (!l.refusal.empty()) {
+        e.refusal = l.refusal;
+        return;
+      }
+      if (l.granted > 0) {
+        e.leases.push_back({l.granted, l.bucket, sent + l.lasts_ms});
+        queue(absolute_queue_, e.queued, asks[i].key);
+      }
+      if (asks[i].want > 0) e.refused_at = l.granted < asks[i].want ? now : -1;
+    });
+  }
+  if (reached) outage(false, "");
 }
 
 // ---- suppressed ----
 
-HybridLimits::SuppressedEntry HybridLimits::new_suppressed() const {
-  return SuppressedEntry(settings_);
-}
+HybridLimits::SuppressedEntry HybridLimits::new_suppressed() const { return SuppressedEntry(settings_); }
 
 Decision HybridLimits::suppressed(std::string_view key, std::int64_t limit, std::int64_t n, bool count, double draw) {
   start_loop();
@@ -214,68 +255,75 @@ Decision HybridLimits::suppressed(std::string_view key, std::int64_t limit, std:
   return suppressed_.with(
       key, now, [&] { return new_suppressed(); },
       [&](SuppressedEntry& e) {
+        if (!e.refusal.empty()) throw refusal_error(std::exchange(e.refusal, {}));
         e.limit = limit;
+        Decision d;
         if (in_outage()) {
-          if (on_outage_ == OutagePolicy::local_only) return e.local.decide(settings_, now, limit, n, count, draw);
-          const bool open = on_outage_ == OutagePolicy::fail_open;
-          if (count) e.local.record(now, n, open);
-          return Decision::suppress(open ? 0.0 : 1.0, open);
+          if (on_outage_ == OutagePolicy::local_only) {
+            d = e.local.decide(settings_, now, limit, n, count, draw);
+          } else {
+            const bool open = on_outage_ == OutagePolicy::fail_open;
+            d = Decision::suppress(open ? 0.0 : 1.0, open);
+            if (count) e.local.record(now, n, open);
+          }
+        } else {
+          // A fleet view older than a window says nothing of the window now.
+          const bool fresh = e.fleet_at >= 0 && now - e.fleet_at < settings_.window_ms;
+          const std::int64_t asked = (fresh ? e.fleet_asked : 0) + e.sending_asked + e.asked + (count ? n : 0);
+          const std::int64_t admitted = (fresh ? e.fleet_admitted : 0) + e.sending_admitted + e.admitted;
+          const double f = e.factor.get(now, settings_.suppression_cache_ms, asked, limit);
+          d = suppressed_decision(f, admitted, hard_limit_of(limit, settings_.hard_limit_factor), n, count, draw);
+          if (count) e.local.record(now, n, d.admitted);
         }
-        if (count) e.asked += n;
-        // A fleet view older than a window says nothing of the window now.
-        const bool fresh = e.fleet_at >= 0 && now - e.fleet_at < settings_.window_ms;
-        const std::int64_t asked = (fresh ? e.fleet_asked : 0) + e.sending_asked + e.asked;
-        const std::int64_t admitted = (fresh ? e.fleet_admitted : 0) + e.sending_admitted + e.admitted;
-        const double f = e.factor.get(now, settings_.suppression_cache_ms, asked, limit);
-        const Decision d =
-            suppressed_decision(f, admitted, hard_limit_of(limit, settings_.hard_limit_factor), n, count, draw);
-        if (count) e.local.record(now, n, d.admitted);
-        if (d.admitted && count) e.admitted += n;
+        // Reported in an outage too: the report that gets through ends it.
+        if (count) {
+          e.asked += n;
+          if (d.admitted) e.admitted += n;
+          queue(suppressed_queue_, e.queued, key);
+        }
         return d;
       });
 }
 
 asio::awaitable<void> HybridLimits::sync_suppressed() {
   std::vector<std::string> keys;
-  std::vector<RedisLimits::Report> reports;
-  suppressed_.for_each([&](std::string_view key, SuppressedEntry& e) {
-    if (e.asked == 0 && e.admitted == 0) return;
-    keys.emplace_back(key);
-    reports.push_back({{}, e.asked, e.admitted});
-    e.sending_asked += std::exchange(e.asked, 0);
-    e.sending_admitted += std::exchange(e.admitted, 0);
-  });
-  if (keys.empty()) co_return;
-  for (std::size_t i = 0; i < keys.size(); ++i) reports[i].key = keys[i];
-  std::vector<RedisLimits::Totals> totals;
-  bool ok = false;
-  try {
-    totals = co_await redis_->report(reports);
-    outage(false, "");
-    ok = true;
-  } catch (const Error& e) {
-    // Units reported in a call whose outcome is unknown are not sent again:
-    // the fleet's view may miss them, never count them twice.
-    if (is_outage(e)) outage(true, e.what());
-    else logger()->error("rate limiter: hybrid sync failed: {}", e.what());
+  {
+    const std::lock_guard lock(queue_mutex_);
+    keys.swap(suppressed_queue_);
   }
+  std::vector<RedisLimits::Report> reports;
+  for (const std::string& key : keys)
+    suppressed_.if_held(key, [&](SuppressedEntry& e) {
+      e.queued = false;
+      if (e.asked == 0 && e.admitted == 0) return;
+      reports.push_back({key, e.asked, e.admitted});
+      e.sending_asked += std::exchange(e.asked, 0);
+      e.sending_admitted += std::exchange(e.admitted, 0);
+    });
+  if (reports.empty()) co_return;
+  // Units reported in a call whose outcome is unknown are not sent again:
+  // the fleet's view may miss them, never count them twice.
+  const std::vector<RedisLimits::Totals> totals = co_await redis_->report(reports);
   const std::int64_t now = steady_ms();
-  for (std::size_t i = 0; i < keys.size(); ++i)
-    suppressed_.with(
-        keys[i], now, [&] { return new_suppressed(); },
-        [&](SuppressedEntry& e) {
-          e.sending_asked -= reports[i].asked;
-          e.sending_admitted -= reports[i].admitted;
-          if (!ok) return;
-          e.fleet_asked = totals[i].asked;
-          e.fleet_admitted = totals[i].admitted;
-          e.fleet_at = now;
-        });
-}
-
-asio::awaitable<void> HybridLimits::sync() {
-  co_await sync_absolute();
-  co_await sync_suppressed();
+  bool reached = false;
+  for (std::size_t i = 0; i < reports.size(); ++i) {
+    const auto& t = totals[i];
+    if (t.failure) outage_from(t.failure);
+    else reached = true;
+    suppressed_.if_held(reports[i].key, [&](SuppressedEntry& e) {
+      e.sending_asked -= reports[i].asked;
+      e.sending_admitted -= reports[i].admitted;
+      if (t.failure) return;
+      if (!t.refusal.empty()) {
+        e.refusal = t.refusal;
+        return;
+      }
+      e.fleet_asked = t.asked;
+      e.fleet_admitted = t.admitted;
+      e.fleet_at = now;
+    });
+  }
+  if (reached) outage(false, "");
 }
 
 }  // namespace distkit::detail::ratelimit

@@ -21,6 +21,8 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <string>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -45,11 +47,9 @@ class HybridLimits : public std::enable_shared_from_this<HybridLimits> {
   asio::awaitable<Decision> absolute(std::string_view key, std::int64_t limit, std::int64_t n, bool count);
   Decision suppressed(std::string_view key, std::int64_t limit, std::int64_t n, bool count, double draw);
 
-  // Lease ends `extra_buckets` buckets after the bucket it was taken in:
-  // enough to outlive a sync interval.
-  std::int64_t extra_buckets() const noexcept { return extra_buckets_; }
   bool in_outage() const noexcept { return outage_.load(std::memory_order_relaxed); }
-  // Runs one sync now (tests; the loop runs them every sync_interval).
+  // Syncs the keys used since the last sync (tests; the loop runs it every
+  // sync_interval).
   asio::awaitable<void> sync();
 
   struct Lease {
@@ -59,7 +59,9 @@ class HybridLimits : public std::enable_shared_from_this<HybridLimits> {
     std::vector<Lease> leases, ended;  // ended: units to give back
     std::int64_t limit = 0, asked = 0;
     std::int64_t refused_at = -1;  // when Redis last granted less than asked
-    Window local;                  // what this process admitted: the local_only policy
+    bool queued = false;           // in the next sync
+    std::string refusal;           // Redis' error for this key, thrown at its next decision
+    std::optional<Window> local;   // what this process admitted: the local_only policy
   };
   struct SuppressedEntry {
     explicit SuppressedEntry(const Settings& s) : local(s) {}
@@ -69,6 +71,8 @@ class HybridLimits : public std::enable_shared_from_this<HybridLimits> {
     std::int64_t fleet_at = -1;                        // when they were read
     std::int64_t asked = 0, admitted = 0;              // not reported yet
     std::int64_t sending_asked = 0, sending_admitted = 0;
+    bool queued = false;
+    std::string refusal;
     FactorCache factor;
     LocalSuppressed::Entry local;  // what this process did: the local_only policy
   };
@@ -77,22 +81,27 @@ class HybridLimits : public std::enable_shared_from_this<HybridLimits> {
   AbsoluteEntry new_absolute() const;
   SuppressedEntry new_suppressed() const;
   void start_loop();
+  void queue(std::vector<std::string>& q, bool& queued, std::string_view key);
   // Decides from the leases held, or says that a round trip is needed.
-  std::optional<Decision> absolute_now(AbsoluteEntry& e, std::int64_t now, std::int64_t limit, std::int64_t n,
-                                       bool count);
+  std::optional<Decision> absolute_now(AbsoluteEntry& e, std::int64_t limit, std::int64_t n, bool count);
   // Spends n from the leases held, if they have it.
   static bool spend(AbsoluteEntry& e, std::int64_t now, std::int64_t n, bool count);
-  asio::awaitable<Decision> acquire(std::string key, std::int64_t limit, std::int64_t n, bool count);
+  asio::awaitable<Decision> acquire(std::string key, std::int64_t limit, std::int64_t n, std::int64_t want,
+                                    bool count);
   asio::awaitable<void> sync_absolute();
   asio::awaitable<void> sync_suppressed();
-  void outage(bool down, const char* why);
+  // Whether a failure means that Redis cannot be reached (or cannot serve
+  // now); it sets the outage. Any other is a bug or a misconfiguration.
+  bool outage_from(std::exception_ptr failure);
+  void outage(bool down, std::string_view why);
 
   const Settings settings_;  // by value: a sync in flight may outlive the limiter
   OutagePolicy on_outage_;
   std::shared_ptr<RedisLimits> redis_;
-  std::int64_t extra_buckets_;
   KeyTable<AbsoluteEntry> absolute_;
   KeyTable<SuppressedEntry> suppressed_;
+  std::mutex queue_mutex_;  // taken under a key's lock, never the other way
+  std::vector<std::string> absolute_queue_, suppressed_queue_;
   std::atomic<bool> outage_{false};
   std::atomic<bool> loop_started_{false};
   std::unique_ptr<BackgroundTimer> timer_;

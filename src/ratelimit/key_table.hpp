@@ -33,13 +33,15 @@ class KeyTable {
     return f(it->second.entry);
   }
 
-  // f(key, entry) for every key, a stripe at a time, under its lock.
+  // f(entry) under the key's lock, if the table holds the key (not a use).
   template <class F>
-  void for_each(F f) {
-    for (Stripe& s : stripes_) {
-      const std::lock_guard lock(s.mutex);
-      for (auto& [key, slot] : s.map) f(std::string_view(key), slot.entry);
-    }
+  bool if_held(std::string_view key, F f) {
+    Stripe& s = stripes_[std::hash<std::string_view>{}(key) % stripes_.size()];
+    const std::lock_guard lock(s.mutex);
+    auto it = s.map.find(key);
+    if (it == s.map.end()) return false;
+    f(it->second.entry);
+    return true;
   }
 
   std::size_t size() {

@@ -33,6 +33,9 @@ Settings::Settings(const RateLimiterOptions& o)
   buckets = window_ms / bucket_ms;
   if (buckets > max_buckets)
     refuse(fmt::format("RateLimiterOptions: window / bucket must be at most {} buckets, got {}", max_buckets, buckets));
+  if (sync_interval_ms > bucket_ms)
+    refuse(fmt::format("RateLimiterOptions::sync_interval ({}ms) must be at most a bucket ({}ms)", sync_interval_ms,
+                       bucket_ms));
   if (!(hard_limit_factor >= 1.0) || !std::isfinite(hard_limit_factor))
     refuse(fmt::format("RateLimiterOptions::hard_limit_factor must be finite and at least 1, got {}", hard_limit_factor));
   if (o.on_outage != OutagePolicy::fail_open && o.on_outage != OutagePolicy::fail_closed &&

@@ -22,6 +22,10 @@ struct Settings {
 };
 
 inline constexpr std::int64_t max_buckets = 1000;
+// A hybrid lease taken in bucket j may be spent until the end of bucket
+// j + 1: as sync_interval is at most a bucket, it outlives a sync interval.
+// (Fixed, so that processes with other sync intervals share a key's window.)
+inline constexpr std::int64_t lease_extra_buckets = 1;
 inline constexpr std::int64_t max_limit = std::int64_t{1} << 50;  // exact in Lua's doubles, with room
 
 // rate x window in whole units. Throws invalid_argument unless rate is
@@ -35,20 +39,22 @@ std::int64_t hard_limit_of(std::int64_t limit, double hard_limit_factor);
 double suppression_factor(std::int64_t observed, std::int64_t limit);
 
 // A key's suppression factor, worked out again once it is older than the
-// suppression cache (or the clock has gone back).
+// suppression cache (or the clock has gone back, or the rate has changed).
 struct FactorCache {
   double factor = 0;
   bool known = false;
   std::int64_t at = 0;
 
   double get(std::int64_t now_ms, std::int64_t cache_ms, std::int64_t asked, std::int64_t limit) {
-    if (!known || now_ms - at >= cache_ms || now_ms < at) {
+    if (!known || now_ms - at >= cache_ms || now_ms < at || limit != of_limit) {
       factor = suppression_factor(asked, limit);
       at = now_ms;
+      of_limit = limit;
       known = true;
     }
     return factor;
   }
+  std::int64_t of_limit = 0;
 };
 
 // The suppressed strategy, given the factor and the units admitted in the

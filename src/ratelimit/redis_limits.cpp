@@ -34,16 +34,12 @@ double to_double(const Reply& r) {
   return value;
 }
 
-// The calls at once; one needs no strand of its own.
-template <class Start>
-asio::awaitable<std::vector<Reply>> all_calls(std::size_t count, Start& start) {
-  if (count != 1) co_return co_await shards::all_at_once<Reply>(count, start);
-  std::vector<Reply> one;
-  one.push_back(co_await start(0));
-  co_return one;
-}
-
 }  // namespace
+
+Error refusal_error(std::string_view refusal) {
+  if (refusal.starts_with("INVALID ")) return Error(errc::invalid_argument, std::string(refusal.substr(8)));
+  return Error(errc::script_error, fmt::format("script rate_limit refused a key: {}", refusal));
+}
 
 RedisLimits::RedisLimits(const Settings& s, std::string prefix, std::shared_ptr<redis::Connection> connection)
     : settings_(s), prefix_(std::move(prefix)), connection_(std::move(connection)) {}
@@ -60,9 +56,11 @@ Command RedisLimits::head(std::span<const std::string> hashes, std::string_view 
   return cmd;
 }
 
-asio::awaitable<Decision> RedisLimits::absolute(std::string_view key, std::int64_t limit, std::int64_t n, bool count) {
-  const std::string hash[] = {hash_of(key, "absolute")};
-  Command cmd = head(hash, "absolute", 0);
+asio::awaitable<Decision> RedisLimits::absolute(std::string_view key, std::int64_t limit, std::int64_t n, bool count,
+                                                bool hybrid) {
+  // (No braced lists in a coroutine: g++ 12 miscompiles them.)
+  std::vector<std::string> hash(1, hash_of(key, hybrid ? "hybrid" : "absolute"));
+  Command cmd = head(hash, "absolute", hybrid ? lease_extra_buckets : 0);
   cmd.push(limit).push(n).push(count ? "1" : "0");
   const Reply r = co_await scripts::rate_limit.call(*connection_, std::move(cmd));
   if (to_int64(element(r, 0)) == 1) co_return Decision::allow();
@@ -71,7 +69,9 @@ asio::awaitable<Decision> RedisLimits::absolute(std::string_view key, std::int64
 
 asio::awaitable<Decision> RedisLimits::suppressed(std::string_view key, std::int64_t limit, std::int64_t n, bool count,
                                                   double draw) {
-  const std::string hashes[] = {hash_of(key, "asked"), hash_of(key, "admitted")};
+  std::vector<std::string> hashes;
+  hashes.push_back(hash_of(key, "asked"));
+  hashes.push_back(hash_of(key, "admitted"));
   Command cmd = head(hashes, "suppressed", 0);
   cmd.push(limit).push(hard_limit_of(limit, settings_.hard_limit_factor)).push(n).push(count ? "1" : "0");
   cmd.push(fmt::format("{:.17g}", draw));
@@ -79,67 +79,81 @@ asio::awaitable<Decision> RedisLimits::suppressed(std::string_view key, std::int
   co_return Decision::suppress(to_double(element(r, 1)), to_int64(element(r, 0)) == 1);
 }
 
-template <class HashesOf>
-std::vector<std::vector<std::size_t>> RedisLimits::calls_of(std::size_t count, HashesOf hashes_of) const {
+template <class Result, class Args, class Decode>
+asio::awaitable<std::vector<Result>> RedisLimits::batch(std::string_view op, std::int64_t extra_buckets,
+                                                        std::vector<std::vector<std::string>> hashes, Args args,
+                                                        Decode decode) {
   // On a cluster a call's keys share a slot; elsewhere any 100 go together.
   const bool cluster = !connection_->options().cluster.seeds.empty();
   std::map<std::uint16_t, std::vector<std::size_t>> by_slot;
-  for (std::size_t i = 0; i < count; ++i)
-    by_slot[cluster ? redis::detail::cluster::key_slot(hashes_of(i)) : 0].push_back(i);
+  for (std::size_t i = 0; i < hashes.size(); ++i)
+    by_slot[cluster ? redis::detail::cluster::key_slot(hashes[i].front()) : 0].push_back(i);
   std::vector<std::vector<std::size_t>> calls;
   for (auto& [slot, items] : by_slot)
     for (std::size_t at = 0; at < items.size(); at += max_keys_per_call)
       calls.emplace_back(items.begin() + static_cast<std::ptrdiff_t>(at),
                          items.begin() + static_cast<std::ptrdiff_t>(std::min(items.size(), at + max_keys_per_call)));
-  return calls;
-}
-
-asio::awaitable<std::vector<RedisLimits::Lease>> RedisLimits::lease(std::span<const LeaseAsk> asks,
-                                                                    std::int64_t extra_buckets) {
-  std::vector<std::string> hashes;
-  for (const auto& a : asks) hashes.push_back(hash_of(a.key, "hybrid"));
-  const auto calls = calls_of(asks.size(), [&](std::size_t i) { return std::string_view(hashes[i]); });
-  auto start = [&](std::size_t c) {
-    std::vector<std::string> keys;
-    for (std::size_t i : calls[c]) keys.push_back(hashes[i]);
-    Command cmd = head(keys, "lease", extra_buckets);
-    for (std::size_t i : calls[c])
-      cmd.push(asks[i].limit).push(asks[i].want).push(asks[i].give_back).push(asks[i].give_back_bucket);
-    return scripts::rate_limit.call(*connection_, std::move(cmd));
+  // A call that fails fails its items only.
+  struct Answer {
+    Reply reply;
+    std::exception_ptr failure;
   };
-  const std::vector<Reply> replies = co_await all_calls(calls.size(), start);
-  std::vector<Lease> out(asks.size());
+  auto start = [&](std::size_t c) -> asio::awaitable<Answer> {
+    std::vector<std::string> keys;
+    for (std::size_t i : calls[c]) keys.insert(keys.end(), hashes[i].begin(), hashes[i].end());
+    Command cmd = head(keys, op, extra_buckets);
+    for (std::size_t i : calls[c]) args(cmd, i);
+    Answer answer;
+    try {
+      answer.reply = co_await scripts::rate_limit.call(*connection_, std::move(cmd));
+    } catch (...) {
+      answer.failure = std::current_exception();
+    }
+    co_return answer;
+  };
+  std::vector<Answer> answers;
+  if (calls.size() == 1) answers.push_back(co_await start(0));  // no strand of its own needed
+  else answers = co_await shards::all_at_once<Answer>(calls.size(), start);
+  std::vector<Result> out(hashes.size());
   for (std::size_t c = 0; c < calls.size(); ++c)
     for (std::size_t j = 0; j < calls[c].size(); ++j) {
-      const Reply& r = element(replies[c], j);
-      out[calls[c][j]] = {to_int64(element(r, 0)), to_int64(element(r, 1)), to_int64(element(r, 2))};
+      Result& result = out[calls[c][j]];
+      if (answers[c].failure) {
+        result.failure = answers[c].failure;
+        continue;
+      }
+      const Reply& r = element(answers[c].reply, j);
+      if (element(r, 0).type == Reply::Type::integer && element(r, 0).integer == -1) result.refusal = element(r, 1).str;
+      else decode(r, result);
     }
   co_return out;
+}
+
+asio::awaitable<std::vector<RedisLimits::Lease>> RedisLimits::lease(std::span<const LeaseAsk> asks) {
+  std::vector<std::vector<std::string>> hashes;
+  for (const auto& a : asks) hashes.push_back({hash_of(a.key, "hybrid")});
+  return batch<Lease>(
+      "lease", lease_extra_buckets, std::move(hashes),
+      [asks](Command& cmd, std::size_t i) {
+        cmd.push(asks[i].limit).push(asks[i].want).push(asks[i].give_back).push(asks[i].give_back_bucket);
+      },
+      [](const Reply& r, Lease& l) {
+        l.granted = to_int64(element(r, 0));
+        l.bucket = to_int64(element(r, 1));
+        l.lasts_ms = to_int64(element(r, 2));
+      });
 }
 
 asio::awaitable<std::vector<RedisLimits::Totals>> RedisLimits::report(std::span<const Report> reports) {
-  std::vector<std::string> hashes;
-  for (const auto& r : reports) {
-    hashes.push_back(hash_of(r.key, "hybrid_asked"));
-    hashes.push_back(hash_of(r.key, "hybrid_admitted"));
-  }
-  const auto calls = calls_of(reports.size(), [&](std::size_t i) { return std::string_view(hashes[2 * i]); });
-  auto start = [&](std::size_t c) {
-    std::vector<std::string> keys;
-    for (std::size_t i : calls[c]) {
-      keys.push_back(hashes[2 * i]);
-      keys.push_back(hashes[2 * i + 1]);
-    }
-    Command cmd = head(keys, "report", 0);
-    for (std::size_t i : calls[c]) cmd.push(reports[i].asked).push(reports[i].admitted);
-    return scripts::rate_limit.call(*connection_, std::move(cmd));
-  };
-  const std::vector<Reply> replies = co_await all_calls(calls.size(), start);
-  std::vector<Totals> out(reports.size());
-  for (std::size_t c = 0; c < calls.size(); ++c)
-    for (std::size_t j = 0; j < calls[c].size(); ++j)
-      out[calls[c][j]] = {to_int64(element(replies[c], 2 * j)), to_int64(element(replies[c], 2 * j + 1))};
-  co_return out;
+  std::vector<std::vector<std::string>> hashes;
+  for (const auto& r : reports) hashes.push_back({hash_of(r.key, "asked"), hash_of(r.key, "admitted")});
+  return batch<Totals>(
+      "report", 0, std::move(hashes),
+      [reports](Command& cmd, std::size_t i) { cmd.push(reports[i].asked).push(reports[i].admitted); },
+      [](const Reply& r, Totals& t) {
+        t.asked = to_int64(element(r, 0));
+        t.admitted = to_int64(element(r, 1));
+      });
 }
 
 }  // namespace distkit::detail::ratelimit

@@ -137,6 +137,7 @@ TEST_CASE("bad rate limiter options are refused", "[rate_limit]") {
   REQUIRE(refused([](auto& o) { o.hard_limit_factor = 0.5; }) == errc::invalid_argument);
   REQUIRE(refused([](auto& o) { o.hard_limit_factor = std::nan(""); }) == errc::invalid_argument);
   REQUIRE(refused([](auto& o) { o.sync_interval = 0ms; }) == errc::invalid_argument);
+  REQUIRE(refused([](auto& o) { o.sync_interval = 101ms; }) == errc::invalid_argument);  // over a bucket
   REQUIRE(refused([](auto& o) { o.forget_after = 0ms; }) == errc::invalid_argument);
   REQUIRE(refused([](auto& o) { o.on_outage = static_cast<OutagePolicy>(7); }) == errc::invalid_argument);
   // A limiter without a connection has only the local provider.

@@ -14,8 +14,8 @@ struct Decision {
     suppressed,  // suppressed strategy: admitted or not, see factor
   };
 
-  Kind kind = Kind::allowed;
-  bool admitted = true;
+  Kind kind = Kind::rejected;  // a Decision made by no limiter admits nothing
+  bool admitted = false;
   // rejected: how long until n would be admitted if nothing else were, and
   // the room the window would have left then, after those n.
   std::chrono::milliseconds retry_after{0};
@@ -25,7 +25,7 @@ struct Decision {
 
   explicit operator bool() const noexcept { return admitted; }
 
-  static Decision allow() noexcept { return {}; }
+  static Decision allow() noexcept { return {Kind::allowed, true, std::chrono::milliseconds{0}, 0, 0}; }
   static Decision reject(std::chrono::milliseconds retry_after, std::int64_t remaining_after_waiting) noexcept {
     return {Kind::rejected, false, retry_after, remaining_after_waiting, 0};
   }

@@ -35,7 +35,7 @@ struct RateLimiterOptions {
   // factor is kept before it is worked out again.
   std::chrono::milliseconds suppression_cache{100};
   // Hybrid: how often the quota of each busy key is synced with Redis, in
-  // one script call per 100 keys.
+  // one script call per 100 keys; at most a bucket.
   std::chrono::milliseconds sync_interval{10};
   // Local and hybrid: a key idle this long (and at least a window) leaves
   // the process's memory.

@@ -27,7 +27,8 @@ class LocalRateLimit {
   Decision inc_now(std::string_view key, double rate, std::int64_t n = 1);
   // What inc_now of 1 would answer now, counting nothing.
   Decision check_now(std::string_view key, double rate);
-  // The same, as awaitables (for code written against any provider).
+  // The same, as awaitables (for code written against any provider):
+  // decided when called, as inc_now is, not when awaited.
   asio::awaitable<Decision> inc(std::string_view key, double rate, std::int64_t n = 1);
   asio::awaitable<Decision> check(std::string_view key, double rate);
 
@@ -40,8 +41,8 @@ class LocalRateLimit {
 
 // One strategy of the redis provider (each decision one Lua script, on
 // Redis' clock: exact across the fleet) or of the hybrid one (decisions in
-// this process against quota synced with Redis; see the README for its
-// bounds). Errors as LocalRateLimit, and as the connection's: the redis
+// this process against quota synced with Redis; see the README's "Rate
+// limiting" for its bounds). Errors as LocalRateLimit, and as the connection's: the redis
 // provider fails with timeout or connection_lost as a counter does; the
 // hybrid one decides by RateLimiterOptions::on_outage instead.
 class RemoteRateLimit {
