@@ -19,9 +19,13 @@ using namespace std::chrono_literals;
 // run calls any one of rate_limit_keys, so every decision admits.
 constexpr double rate = 1000;
 
-std::shared_ptr<RateLimiter> limiter_on(Session& s) {
+// The redis figures and their ceiling share one prefix, so that both call
+// on the same population of keys (windows with buckets to drop, not only
+// fresh ones); the others take a fresh one.
+std::shared_ptr<RateLimiter> limiter_on(Session& s, bool shared = false) {
   static int n = 0;
-  return RateLimiter::create({RedisKey(fmt::format("rl{}-{}", getpid(), ++n)), s.conn});
+  const std::string prefix = shared ? fmt::format("rl{}", getpid()) : fmt::format("rl{}-{}", getpid(), ++n);
+  return RateLimiter::create({RedisKey(prefix), s.conn});
 }
 
 // Keys named as redis-benchmark -r names its __rand_int__: 12 digits.
@@ -46,7 +50,7 @@ constexpr double unbounded_rate = 1e9;
 
 Args rate_limit_command(const Setup& setup) {
   Session s(setup.port);
-  auto limiter = limiter_on(s);
+  auto limiter = limiter_on(s, true);
   s.run(limiter->redis().absolute().inc("hot", rate));  // loads the script
   auto args = capture_evalsha(setup.port, [&] { s.run(limiter->redis().absolute().inc("hot", rate)); });
   auto& key = args.at(3);
@@ -58,7 +62,7 @@ Args rate_limit_command(const Setup& setup) {
 
 ThroughputResult rate_limit_throughput(const Setup& setup) {
   Session s(setup.port);
-  auto limiter = limiter_on(s);
+  auto limiter = limiter_on(s, true);
   s.run(limiter->redis().absolute().inc("hot", rate));
   ServerWatch watch(setup.port);
   const double cpu0 = process_cpu_us();
@@ -79,7 +83,7 @@ ThroughputResult rate_limit_throughput(const Setup& setup) {
 
 double rate_limit_p50_us(const Setup& setup, std::size_t ops) {
   Session s(setup.port);
-  auto limiter = limiter_on(s);
+  auto limiter = limiter_on(s, true);
   s.run(limiter->redis().absolute().inc("hot", rate));
   std::vector<double> latencies(ops);
   RandomKeys keys;

@@ -5,8 +5,8 @@
 -- another client's differs), 't' its running total, 'h' its newest bucket
 -- (ms since the epoch / bucket ms), and a field per bucket holding units,
 -- named by its slot in a ring of `slots` buckets. A call drops the buckets
--- that have left since the last one (at most `slots`) and keeps the total
--- as it goes: its work is O(buckets passed), never a sum over the window,
+-- that have left since the last one and keeps the total as it goes: its
+-- work is O(buckets passed, or fields held if fewer), never a sum over the window,
 -- but for a rejection's retry time (one HMGET of the ring). The hash
 -- expires a window after its last units: an idle key leaves by itself.
 --
@@ -39,11 +39,23 @@ local function open(hash)
       w.total = 0
     else  -- each new bucket takes the slot of one that has left
       local fields = {}
-      for b = w.head + 1, bucket do fields[#fields + 1] = b % slots end
-      for _, units in ipairs(redis.call('HMGET', hash, unpack(fields))) do
-        if units then w.total = w.total - tonumber(units) end
+      if bucket - w.head > redis.call('HLEN', hash) then
+        -- Fewer fields than buckets passed (a quiet key): look at those held.
+        local held = redis.call('HGETALL', hash)
+        for i = 1, #held, 2 do
+          local slot = tonumber(held[i])
+          if slot and (w.head - slot) % slots + (bucket - w.head) >= slots then
+            fields[#fields + 1] = slot  -- its bucket, head - (head - slot) % slots, has left
+            w.total = w.total - tonumber(held[i + 1])
+          end
+        end
+      else
+        for b = w.head + 1, bucket do fields[#fields + 1] = b % slots end
+        for _, units in ipairs(redis.call('HMGET', hash, unpack(fields))) do
+          if units then w.total = w.total - tonumber(units) end
+        end
       end
-      redis.call('HDEL', hash, unpack(fields))
+      if #fields > 0 then redis.call('HDEL', hash, unpack(fields)) end
     end
     w.head, w.dirty = bucket, true
   end

@@ -127,6 +127,7 @@ std::optional<Decision> HybridLimits::absolute_now(AbsoluteEntry& e, std::int64_
   }
   if (e.refused_at >= 0 && now - e.refused_at < settings_.sync_interval_ms)
     return Decision::reject(std::chrono::milliseconds(settings_.sync_interval_ms - (now - e.refused_at)), 0);
+  if (e.acquiring) return Decision::reject(std::chrono::milliseconds(settings_.sync_interval_ms), 0);
   return std::nullopt;
 }
 
@@ -143,7 +144,9 @@ asio::awaitable<Decision> HybridLimits::absolute(std::string_view key, std::int6
         }
         // A burst the last lease did not foresee: enough for the demand since the last sync.
         want = std::clamp(e.asked, n, limit);
-        return absolute_now(e, limit, n, count);
+        auto d = absolute_now(e, limit, n, count);
+        if (!d && count) e.acquiring = true;
+        return d;
       });
   if (d) return ready(*d);
   return acquire(std::string(key), limit, n, want, count);
@@ -171,6 +174,7 @@ asio::awaitable<Decision> HybridLimits::acquire(std::string key, std::int64_t li
     ask[0].limit = limit;
     ask[0].want = want;
     lease = (co_await redis_->lease(ask)).front();
+    absolute_.if_held(key, [](AbsoluteEntry& e) { e.acquiring = false; });
     if (lease->failure && !outage_from(lease->failure)) std::rethrow_exception(lease->failure);
     if (!lease->refusal.empty()) throw refusal_error(lease->refusal);
     if (lease->failure) lease.reset();

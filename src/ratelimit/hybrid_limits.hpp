@@ -60,6 +60,7 @@ class HybridLimits : public std::enable_shared_from_this<HybridLimits> {
     std::int64_t limit = 0, asked = 0;
     std::int64_t refused_at = -1;  // when Redis last granted less than asked
     bool queued = false;           // in the next sync
+    bool acquiring = false;        // a lease call for a call is in flight: others do not send theirs
     std::string refusal;           // Redis' error for this key, thrown at its next decision
     std::optional<Window> local;   // what this process admitted: the local_only policy
   };

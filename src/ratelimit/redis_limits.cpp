@@ -146,7 +146,7 @@ asio::awaitable<std::vector<RedisLimits::Lease>> RedisLimits::lease(std::span<co
 
 asio::awaitable<std::vector<RedisLimits::Totals>> RedisLimits::report(std::span<const Report> reports) {
   std::vector<std::vector<std::string>> hashes;
-  for (const auto& r : reports) hashes.push_back({hash_of(r.key, "asked"), hash_of(r.key, "admitted")});
+  for (const auto& r : reports) hashes.push_back({hash_of(r.key, "hybrid_asked"), hash_of(r.key, "hybrid_admitted")});
   return batch<Totals>(
       "report", 0, std::move(hashes),
       [reports](Command& cmd, std::size_t i) { cmd.push(reports[i].asked).push(reports[i].admitted); },

@@ -279,7 +279,7 @@ TEST_CASE("hybrid absolute: a fleet at twice the limit stays within it over ever
   Env env;
   Admissions seen;
   fleet_at_twice_100_per_s(env, fleet_on(env, 4, 1s), 5s, seen);
-  INFO("at most " << seen.most_in_a_window(100, 10) << " in a window");
+  INFO("at most " << seen.most_in_a_window(100, 10) << " in a window, " << seen.spans.size() << " in all");
   CHECK(seen.most_in_a_window(100, 10) <= 100);
   CHECK(seen.spans.size() >= 4 * 100);  // 5 windows: not starved
 }
@@ -411,7 +411,7 @@ TEST_CASE("hybrid suppressed: decides by on_outage while Redis is down and repor
     });
     for (int i = 0; i < 20; ++i) down_admitted += (co_await limit.inc("k", 10)).admitted;
     own.start();
-    const std::string asked = fmt::format("{{{}:k}}:asked", env.prefix.str());
+    const std::string asked = fmt::format("{{{}:k}}:hybrid_asked", env.prefix.str());
     reported_again = co_await eventually([&]() -> asio::awaitable<bool> {
       co_await limit.inc("k", 10);
       co_return own.command({"EXISTS", asked}) == "1";
