@@ -4,6 +4,8 @@
 //
 //   rate_limit_demo [redis-url] [--seconds S]
 #include <array>
+#include <functional>
+#include <memory>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -33,12 +35,16 @@ struct Way {
   std::array<std::int64_t, 4> admitted{};  // this second
 };
 
-// Client `c` asks `way` at its demand until `until`.
-asio::awaitable<void> client(Way& way, std::size_t c, Clock::time_point until) {
+// Client `c` asks `way` at its demand until `until`. It holds the limiter
+// and the ways (`run`): it may resume after demo() has printed its last row.
+template <class Run>
+asio::awaitable<void> client(std::shared_ptr<Run> run, std::size_t w, std::size_t c, Clock::time_point until) {
+  Way& way = run->ways[w];
   asio::steady_timer timer(co_await asio::this_coro::executor);
   const auto gap = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / demand[c]));
   for (auto next = Clock::now(); next < until; next += gap) {
-    if ((co_await way.inc()).admitted) ++way.admitted[c];
+    const distkit::Decision d = co_await way.inc();  // (a local: g++ 12, in a template)
+    if (d.admitted) ++way.admitted[c];
     timer.expires_at(next + gap);
     co_await timer.async_wait(asio::use_awaitable);
   }
@@ -50,15 +56,22 @@ asio::awaitable<void> demo(std::string url, int seconds) {
   distkit::RateLimiterOptions options{distkit::RedisKey("rate_limit_demo"), connection};
   options.window = 1s;  // a short window, so that a few seconds show it sliding
   options.bucket = 100ms;
-  auto limiter = distkit::RateLimiter::create(options);
+  struct Run {
+    std::shared_ptr<distkit::RateLimiter> limiter;
+    std::array<Way, 5> ways;
+  };
+  auto run = std::make_shared<Run>();
+  run->limiter = distkit::RateLimiter::create(options);
+  auto& limiter = run->limiter;
   // A key of its own per run: a rerun within a window starts afresh.
   const std::string key = fmt::format("api.{}", Clock::now().time_since_epoch().count());
   auto by = [&](auto& limit) { return [&limit, key] { return limit.inc(key, limit_per_second); }; };
-  std::array<Way, 5> ways = {Way{"local absolute", by(limiter->local().absolute())},
-                             Way{"redis absolute", by(limiter->redis().absolute())},
-                             Way{"hybrid absolute", by(limiter->hybrid().absolute())},
-                             Way{"redis suppressed", by(limiter->redis().suppressed())},
-                             Way{"hybrid suppressed", by(limiter->hybrid().suppressed())}};
+  run->ways = {Way{"local absolute", by(limiter->local().absolute())},
+               Way{"redis absolute", by(limiter->redis().absolute())},
+               Way{"hybrid absolute", by(limiter->hybrid().absolute())},
+               Way{"redis suppressed", by(limiter->redis().suppressed())},
+               Way{"hybrid suppressed", by(limiter->hybrid().suppressed())}};
+  auto& ways = run->ways;
 
   fmt::print("4 clients asking {}, {}, {} and {} calls/s share a limit of {}/s (window 1 s) on {}\n\n", demand[0],
              demand[1], demand[2], demand[3], limit_per_second, url);
@@ -70,8 +83,8 @@ asio::awaitable<void> demo(std::string url, int seconds) {
   asio::steady_timer tick(ex, start);
   co_await tick.async_wait(asio::use_awaitable);
   const auto until = start + std::chrono::seconds(seconds);
-  for (auto& way : ways)
-    for (std::size_t c = 0; c < demand.size(); ++c) asio::co_spawn(ex, client(way, c, until), asio::detached);
+  for (std::size_t w = 0; w < ways.size(); ++w)
+    for (std::size_t c = 0; c < demand.size(); ++c) asio::co_spawn(ex, client(run, w, c, until), asio::detached);
 
   for (int s = 1; s <= seconds; ++s) {
     tick.expires_at(until - std::chrono::seconds(seconds - s));

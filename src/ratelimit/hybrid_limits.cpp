@@ -21,6 +21,26 @@ std::int64_t units_held(const std::vector<HybridLimits::Lease>& leases, std::int
   return held;
 }
 
+// Redis cannot be reached, or cannot serve now: the error replies a script
+// call gets from a server that is busy, full, a replica, loading, or a
+// cluster in trouble, as opposed to a refusal (NOPERM, a Lua error).
+bool unavailable(const Error& e) {
+  switch (e.value()) {
+    case errc::timeout:
+    case errc::connection_lost:
+    case errc::not_applied:
+    case errc::connection_failed:
+      return true;
+    case errc::script_error:
+      for (std::string_view code : {": BUSY", ": OOM", ": READONLY", ": LOADING", ": MASTERDOWN", ": TRYAGAIN",
+                                    ": CLUSTERDOWN"})
+        if (e.reason().find(code) != std::string_view::npos) return true;
+      return false;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
 HybridLimits::HybridLimits(const Settings& s, OutagePolicy on_outage, std::shared_ptr<RedisLimits> redis)
@@ -41,8 +61,8 @@ bool HybridLimits::outage_from(std::exception_ptr failure) {
   try {
     std::rethrow_exception(failure);
   } catch (const Error& e) {
-    if (e.value() == errc::invalid_argument || e.value() == errc::invalid_key) return false;
-    outage(true, e.what());  // unreachable, stalled, or refusing (BUSY, OOM, READONLY)
+    if (!unavailable(e)) return false;
+    outage(true, e.what());
     return true;
   } catch (...) {
     return false;
@@ -127,7 +147,6 @@ std::optional<Decision> HybridLimits::absolute_now(AbsoluteEntry& e, std::int64_
   }
   if (e.refused_at >= 0 && now - e.refused_at < settings_.sync_interval_ms)
     return Decision::reject(std::chrono::milliseconds(settings_.sync_interval_ms - (now - e.refused_at)), 0);
-  if (e.acquiring) return Decision::reject(std::chrono::milliseconds(settings_.sync_interval_ms), 0);
   return std::nullopt;
 }
 
@@ -144,9 +163,7 @@ asio::awaitable<Decision> HybridLimits::absolute(std::string_view key, std::int6
         }
         // A burst the last lease did not foresee: enough for the demand since the last sync.
         want = std::clamp(e.asked, n, limit);
-        auto d = absolute_now(e, limit, n, count);
-        if (!d && count) e.acquiring = true;
-        return d;
+        return absolute_now(e, limit, n, count);
       });
   if (d) return ready(*d);
   return acquire(std::string(key), limit, n, want, count);
@@ -174,7 +191,6 @@ asio::awaitable<Decision> HybridLimits::acquire(std::string key, std::int64_t li
     ask[0].limit = limit;
     ask[0].want = want;
     lease = (co_await redis_->lease(ask)).front();
-    absolute_.if_held(key, [](AbsoluteEntry& e) { e.acquiring = false; });
     if (lease->failure && !outage_from(lease->failure)) std::rethrow_exception(lease->failure);
     if (!lease->refusal.empty()) throw refusal_error(lease->refusal);
     if (lease->failure) lease.reset();

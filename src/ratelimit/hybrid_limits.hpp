@@ -60,7 +60,6 @@ class HybridLimits : public std::enable_shared_from_this<HybridLimits> {
     std::int64_t limit = 0, asked = 0;
     std::int64_t refused_at = -1;  // when Redis last granted less than asked
     bool queued = false;           // in the next sync
-    bool acquiring = false;        // a lease call for a call is in flight: others do not send theirs
     std::string refusal;           // Redis' error for this key, thrown at its next decision
     std::optional<Window> local;   // what this process admitted: the local_only policy
   };
@@ -91,8 +90,9 @@ class HybridLimits : public std::enable_shared_from_this<HybridLimits> {
                                     bool count);
   asio::awaitable<void> sync_absolute();
   asio::awaitable<void> sync_suppressed();
-  // Whether a failure means that Redis cannot be reached (or cannot serve
-  // now); it sets the outage. Any other is a bug or a misconfiguration.
+  // Whether a failure means that Redis cannot be reached or cannot serve
+  // now (a timeout, a lost link, BUSY, OOM, READONLY, LOADING, ...); it
+  // sets the outage. Any other is a bug or a misconfiguration.
   bool outage_from(std::exception_ptr failure);
   void outage(bool down, std::string_view why);
 

@@ -28,6 +28,8 @@ Settings::Settings(const RateLimiterOptions& o)
   check_duration("RateLimiterOptions::suppression_cache", o.suppression_cache, true);
   check_duration("RateLimiterOptions::sync_interval", o.sync_interval);
   check_duration("RateLimiterOptions::forget_after", o.forget_after);
+  if (bucket_ms < min_bucket_ms)  // a hybrid lease lasts a bucket less 1 ms
+    refuse(fmt::format("RateLimiterOptions::bucket must be at least {}ms, got {}ms", min_bucket_ms, bucket_ms));
   if (window_ms % bucket_ms != 0)
     refuse(fmt::format("RateLimiterOptions::window ({}ms) must be a multiple of bucket ({}ms)", window_ms, bucket_ms));
   buckets = window_ms / bucket_ms;

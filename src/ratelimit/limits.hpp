@@ -22,6 +22,7 @@ struct Settings {
 };
 
 inline constexpr std::int64_t max_buckets = 1000;
+inline constexpr std::int64_t min_bucket_ms = 10;
 // A hybrid lease taken in bucket j may be spent until the end of bucket
 // j + 1: as sync_interval is at most a bucket, it outlives a sync interval.
 // (Fixed, so that processes with other sync intervals share a key's window.)

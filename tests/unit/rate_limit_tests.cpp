@@ -133,7 +133,8 @@ TEST_CASE("bad rate limiter options are refused", "[rate_limit]") {
   REQUIRE(refused([](auto& o) { o.window = 0ms; }) == errc::invalid_argument);
   REQUIRE(refused([](auto& o) { o.bucket = -1ms; }) == errc::invalid_argument);
   REQUIRE(refused([](auto& o) { o.window = 1050ms; }) == errc::invalid_argument);  // not a multiple
-  REQUIRE(refused([](auto& o) { o.bucket = 1ms; }) == errc::invalid_argument);     // 10,000 buckets
+  REQUIRE(refused([](auto& o) { o.bucket = 5ms; }) == errc::invalid_argument);     // under 10 ms
+  REQUIRE(refused([](auto& o) { o.window = 20s, o.bucket = 10ms; }) == errc::invalid_argument);  // 2,000 buckets
   REQUIRE(refused([](auto& o) { o.hard_limit_factor = 0.5; }) == errc::invalid_argument);
   REQUIRE(refused([](auto& o) { o.hard_limit_factor = std::nan(""); }) == errc::invalid_argument);
   REQUIRE(refused([](auto& o) { o.sync_interval = 0ms; }) == errc::invalid_argument);

@@ -23,8 +23,8 @@ struct RateLimiterOptions {
   RedisKey prefix;
   // Needed by redis() and hybrid(); a limiter without one has only local().
   std::shared_ptr<redis::Connection> connection;
-  // The sliding window, kept in buckets: a multiple of `bucket`, of at most
-  // 1,000 buckets. Every process limiting a key must use the same window
+  // The sliding window, kept in buckets of at least 10 ms: a multiple of
+  // `bucket`, of at most 1,000 buckets. Every process limiting a key must use the same window
   // and bucket (Redis keeps them; others are refused with invalid_argument).
   std::chrono::milliseconds window = std::chrono::seconds(10);
   std::chrono::milliseconds bucket{100};
