@@ -91,6 +91,11 @@ void HybridLimits::queue(std::vector<std::string>& q, bool& queued, std::string_
   q.emplace_back(key);
 }
 
+std::vector<std::string> HybridLimits::take(std::vector<std::string>& q) {
+  const std::lock_guard lock(queue_mutex_);
+  return std::exchange(q, {});
+}
+
 asio::awaitable<void> HybridLimits::sync() {
   try {
     co_await sync_absolute();
@@ -211,11 +216,7 @@ asio::awaitable<Decision> HybridLimits::acquire(std::string key, std::int64_t li
 }
 
 asio::awaitable<void> HybridLimits::sync_absolute() {
-  std::vector<std::string> keys;
-  {
-    const std::lock_guard lock(queue_mutex_);
-    keys.swap(absolute_queue_);
-  }
+  const std::vector<std::string> keys = take(absolute_queue_);
   const std::int64_t sent = steady_ms();
   std::vector<RedisLimits::LeaseAsk> asks;
   for (const std::string& key : keys)
@@ -306,11 +307,7 @@ Decision HybridLimits::suppressed(std::string_view key, std::int64_t limit, std:
 }
 
 asio::awaitable<void> HybridLimits::sync_suppressed() {
-  std::vector<std::string> keys;
-  {
-    const std::lock_guard lock(queue_mutex_);
-    keys.swap(suppressed_queue_);
-  }
+  const std::vector<std::string> keys = take(suppressed_queue_);
   std::vector<RedisLimits::Report> reports;
   for (const std::string& key : keys)
     suppressed_.if_held(key, [&](SuppressedEntry& e) {

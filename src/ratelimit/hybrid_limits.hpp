@@ -82,6 +82,7 @@ class HybridLimits : public std::enable_shared_from_this<HybridLimits> {
   SuppressedEntry new_suppressed() const;
   void start_loop();
   void queue(std::vector<std::string>& q, bool& queued, std::string_view key);
+  std::vector<std::string> take(std::vector<std::string>& q);  // the keys queued since the last sync
   // Decides from the leases held, or says that a round trip is needed.
   std::optional<Decision> absolute_now(AbsoluteEntry& e, std::int64_t limit, std::int64_t n, bool count);
   // Spends n from the leases held, if they have it.

@@ -37,7 +37,6 @@ class LocalSuppressed {
 
   Decision decide(std::string_view key, std::int64_t now_ms, std::int64_t limit, std::int64_t n, bool count,
                   double draw);
-  std::size_t keys() { return table_.size(); }
 
   // One key's windows; the hybrid provider decides with one during an outage.
   struct Entry {

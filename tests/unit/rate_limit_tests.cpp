@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "distkit/distkit.hpp"
+#include "../support/catch_errc.hpp"
 #include "ratelimit/limits.hpp"
 #include "ratelimit/local_limits.hpp"
 #include "ratelimit/window.hpp"
@@ -47,15 +48,7 @@ RateLimiterOptions options_of(std::chrono::milliseconds window, std::chrono::mil
   return o;
 }
 
-template <class F>
-std::optional<errc> error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.value();
-  }
-  return std::nullopt;
-}
+using distkit::test::error_thrown_by;
 
 }  // namespace
 
@@ -116,18 +109,18 @@ TEST_CASE("a limit is rate x window in whole units, and bad rates and units are 
   REQUIRE(limit_of(0.15, 10'000) == 1);
   REQUIRE(limit_of(1.99, 1000) == 1);
   for (double bad : {0.0, -1.0, 0.09, std::nan(""), std::numeric_limits<double>::infinity(), 1e300})
-    REQUIRE(error_of([&] { limit_of(bad, 10'000); }) == errc::invalid_argument);
-  REQUIRE(error_of([] { check_units(0, 10); }) == errc::invalid_argument);
-  REQUIRE(error_of([] { check_units(-1, 10); }) == errc::invalid_argument);
-  REQUIRE(error_of([] { check_units(11, 10); }) == errc::invalid_argument);
-  REQUIRE_FALSE(error_of([] { check_units(10, 10); }));
+    REQUIRE(error_thrown_by([&] { limit_of(bad, 10'000); }) == errc::invalid_argument);
+  REQUIRE(error_thrown_by([] { check_units(0, 10); }) == errc::invalid_argument);
+  REQUIRE(error_thrown_by([] { check_units(-1, 10); }) == errc::invalid_argument);
+  REQUIRE(error_thrown_by([] { check_units(11, 10); }) == errc::invalid_argument);
+  REQUIRE_FALSE(error_thrown_by([] { check_units(10, 10); }));
 }
 
 TEST_CASE("bad rate limiter options are refused", "[rate_limit]") {
   auto refused = [](auto change) {
     RateLimiterOptions o = options_of(10s, 100ms);
     change(o);
-    return error_of([&] { RateLimiter::create(o); });
+    return error_thrown_by([&] { RateLimiter::create(o); });
   };
   REQUIRE(refused([](auto&) {}) == std::nullopt);
   REQUIRE(refused([](auto& o) { o.window = 0ms; }) == errc::invalid_argument);
@@ -143,18 +136,18 @@ TEST_CASE("bad rate limiter options are refused", "[rate_limit]") {
   REQUIRE(refused([](auto& o) { o.on_outage = static_cast<OutagePolicy>(7); }) == errc::invalid_argument);
   // A limiter without a connection has only the local provider.
   auto limiter = RateLimiter::create(options_of(1s, 100ms));
-  REQUIRE(error_of([&] { limiter->redis(); }) == errc::invalid_argument);
-  REQUIRE(error_of([&] { limiter->hybrid(); }) == errc::invalid_argument);
+  REQUIRE(error_thrown_by([&] { limiter->redis(); }) == errc::invalid_argument);
+  REQUIRE(error_thrown_by([&] { limiter->hybrid(); }) == errc::invalid_argument);
 }
 
 TEST_CASE("the local provider refuses bad keys, rates and units before counting anything", "[rate_limit]") {
   auto limiter = RateLimiter::create(options_of(1s, 100ms));
   auto& limit = limiter->local().absolute();
-  REQUIRE(error_of([&] { limit.inc_now("", 10); }) == errc::invalid_key);
-  REQUIRE(error_of([&] { limit.inc_now("a:b", 10); }) == errc::invalid_key);
-  REQUIRE(error_of([&] { limit.inc_now("k", 0); }) == errc::invalid_argument);
-  REQUIRE(error_of([&] { limit.inc_now("k", 10, 11); }) == errc::invalid_argument);  // 10/s over 1 s
-  REQUIRE(error_of([&] { limiter->local().suppressed().inc_now("k", 10, 0); }) == errc::invalid_argument);
+  REQUIRE(error_thrown_by([&] { limit.inc_now("", 10); }) == errc::invalid_key);
+  REQUIRE(error_thrown_by([&] { limit.inc_now("a:b", 10); }) == errc::invalid_key);
+  REQUIRE(error_thrown_by([&] { limit.inc_now("k", 0); }) == errc::invalid_argument);
+  REQUIRE(error_thrown_by([&] { limit.inc_now("k", 10, 11); }) == errc::invalid_argument);  // 10/s over 1 s
+  REQUIRE(error_thrown_by([&] { limiter->local().suppressed().inc_now("k", 10, 0); }) == errc::invalid_argument);
   for (int i = 0; i < 10; ++i) REQUIRE(limit.inc_now("k", 10));
   const Decision d = limit.inc_now("k", 10);
   REQUIRE(d.kind == Decision::Kind::rejected);
